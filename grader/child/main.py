@@ -1,0 +1,181 @@
+"""Sandbox entry point: import the student's file and run the probes the job asks for.
+
+Runs as `python -I main.py JOB.json FD` inside bubblewrap. Every finding is sent as one
+JSON line on FD as soon as it is known, so a later timeout or crash keeps what came before.
+Imports only the standard library, torch and its sibling modules.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+import probe
+
+
+class Channel:
+    """JSON lines to the grader on an inherited pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+    def send(self, kind: str, **data: Any) -> None:
+        self._file.write(json.dumps({"type": kind, **data}, allow_nan=False) + "\n")
+        self._file.flush()
+
+
+def import_submission(path: str, name: str) -> tuple[Any, dict[str, Any] | None]:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except SyntaxError as exc:
+        return None, {"kind": "syntax_error", **probe.student_traceback(exc, path)}
+    except ModuleNotFoundError as exc:
+        err = probe.student_traceback(exc, path)
+        err["module"] = exc.name
+        return None, {"kind": "import_error", **err}
+    except SystemExit as exc:
+        return None, {"kind": "crashed", **probe.student_traceback(exc, path),
+                      "message": f"the file called sys.exit({exc.code!r}) while being imported"}
+    except BaseException as exc:  # anything the student's top-level code raises
+        return None, {"kind": "runtime_error", **probe.student_traceback(exc, path)}
+    return module, None
+
+
+def run_block(cls: type, config: dict[str, Any], tensors: dict[str, torch.Tensor],
+              recorder: probe.CtorRecorder, fail: Any) -> dict[str, Any]:
+    name = config["name"]
+    result: dict[str, Any] = {"name": name, "error": None, "modules": None, "state_dict": None,
+                              "shape": None, "shape_error": None, "output": None, "load_error": None,
+                              "graph": None}
+    try:
+        block = cls(*config["args"])
+    except BaseException as exc:
+        result["error"] = fail(exc)
+        return result
+    result["modules"] = probe.describe_modules(block, cls, recorder)
+    result["state_dict"] = probe.state_dict_shapes(block)
+    x = tensors[f"{name}.input"]
+    block.eval()
+    try:
+        with torch.no_grad():
+            out = block(x.clone())
+        result["shape"] = list(out.shape)
+    except Exception as exc:
+        result["shape_error"] = fail(exc)
+        return result
+    prefix = f"{name}.weights."
+    weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    try:
+        block.load_state_dict(weights, strict=True)
+    except Exception as exc:
+        result["load_error"] = str(exc)[:1000]
+        return result
+    try:
+        out = block(x.clone())
+        result["graph"] = probe.graph_signature(out)
+        result["output"] = out.detach().flatten().tolist()
+    except Exception as exc:
+        result["shape_error"] = fail(exc)
+    return result
+
+
+def main(job_path: str, channel: Channel) -> int:
+    with open(job_path, encoding="utf-8") as f:
+        job = json.load(f)
+    torch.set_num_threads(int(job.get("threads", 1)))
+    torch.manual_seed(int(job.get("seed", 0)))
+    inputs = job.get("inputs", {})
+    tensors = torch.load(inputs["tensors"], weights_only=True) if inputs.get("tensors") else {}
+    path = job["submission"]
+    fail = lambda exc: probe.student_traceback(exc, path)  # noqa: E731
+
+    started = time.perf_counter()
+    module, error = import_submission(path, job.get("module_name", "resnet50_skeleton"))
+    channel.send("import", error=error, seconds=time.perf_counter() - started)
+    if module is None:
+        return 0
+
+    names = {}
+    for name in ("conv1x1", "conv3x3", "ResidualBlock", "ResNet50_layer4"):
+        obj = getattr(module, name, None)
+        names[name] = ("class" if isinstance(obj, type) and issubclass(obj, nn.Module)
+                       else "callable" if callable(obj) else None)
+    channel.send("definitions", names=names)
+
+    recorder = probe.CtorRecorder()
+    block_cls = getattr(module, "ResidualBlock", None) if names["ResidualBlock"] == "class" else None
+    if block_cls is not None:
+        recorder.install(block_cls)
+        for config in job.get("blocks", []):
+            torch.manual_seed(int(job.get("seed", 0)))
+            channel.send("block", **run_block(block_cls, config, tensors, recorder, fail))
+
+    if names["ResNet50_layer4"] != "class":
+        return 0
+    model_cls = module.ResNet50_layer4
+    default_classes = None
+    try:
+        params = list(inspect_parameters(model_cls))
+        default_classes = probe.jsonable(params[0][1]) if params else None
+    except Exception:
+        pass
+    torch.manual_seed(int(job.get("seed", 0)))
+    try:
+        model = model_cls()
+    except BaseException as exc:
+        channel.send("model", error=fail(exc), num_classes_default=default_classes)
+        return 0
+    channel.send("model", error=None, num_classes_default=default_classes,
+                 modules=probe.describe_modules(model, block_cls, recorder),
+                 state_dict=probe.state_dict_shapes(model),
+                 parameters=sum(p.numel() for p in model.parameters()))
+
+    model.eval()
+    channel.send("shapes", **probe.stage_shapes(model, tensors["shapes.input"], fail))
+
+    if inputs.get("checkpoint"):
+        weights = torch.load(inputs["checkpoint"], weights_only=True, map_location="cpu")
+        try:
+            model.load_state_dict(weights, strict=True)
+        except Exception as exc:
+            channel.send("checkpoint", loaded=False, error=str(exc)[:2000])
+            return 0
+        channel.send("checkpoint", loaded=True, error=None)
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits = model(tensors["equivalence.input"])
+            channel.send("equivalence", logits=logits.flatten().tolist(),
+                         shape=list(logits.shape), error=None)
+        except Exception as exc:
+            channel.send("equivalence", logits=None, shape=None, error=fail(exc))
+    return 0
+
+
+def inspect_parameters(cls: type) -> list[tuple[str, Any]]:
+    """`__init__` parameters after self, with defaults: the num_classes blank."""
+    import inspect
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    sig = inspect.signature(init)
+    return [(n, p.default if p.default is not inspect.Parameter.empty else None)
+            for n, p in list(sig.parameters.items())[1:]]
+
+
+if __name__ == "__main__":
+    channel = Channel(int(sys.argv[2]))
+    code = main(sys.argv[1], channel)
+    channel.send("done")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: student atexit hooks and __del__ must not alter the outcome.
+    os._exit(code)

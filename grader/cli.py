@@ -1,0 +1,143 @@
+"""`autograder`: grade files from the command line (thin wrapper around grader.engine)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table as RichTable
+
+from grader.report import Report
+
+
+@click.group()
+def main() -> None:
+    """Auto-grader for the ResNet-50 / CIFAR-10 assignment."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Course checkpoint (a plain state_dict). Default: checkpoints/resnet50_epoch285.ckpt if present, "
+                   "else seeded reference weights for the equivalence check.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="CIFAR-10 folder (cifar-10-batches-py or its parent) for fine-tuning.")
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rubric TOML (default: reference/rubric.toml).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write the reports as a JSON array to this file ('-' for stdout).")
+@click.option("--skip-training", is_flag=True, help="Structure-only grading: no fine-tuning, results in seconds.")
+@click.option("--student-id", help="Student ID recorded in the report (one file only).")
+@click.option("--timeout", "timeout_s", type=float, help="Wall-clock limit for the structure checks, seconds.")
+@click.option("--unsafe-no-sandbox", is_flag=True,
+              help="Grade without bubblewrap isolation where it is not installed. Student code then runs "
+                   "with your permissions: only for files you trust.")
+def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | None, rubric: Path | None,
+          json_out: Path | None, skip_training: bool, student_id: str | None, timeout_s: float | None,
+          unsafe_no_sandbox: bool) -> None:
+    """Grade one or more resnet50_skeleton.py files and print a score table for each."""
+    from grader.engine import GradeConfig, grade_file
+    from grader.expected import CheckpointError
+    from grader.rubric import RubricError, load_rubric
+    from grader.sandbox import Limits
+    from grader.settings import Settings
+
+    settings = Settings()
+    if student_id and len(files) > 1:
+        raise click.UsageError("--student-id names one file; grade several files without it.")
+    if not skip_training:
+        raise click.UsageError("fine-tuning is not available in this version yet; pass --skip-training.")
+    try:
+        config = GradeConfig(
+            rubric=load_rubric(rubric or settings.rubric),
+            checkpoint=checkpoint or settings.default_checkpoint(),
+            data_dir=data_dir or settings.data_dir,
+            skip_training=skip_training,
+            check_limits=Limits(wall_seconds=timeout_s or settings.check_timeout_s,
+                                memory_bytes=settings.memory_limit_mb << 20,
+                                max_processes=settings.max_processes),
+            allow_unsafe=unsafe_no_sandbox or settings.unsafe_no_sandbox,
+            threads=settings.threads, seed=settings.seed,
+        )
+    except RubricError as exc:
+        raise click.UsageError(str(exc)) from exc
+    console = Console(stderr=json_out is not None and str(json_out) == "-")
+    reports: list[Report] = []
+    for path in files:
+        try:
+            report = grade_file(path, config=config, student_id=student_id)
+        except CheckpointError as exc:
+            raise click.UsageError(str(exc)) from exc
+        reports.append(report)
+        print_report(console, report)
+    if json_out is not None:
+        text = json.dumps([r.model_dump(mode="json") for r in reports], indent=2)
+        if str(json_out) == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            json_out.write_text(text + "\n", encoding="utf-8")
+    if any(r.error is not None and r.error.kind == "sandbox_unavailable" for r in reports):
+        sys.exit(3)
+
+
+def _shape(shape: list[int] | None) -> str:
+    return "×".join(map(str, shape[1:])) if shape else "—"
+
+
+def print_report(console: Console, report: Report) -> None:
+    sub = report.submission
+    who = f" · student {sub.student_id}" if sub.student_id else ""
+    colour = "green" if report.status == "graded" and report.score >= report.max_score else (
+        "yellow" if report.status == "graded" else "red")
+    acc = f" · accuracy {report.accuracy:.2%}" if report.accuracy is not None else ""
+    console.print(Panel(f"[bold]{sub.filename}[/]{who} · sha256 {sub.sha256[:12]}\n"
+                        f"[{colour}]{report.status}: {report.score:g} / {report.max_score:g}[/]{acc}",
+                        expand=False))
+    if report.error:
+        line = f" (line {report.error.line})" if report.error.line else ""
+        console.print(f"[red]{report.error.kind}{line}:[/] {report.error.message}")
+        for tb in report.error.traceback:
+            console.print(f"    {tb}", markup=False, highlight=False)
+    if report.items:
+        table = RichTable(title="Score", show_lines=True)
+        for col in ("item", "points", "feedback"):
+            table.add_column(col)
+        for item in report.items:
+            pts = "skipped" if item.skipped else f"{item.points:g} / {item.max_points:g}"
+            style = "green" if item.passed else ("dim" if item.skipped else "yellow")
+            notes = item.feedback + [f"accepted: {a}" for a in item.accepted_alternatives]
+            table.add_row(item.title, f"[{style}]{pts}[/]", "\n".join(notes))
+        console.print(table)
+    shapes = report.checks.shapes
+    if shapes and shapes.rows:
+        table = RichTable(title="Output shapes (input 1×3×32×32)")
+        for col in ("stage", "expected", "yours", ""):
+            table.add_column(col)
+        for row in shapes.rows:
+            first = row.stage == shapes.first_mismatch
+            mark = "[green]ok[/]" if row.ok else ("[bold red]← first mismatch[/]" if first else "[red]differs[/]")
+            if shapes.failed_stage == row.stage:
+                mark = "[bold red]← forward failed here[/]"
+            table.add_row(row.stage, _shape(row.expected), _shape(row.found), mark)
+        console.print(table)
+        if shapes.error:
+            console.print(f"[red]forward:[/] {shapes.error}")
+            for tb in shapes.traceback:
+                console.print(f"    {tb}", markup=False, highlight=False)
+    ck, eq = report.checks.checkpoint_load, report.checks.equivalence
+    if ck:
+        console.print(f"checkpoint ({ck.source}): {'[green]ok[/]' if ck.ok else '[red]fails[/]'} — {ck.message}")
+        for label, keys in (("missing", ck.missing), ("unexpected", ck.unexpected), ("mismatched", ck.mismatched)):
+            if keys:
+                console.print(f"  {label}: " + ", ".join(keys[:8]) + (" …" if len(keys) > 8 else ""),
+                              markup=False)
+    if eq:
+        console.print(f"equivalence: {'[green]ok[/]' if eq.ok else '[yellow]not ok[/]'} — {eq.message}")
+    console.print(f"[dim]timings: {', '.join(f'{k} {v:.2f}s' for k, v in report.timings.items())}[/]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Grade one file: validate it, run the child in the sandbox, judge, build the report.
+
+The one grading core behind the CLI and the worker. It never raises for a bad submission:
+every path ends in a Report with a named status.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import judge
+from grader.expected import Expected, build_expected
+from grader.protocol import Collector
+from grader.report import Checks, Error, Item, Report, Submission
+from grader.rubric import Rubric, Table, load_rubric, load_table
+from grader.sandbox import Limits, Outcome, SandboxUnavailable, run_sandboxed
+
+MAX_SOURCE_BYTES = 256 << 10
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    rubric: Rubric = field(default_factory=load_rubric)
+    table: Table = field(default_factory=load_table)
+    checkpoint: Path | None = None
+    data_dir: Path | None = None
+    skip_training: bool = True
+    check_limits: Limits = field(default_factory=lambda: Limits(wall_seconds=60))
+    allow_unsafe: bool = False
+    threads: int = 1
+    seed: int = 0
+
+
+Event = dict[str, Any]
+
+
+def validate_source(data: bytes) -> str | None:
+    """Why a file cannot be graded at all, in a student's words; None when it can."""
+    if not data.strip():
+        return "The file is empty."
+    if len(data) > MAX_SOURCE_BYTES:
+        return f"The file is {len(data) // 1024} KiB; a model file is at most {MAX_SOURCE_BYTES // 1024} KiB."
+    if b"\x00" in data:
+        return "The file is binary, not Python source."
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"The file is not UTF-8 text (byte {exc.start} is not valid); save it as UTF-8 Python source."
+    return None
+
+
+def grade_file(path: Path, *, config: GradeConfig, student_id: str | None = None,
+               on_event: Callable[[Event], None] | None = None) -> Report:
+    data = path.read_bytes()
+    return grade_bytes(data, filename=path.name, config=config, student_id=student_id,
+                       on_event=on_event, source_path=path)
+
+
+def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: str | None = None,
+                on_event: Callable[[Event], None] | None = None, source_path: Path | None = None) -> Report:
+    started = time.perf_counter()
+    submission = Submission(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+                            student_id=student_id, size_bytes=len(data))
+    problem = validate_source(data)
+    if problem:
+        return _rejected(submission, config, Error(kind="invalid_file", message=problem), started)
+    emit = on_event or (lambda e: None)
+    expected = build_expected(config.table, config.checkpoint)
+    timings = {"reference": time.perf_counter() - started}
+    collector = Collector()
+    job = {"seed": config.seed, "module_name": "resnet50_skeleton",
+           "blocks": [{"name": n, "args": list(b.args)} for n, b in config.table.probe_blocks.items()]}
+    emit({"event": "checking"})
+    source = source_path
+    if source is None:
+        import tempfile
+        tmp = tempfile.NamedTemporaryFile(suffix=".py", delete=False)
+        tmp.write(data)
+        tmp.close()
+        source = Path(tmp.name)
+    try:
+        outcome = run_sandboxed(
+            submission=source, job=job,
+            inputs={"tensors": expected.tensors_path, "checkpoint": expected.checkpoint_path},
+            limits=config.check_limits, threads=config.threads, allow_unsafe=config.allow_unsafe,
+            on_message=collector)
+    except SandboxUnavailable as exc:
+        return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(exc)), started)
+    finally:
+        if source_path is None:
+            source.unlink(missing_ok=True)
+    timings["checks"] = outcome.wall_seconds
+    report = _judge(submission, config, expected, collector, outcome)
+    report.timings = {**timings, "total": time.perf_counter() - started}
+    emit({"event": "structure", "score": report.score, "max_score": report.max_score})
+    return report
+
+
+def _rejected(submission: Submission, config: GradeConfig, error: Error, started: float) -> Report:
+    return Report(submission=submission, status="rejected", score=0.0,
+                  max_score=_max_score(config), error=error,
+                  timings={"total": time.perf_counter() - started})
+
+
+def _max_score(config: GradeConfig) -> float:
+    r = config.rubric
+    total = (r.q1_downsample.points + r.q1_no_downsample.points + r.q2_blanks.points
+             + r.q2_layer3.points + r.q2_layer4.points)
+    return total + (0 if config.skip_training else r.accuracy.points)
+
+
+def _outcome_error(outcome: Outcome) -> Error | None:
+    if outcome.status == "ok":
+        return None
+    return Error(kind=outcome.status, message=f"Your code {outcome.reason}." if outcome.status != "crashed"
+                 else (outcome.reason or "The grading process crashed."))
+
+
+def _judge(submission: Submission, config: GradeConfig, expected: Expected,
+           found: Collector, outcome: Outcome) -> Report:
+    rubric = config.rubric
+    imported = found.get("import")
+    definitions = found.get("definitions")
+    error = _outcome_error(outcome)
+    if imported is not None and imported.error is not None:
+        e = imported.error
+        kind = e.kind if e.kind in ("syntax_error", "import_error", "runtime_error", "crashed") else "runtime_error"
+        message = {
+            "syntax_error": f"Syntax error on line {e.line}: {e.message}",
+            "import_error": f"Your file imports the module {e.module!r}, which the grader does not have. "
+                            "Use only torch and the Python standard library.",
+        }.get(kind, f"Your file raised an error while being imported: {e.message}")
+        if kind == "crashed":
+            message = f"Your {e.message}."
+        error = Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
+        return _finish(submission, config, "rejected", [], Checks(), error, outcome)
+    if imported is None:
+        error = error or Error(kind="crashed", message="The grading process stopped before importing the file.")
+        return _finish(submission, config, "rejected", [], Checks(), error, outcome)
+
+    names = definitions.names if definitions else {}
+    missing = [n for n in ("ResidualBlock", "ResNet50_layer4") if names.get(n) != "class"]
+    if definitions is not None and missing:
+        error = Error(kind="missing_definition",
+                      message=f"Your file does not define {' and '.join(missing)} as an nn.Module class; "
+                              "keep the skeleton's class names.")
+    unavailable = (f"Not checked: {error.message}" if error else None)
+
+    model = found.get("model")
+    shapes = judge.check_shapes(found.get("shapes"), expected, unavailable if model else None)
+    ckpt = judge.check_checkpoint(model, found.get("checkpoint"), expected)
+    equivalence = judge.check_equivalence(found.get("equivalence"), ckpt, expected)
+    items: list[Item] = []
+    for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
+        spec = config.table.probe_blocks[item.block]
+        items.append(judge.judge_block(item, item_id, found.blocks.get(item.block),
+                                       expected.blocks[item.block], spec.args, unavailable))
+    items.append(judge.judge_blanks(rubric.q2_blanks, model, shapes, equivalence, unavailable))
+    for item_id, layer_item in (("q2_layer3", rubric.q2_layer3), ("q2_layer4", rubric.q2_layer4)):
+        items.append(judge.judge_layer(layer_item, item_id, model, config.table, shapes, unavailable))
+    if config.skip_training:
+        items.append(Item(id="accuracy", title=rubric.accuracy.title, points=0, max_points=0,
+                          passed=False, skipped=True,
+                          feedback=["Skipped: structure-only grading (no fine-tuning was run)."]))
+    checks = Checks(checkpoint_load=ckpt, equivalence=equivalence, shapes=shapes)
+    if model is not None and model.error is not None and error is None:
+        error = Error(kind="runtime_error", message=f"ResNet50_layer4() raised {model.error.message}",
+                      line=model.error.line, traceback=model.error.traceback)
+    return _finish(submission, config, "graded", items, checks, error, outcome)
+
+
+def _finish(submission: Submission, config: GradeConfig, status: str, items: list[Item],
+            checks: Checks, error: Error | None, outcome: Outcome) -> Report:
+    return Report(
+        submission=submission, status=status,  # type: ignore[arg-type]
+        score=round(sum(i.points for i in items), 4), max_score=_max_score(config),
+        items=items, checks=checks, error=error, log=outcome.log,
+        sandbox={"isolation": outcome.isolation, "status": outcome.status, "exit_code": outcome.exit_code,
+                 "peak_memory_bytes": outcome.peak_memory_bytes, **outcome.limits},
+    )

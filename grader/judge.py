@@ -1,0 +1,409 @@
+"""Judge the child's findings against the reference: rubric items and checks, with reasons.
+
+Every deduction says what the student wrote, what the table expects and the effect.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from grader.expected import Expected, ExpectedBlock
+from grader.protocol import BlockMsg, CheckpointMsg, EquivalenceMsg, ModelMsg, ModuleEntry, ShapesMsg
+from grader.report import (CheckpointCheck, Deduction, Effect, EquivalenceCheck, Item,
+                           ShapeRow, ShapesCheck)
+from grader.rubric import BlanksItem, BlockItem, LayerItem, Table
+
+CONV_FIELDS = {"in_channels": "input channels", "out_channels": "output channels",
+               "kernel_size": "kernel size", "stride": "stride", "padding": "padding",
+               "dilation": "dilation", "groups": "groups", "bias": "bias"}
+MAX_LISTED = 20
+
+
+def _item(rubric_item: Any, item_id: str, max_points: float, deductions: list[Deduction],
+          feedback: list[str] | None = None, alternatives: list[str] | None = None) -> Item:
+    lost = sum(d.points for d in deductions)
+    points = max(0.0, max_points - lost)
+    feedback = list(feedback or [])
+    if not deductions and not feedback:
+        feedback.append("Matches the reference table.")
+    return Item(id=item_id, title=rubric_item.title, points=points, max_points=max_points,
+                passed=points >= max_points, feedback=feedback + [d.message for d in deductions],
+                deductions=deductions, accepted_alternatives=alternatives or [])
+
+
+def not_graded(rubric_item: Any, item_id: str, max_points: float, why: str) -> Item:
+    return _item(rubric_item, item_id, max_points,
+                 [Deduction(where=item_id, points=max_points, effect="unknown", message=why)])
+
+
+# ---------------------------------------------------------------- Q1: the bottleneck block
+
+def _units(modules: list[ModuleEntry] | list[dict[str, Any]], prefix: str) -> list[list[dict[str, Any]]]:
+    """The leaf modules under `prefix`, grouped into units that each start at a conv.
+
+    Grouping leaves (not children) grades `conv1x1(...)` units and hand-written flat
+    Conv/BN/ReLU sequences alike.
+    """
+    rows = [m if isinstance(m, dict) else m.model_dump() for m in modules]
+    paths = [r["path"] for r in rows]
+    leaves = [r for r in rows if r["path"].startswith(prefix + ".")
+              and not any(p.startswith(r["path"] + ".") for p in paths)]
+    units: list[list[dict[str, Any]]] = []
+    for leaf in leaves:
+        if leaf["type"] == "Conv2d" or not units:
+            units.append([leaf])
+        else:
+            units[-1].append(leaf)
+    return units
+
+
+def _unit_label(index: int, unit: list[dict[str, Any]]) -> str:
+    conv = unit[0]
+    k = conv["args"].get("kernel_size")
+    size = f"{k}×{k}" if isinstance(k, int) else str(k)
+    return f"unit {index + 1} ({size} conv)" if conv["type"] == "Conv2d" else f"unit {index + 1}"
+
+
+def _compare_unit(found: list[dict[str, Any]], expected: list[dict[str, Any]]) -> list[str]:
+    problems: list[str] = []
+    f_conv, e_conv = found[0], expected[0]
+    if f_conv["type"] != "Conv2d":
+        return [f"starts with {f_conv['type']} where the table has a Conv2d"]
+    for name, label in CONV_FIELDS.items():
+        fv, ev = f_conv["args"].get(name), e_conv["args"].get(name)
+        if fv != ev:
+            problems.append(f"{label} is {fv}, the table says {ev}")
+    f_rest = [m["type"] for m in found[1:]]
+    e_rest = [m["type"] for m in expected[1:]]
+    if f_rest != e_rest:
+        problems.append(f"is followed by {', '.join(f_rest) or 'nothing'}; the table has {', '.join(e_rest)}")
+    return problems
+
+
+def judge_block(rubric_item: BlockItem, item_id: str, msg: BlockMsg | None, expected: ExpectedBlock,
+                args: tuple[int, int, int, bool], unavailable: str | None) -> Item:
+    points = rubric_item.points
+    if msg is None:
+        return not_graded(rubric_item, item_id, points, unavailable or "The block could not be built.")
+    call = f"ResidualBlock{tuple(args)}"
+    if msg.error is not None:
+        return not_graded(rubric_item, item_id, points,
+                          f"{call} raised {msg.error.message} ({'; '.join(msg.error.traceback[-3:])})")
+    found_units = _units(msg.modules or [], "layer")
+    expected_units = _units(expected.modules, "layer")
+    if msg.shape_error is not None:
+        effect: Effect = "crash"
+    elif msg.shape != expected.shape:
+        effect = "shape_change"
+    else:
+        effect = "function_change"
+    effect_text = {"crash": "its forward then fails: " + (msg.shape_error.message if msg.shape_error else ""),
+                   "shape_change": f"the block's output shape becomes {msg.shape} instead of {expected.shape}",
+                   "function_change": "the output shape is unchanged, but it is not the function the checkpoint was trained with"}[effect]
+    deductions: list[Deduction] = []
+    for i, exp in enumerate(expected_units):
+        if i >= len(found_units):
+            deductions.append(Deduction(
+                where=f"layer[{i}]", found=None, expected=exp[0]["args"], points=rubric_item.missing_unit,
+                effect=effect, message=f"{call}.layer lacks {_unit_label(i, exp)}; {effect_text}."))
+            continue
+        problems = _compare_unit(found_units[i], exp)
+        if problems:
+            deductions.append(Deduction(
+                where=f"layer[{i}]", found=found_units[i][0]["args"], expected=exp[0]["args"],
+                points=rubric_item.wrong_unit, effect=effect,
+                message=f"{call}: {_unit_label(i, exp)} " + "; ".join(problems) + f". Effect: {effect_text}."))
+    for i in range(len(expected_units), len(found_units)):
+        kinds = ", ".join(m["type"] for m in found_units[i])
+        deductions.append(Deduction(
+            where=f"layer[{i}]", found=kinds, expected=None, points=rubric_item.extra_module, effect=effect,
+            message=f"{call}.layer has extra modules ({kinds}) the table does not list. Effect: {effect_text}."))
+    if not deductions:
+        problem = _forward_problem(msg, expected)
+        if problem:
+            same_output = "happens to be unchanged" in problem
+            deductions.append(Deduction(where="forward", points=rubric_item.forward_differs,
+                                        effect="none" if same_output else effect,
+                                        message=f"{call}: {problem}"))
+    _cap(deductions, points)
+    return _item(rubric_item, item_id, points, deductions)
+
+
+def _forward_problem(msg: BlockMsg, expected: ExpectedBlock) -> str | None:
+    if msg.shape_error is not None:
+        return f"forward fails: {msg.shape_error.message} ({'; '.join(msg.shape_error.traceback[-2:])})."
+    if msg.load_error is not None:
+        return ("the layers match the table, but the block does not take the reference weights "
+                f"(its parameter names differ: {msg.load_error[:300]}).")
+    if msg.output is None or len(msg.output) != expected.output.numel():
+        return f"forward returns shape {msg.shape}, the reference {expected.shape}."
+    diff = (torch.tensor(msg.output) - expected.output).abs().max().item()
+    tol = _tolerance(expected.output)
+    if diff > tol:
+        return (f"with the reference weights its output differs from the reference block by up to "
+                f"{diff:.3g} (tolerance {tol:.1g}); forward must be layer(x) + shortcut(x) with no "
+                "ReLU or other step after the addition.")
+    if msg.graph != expected.graph:
+        ops = _top_ops(msg.graph)
+        return (f"forward computes {ops} where the table's block ends with the addition "
+                f"({_top_ops(expected.graph)}): no ReLU or other step after the addition. Here the "
+                "output happens to be unchanged (both branches already end in a ReLU), so the effect "
+                "on the score under the checkpoint is none.")
+    return None
+
+
+def _top_ops(graph: str | None, depth: int = 2) -> str:
+    """'ReluBackward0(AddBackward0(...))' → 'relu(add(…))': the last operations of a forward."""
+    if not graph:
+        return "nothing"
+    names, level, token = [], 0, ""
+    for ch in graph:
+        if ch in "(,)":
+            if token and level < depth:
+                names.append((level, token))
+            token = ""
+            level += {"(": 1, ")": -1}.get(ch, 0)
+        else:
+            token += ch
+    ops = [n.replace("Backward0", "").replace("Backward1", "").lower() for lvl, n in names if lvl == 0]
+    inner = [n.replace("Backward0", "").lower() for lvl, n in names if lvl == 1]
+    return f"{ops[0] if ops else '?'}({', '.join(inner) or '…'})"
+
+
+def _tolerance(reference: torch.Tensor) -> float:
+    return 1e-3 * max(1.0, reference.abs().max().item())
+
+
+def _cap(deductions: list[Deduction], points: float) -> None:
+    left = points
+    for d in deductions:
+        d.points = min(d.points, left)
+        left -= d.points
+
+
+# ---------------------------------------------------------------- Q2: blanks
+
+def _by_path(modules: Iterable[ModuleEntry]) -> dict[str, ModuleEntry]:
+    return {m.path: m for m in modules}
+
+
+def _first(modules: list[ModuleEntry], prefix: str, kind: str) -> ModuleEntry | None:
+    return next((m for m in modules if m.path.startswith(prefix + ".") and m.type == kind), None)
+
+
+def _read_blank(blank_id: str, model: ModelMsg) -> tuple[Any, str | None]:
+    """The student's value for one blank, and a note when it could not be read."""
+    modules = model.modules or []
+    by_path = _by_path(modules)
+    parts = blank_id.split(".")
+    if blank_id == "num_classes":
+        return model.num_classes_default, None
+    if parts[0] == "layer1":
+        kind = {"conv": "Conv2d", "maxpool": "MaxPool2d"}[parts[1]]
+        module = _first(modules, "layer1", kind)
+        if module is None:
+            return None, f"layer1 has no {kind}"
+        return module.args.get(parts[2]), None
+    if parts[0] == "layer2":
+        block = by_path.get(f"layer2.{parts[1]}")
+        if block is None or block.block is None:
+            return None, f"layer2 has no ResidualBlock number {int(parts[1]) + 1}"
+        ctor = block.block.ctor or []
+        index = ["in_channels", "middle_channels", "out_channels", "downsample"].index(parts[2])
+        return (ctor[index] if index < len(ctor) else None), None
+    module = by_path.get(parts[0])
+    if module is None:
+        return None, f"the model has no `{parts[0]}`"
+    if parts[0] == "avgpool" and module.type != "AvgPool2d":
+        return module.type, f"avgpool is {module.type}, the skeleton has AvgPool2d"
+    if parts[0] == "fc" and module.type != "Linear":
+        return module.type, f"fc is {module.type}, the skeleton has Linear"
+    return module.args.get(parts[1]), None
+
+
+def _same(found: Any, answer: Any) -> bool:
+    return type(found) is type(answer) and found == answer
+
+
+def _stage_of(blank_id: str) -> str:
+    return "fc" if blank_id == "num_classes" else blank_id.split(".")[0]
+
+
+def judge_blanks(rubric_item: BlanksItem, model: ModelMsg | None, shapes: ShapesCheck,
+                 equivalence: EquivalenceCheck, unavailable: str | None) -> Item:
+    points = rubric_item.points
+    if model is None or model.modules is None:
+        why = (f"ResNet50_layer4() raised {model.error.message} "
+               f"({'; '.join(model.error.traceback[-3:])})" if model and model.error else unavailable)
+        return not_graded(rubric_item, "q2_blanks", points, why or "The model could not be built.")
+    found_values: dict[str, Any] = {}
+    deductions: list[Deduction] = []
+    alternatives: list[str] = []
+    mismatched_stages = {r.stage for r in shapes.rows if not r.ok}
+    for blank in rubric_item.blanks:
+        found, note = _read_blank(blank.id, model)
+        found_values[blank.id] = found
+        if _same(found, blank.answer):
+            continue
+        if any(_same(found, alt) for alt in blank.accepted):
+            alternatives.append(f"{blank.id} = {found!r} accepted in place of {blank.answer!r}")
+            continue
+        if blank.follows and found_values.get(blank.follows) is not None and _same(found, found_values[blank.follows]):
+            alternatives.append(f"{blank.id} = {found!r} follows {blank.follows}")
+            continue
+        stage = _stage_of(blank.id)
+        if stage in mismatched_stages:
+            effect: Effect = "shape_change"
+            effect_text = f"the output shape of {stage} changes"
+        elif equivalence.checked and equivalence.ok:
+            effect, effect_text = "none", "the model still computes the reference function"
+        else:
+            effect, effect_text = "function_change", "the shapes still fit, but it is not the function the checkpoint was trained with"
+        where = f" ({note})" if note else ""
+        deductions.append(Deduction(
+            where=blank.id, found=found, expected=blank.answer, points=rubric_item.points_per_blank,
+            effect=effect, message=f"Blank {blank.id}: you wrote {found!r}{where}, the table says "
+                                   f"{blank.answer!r}. Effect: {effect_text}."))
+    _cap(deductions, points)
+    feedback = [f"{len(rubric_item.blanks) - len(deductions)} of {len(rubric_item.blanks)} blanks correct."]
+    return _item(rubric_item, "q2_blanks", points, deductions, feedback, alternatives)
+
+
+# ---------------------------------------------------------------- Q2: layer3 / layer4
+
+def _layer_blocks(model: ModelMsg, layer: str) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """(in, middle, out, downsample) per direct child block of `layer`, and other children."""
+    blocks, others = [], []
+    for m in model.modules or []:
+        head, _, rest = m.path.partition(".")
+        if head != layer or not rest or "." in rest:
+            continue
+        if m.block is not None:
+            ctor = list(m.block.ctor or [])[:4]
+            ctor += [None] * (4 - len(ctor))
+            blocks.append(tuple(ctor))
+        else:
+            others.append(m.type)
+    return blocks, others
+
+
+def _roles(blocks: list[tuple[Any, ...]]) -> list[tuple[bool, bool]]:
+    """(changes channels, downsamples) per block, repeats collapsed: the layer's order."""
+    roles: list[tuple[bool, bool]] = []
+    for b in blocks:
+        role = (b[0] != b[2], bool(b[3]))
+        if not roles or roles[-1] != role:
+            roles.append(role)
+    return roles
+
+
+def judge_layer(rubric_item: LayerItem, item_id: str, model: ModelMsg | None, table: Table,
+                shapes: ShapesCheck, unavailable: str | None) -> Item:
+    points = rubric_item.points
+    if model is None or model.modules is None:
+        return not_graded(rubric_item, item_id, points, unavailable or "The model could not be built.")
+    layer = rubric_item.layer
+    expected = [tuple(b) for b in table.layers[layer]]
+    found, others = _layer_blocks(model, layer)
+    if not any(m.path == layer for m in model.modules):
+        return not_graded(rubric_item, item_id, points, f"The model has no `{layer}`.")
+    row = next((r for r in shapes.rows if r.stage == layer), None)
+    if row is not None and not row.ok:
+        effect: Effect = "shape_change"
+        effect_text = f"{layer}'s output is {row.found} instead of {row.expected}"
+    else:
+        effect, effect_text = "function_change", "not the layer the checkpoint was trained with"
+    deductions: list[Deduction] = []
+
+    def deduct(where: str, fv: Any, ev: Any, pts: float, text: str) -> None:
+        deductions.append(Deduction(where=f"{layer}.{where}", found=fv, expected=ev, points=pts,
+                                    effect=effect, message=f"{layer}: {text} Effect: {effect_text}."))
+
+    fmt = lambda bs: ", ".join(f"({a}, {b}, {c}, {d})" for a, b, c, d in bs) or "none"  # noqa: E731
+    if len(found) != len(expected) or others:
+        extra = f" and other modules ({', '.join(others)})" if others else ""
+        deduct("count", len(found), len(expected), rubric_item.count,
+               f"{len(found)} ResidualBlocks{extra}; the table has {len(expected)}.")
+    prev_out = expected[0][0]
+    chain_ok = all(b[0] == (found[i - 1][2] if i else prev_out) for i, b in enumerate(found))
+    if {b[:3] for b in found} != {b[:3] for b in expected} or not chain_ok:
+        deduct("channels", fmt(found), fmt(expected), rubric_item.channels,
+               f"blocks (in, middle, out, downsample) are {fmt(found)}; the table has {fmt(expected)}.")
+    n_down, e_down = sum(bool(b[3]) for b in found), sum(bool(b[3]) for b in expected)
+    if n_down != e_down:
+        deduct("downsample", n_down, e_down, rubric_item.downsample,
+               f"{n_down} downsampling blocks; the table has {e_down}.")
+    if _roles(found) != _roles(expected):
+        deduct("order", fmt(found), fmt(expected), rubric_item.order,
+               "blocks are not in the table's order (first the block that changes the channels, "
+               f"the downsampling block last): you have {fmt(found)}.")
+    _cap(deductions, points)
+    return _item(rubric_item, item_id, points, deductions)
+
+
+# ---------------------------------------------------------------- checks
+
+def check_shapes(msg: ShapesMsg | None, expected: Expected, unavailable: str | None) -> ShapesCheck:
+    expected_rows = {r["stage"]: r["shape"] for r in expected.stage_rows}
+    found_rows: dict[str, list[int] | None] = {}
+    for r in (msg.rows if msg else []):
+        found_rows.setdefault(r.stage, r.shape)
+    rows = [ShapeRow(stage=s, expected=e, found=found_rows.get(s), ok=found_rows.get(s) == e)
+            for s, e in expected_rows.items()]
+    check = ShapesCheck(rows=rows)
+    check.first_mismatch = next((r.stage for r in rows if not r.ok), None)
+    if msg is None:
+        check.error = unavailable or "The forward pass did not run."
+    elif msg.error is not None:
+        check.failed_stage = msg.failed_stage
+        check.error = msg.error.message
+        check.traceback = msg.error.traceback
+    check.ok = check.first_mismatch is None and check.error is None
+    return check
+
+
+def check_checkpoint(model: ModelMsg | None, msg: CheckpointMsg | None, expected: Expected) -> CheckpointCheck:
+    check = CheckpointCheck(source=expected.checkpoint_source)
+    if model is None or model.state_dict is None:
+        check.message = "Not checked: the model could not be built."
+        return check
+    found = {k: v for k, v in model.state_dict}
+    want = expected.checkpoint_shapes
+    check.missing = [k for k in want if k not in found][:MAX_LISTED]
+    check.unexpected = [k for k in found if k not in want][:MAX_LISTED]
+    check.mismatched = [f"{k}: yours {found[k]}, checkpoint {want[k]}" for k in want
+                        if k in found and found[k] != want[k]][:MAX_LISTED]
+    clean = not (check.missing or check.unexpected or check.mismatched)
+    check.ok = clean and msg is not None and msg.loaded
+    if check.ok:
+        check.message = f"All {len(want)} tensors load strictly."
+    elif clean:
+        check.message = "Names and shapes match, but loading failed: " + (msg.error if msg and msg.error else "the run stopped first")
+    else:
+        check.message = (f"{len([k for k in want if k not in found])} missing, "
+                         f"{len([k for k in found if k not in want])} unexpected and "
+                         f"{len([k for k in want if k in found and found[k] != want[k]])} mismatched tensors: "
+                         "the course checkpoint does not load into this model.")
+    return check
+
+
+def check_equivalence(msg: EquivalenceMsg | None, checkpoint: CheckpointCheck, expected: Expected) -> EquivalenceCheck:
+    tol = _tolerance(expected.logits)
+    if not checkpoint.ok:
+        return EquivalenceCheck(checked=False, tolerance=tol,
+                                message="Not checked: the checkpoint did not load.")
+    if msg is None:
+        return EquivalenceCheck(checked=False, tolerance=tol, message="Not checked: the run stopped first.")
+    if msg.error is not None or msg.logits is None:
+        text = msg.error.message if msg.error else "no output"
+        return EquivalenceCheck(checked=True, ok=False, tolerance=tol, message=f"forward failed: {text}")
+    if len(msg.logits) != expected.logits.numel():
+        return EquivalenceCheck(checked=True, ok=False, tolerance=tol,
+                                message=f"the logits have shape {msg.shape}, the reference {list(expected.logits.shape)}")
+    diff = (torch.tensor(msg.logits) - expected.logits).abs().max().item()
+    ok = diff <= tol
+    text = ("Same logits as the reference with the checkpoint loaded." if ok else
+            f"With the checkpoint loaded the logits differ from the reference by up to {diff:.3g}: "
+            "the model computes another function (e.g. a ReLU after the addition, or other padding).")
+    return EquivalenceCheck(checked=True, ok=ok, max_abs_diff=diff, tolerance=tol, message=text)

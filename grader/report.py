@@ -1,0 +1,118 @@
+"""The score report: one pydantic model for the CLI, the JSON file and the API."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ErrorKind = Literal[
+    "syntax_error", "import_error", "missing_definition", "runtime_error",
+    "timeout", "memory_limit", "crashed", "sandbox_unavailable", "invalid_file",
+]
+Effect = Literal["none", "shape_change", "function_change", "crash", "unknown"]
+
+
+class Submission(BaseModel):
+    filename: str
+    sha256: str
+    student_id: str | None = None
+    size_bytes: int
+
+
+class Deduction(BaseModel):
+    """One thing that differs from the table: what was written, what is expected, and so what."""
+
+    where: str
+    found: Any = None
+    expected: Any = None
+    points: float
+    effect: Effect = "unknown"
+    message: str
+
+
+class Item(BaseModel):
+    id: str
+    title: str
+    points: float
+    max_points: float
+    passed: bool
+    skipped: bool = False
+    feedback: list[str] = Field(default_factory=list)
+    deductions: list[Deduction] = Field(default_factory=list)
+    accepted_alternatives: list[str] = Field(default_factory=list)
+
+
+class ShapeRow(BaseModel):
+    stage: str
+    expected: list[int] | None
+    found: list[int] | None
+    ok: bool
+
+
+class ShapesCheck(BaseModel):
+    rows: list[ShapeRow] = Field(default_factory=list)
+    first_mismatch: str | None = None
+    failed_stage: str | None = None
+    error: str | None = None
+    traceback: list[str] = Field(default_factory=list)
+    ok: bool = False
+
+
+class CheckpointCheck(BaseModel):
+    source: str  # "course checkpoint <path>" or "reference keys (no checkpoint given)"
+    ok: bool = False
+    missing: list[str] = Field(default_factory=list)
+    unexpected: list[str] = Field(default_factory=list)
+    mismatched: list[str] = Field(default_factory=list)
+    message: str | None = None
+
+
+class EquivalenceCheck(BaseModel):
+    checked: bool = False
+    ok: bool = False
+    max_abs_diff: float | None = None
+    tolerance: float | None = None
+    message: str | None = None
+
+
+class Checks(BaseModel):
+    checkpoint_load: CheckpointCheck | None = None
+    equivalence: EquivalenceCheck | None = None
+    shapes: ShapesCheck | None = None
+
+
+class Error(BaseModel):
+    kind: ErrorKind
+    message: str
+    line: int | None = None
+    traceback: list[str] = Field(default_factory=list)
+
+
+class Training(BaseModel):
+    """Filled by the fine-tuning step; absent in structure-only grading."""
+
+    seed: int
+    steps: int
+    loss_curve: list[list[float]] = Field(default_factory=list)  # [step, running mean loss]
+    used_checkpoint: bool
+    device: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    stopped_early: str | None = None
+    plot_svg: str | None = None
+
+
+class Report(BaseModel):
+    schema_version: int = 1
+    submission: Submission
+    status: Literal["graded", "rejected"]
+    score: float
+    max_score: float
+    accuracy: float | None = None
+    items: list[Item] = Field(default_factory=list)
+    checks: Checks = Field(default_factory=Checks)
+    error: Error | None = None
+    training: Training | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    sandbox: dict[str, Any] = Field(default_factory=dict)
+    log: str = ""
+    grader_version: str = "0.1.0"

@@ -1,0 +1,370 @@
+"""Run the child (grader/child/main.py) on a student's file inside bubblewrap, with limits.
+
+The child sees a read-only system and Python, the submission, the named input files and
+a private scratch dir; no network, no other processes, no project tree, no test labels.
+What comes back is JSON lines on a pipe; the run always ends in a named status.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import psutil
+
+from grader.cgroups import Cgroup
+
+CHILD_DIR = Path(__file__).resolve().parent / "child"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SUBMISSION_NAME = "resnet50_skeleton.py"
+Status = Literal["ok", "timeout", "memory_limit", "crashed"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing and unsafe grading was not asked for."""
+
+
+class ProtocolError(Exception):
+    """The child sent something the grader does not accept (raised by message handlers)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: float = 120.0
+    cpu_seconds: int | None = None  # default: wall_seconds × cores + 10
+    memory_bytes: int = 6 << 30
+    max_processes: int = 512  # threads count too: torch starts one per core
+    max_file_bytes: int = 256 << 20
+    max_open_files: int = 256
+    log_bytes: int = 64 << 10
+    message_bytes: int = 8 << 20  # one JSON line
+    total_message_bytes: int = 64 << 20
+
+
+@dataclass
+class Outcome:
+    status: Status
+    reason: str | None
+    messages: list[dict[str, Any]]
+    exit_code: int | None
+    log: str
+    wall_seconds: float
+    peak_memory_bytes: int | None
+    isolation: str
+    limits: dict[str, Any] = field(default_factory=dict)
+
+
+class HeadTail:
+    """Keeps the first and last bytes of a stream: 100 MB of prints must not cost 100 MB."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = limit // 2
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail += chunk
+        if len(self.tail) > self.half:
+            cut = len(self.tail) - self.half
+            self.dropped += cut
+            del self.tail[:cut]
+
+    def text(self) -> str:
+        middle = f"\n[... {self.dropped} bytes of output dropped ...]\n" if self.dropped else ""
+        return (bytes(self.head).decode("utf-8", "replace") + middle
+                + bytes(self.tail).decode("utf-8", "replace"))
+
+
+def bubblewrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+@lru_cache(maxsize=1)
+def python_roots() -> tuple[str, ...]:
+    """Folders the child's Python needs (interpreter, stdlib, site-packages with torch)."""
+    roots = {sys.prefix, sys.base_prefix, os.path.realpath(sys.executable).rsplit("/bin/", 1)[0]}
+    roots.update(p for p in site.getsitepackages() if os.path.isdir(p))
+    spec = importlib.util.find_spec("torch")
+    if spec and spec.origin:
+        roots.add(str(Path(spec.origin).resolve().parent.parent))
+    project = str(PROJECT_ROOT)
+    # A venv inside the project is fine (only that folder is bound); the project itself is not.
+    return tuple(sorted(r for r in roots if r != project and not project.startswith(r.rstrip("/") + "/")))
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    return args
+
+
+def _gpu_binds() -> list[str]:
+    args: list[str] = []
+    for dev in sorted(Path("/dev").glob("nvidia*")):
+        args += ["--dev-bind", str(dev), str(dev)]
+    for extra in ("/sys/dev/char", "/sys/devices", "/sys/module/nvidia", "/proc/driver/nvidia"):
+        if os.path.exists(extra):
+            args += ["--ro-bind", extra, extra]
+    return args
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    """The whole environment the child gets: a short allow-list, no secrets."""
+    return {
+        "HOME": "/scratch", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+    }
+
+
+def _preexec(limits: Limits, cpu_seconds: int, cgroup: Cgroup | None) -> Callable[[], None]:
+    def setup() -> None:
+        if cgroup is not None:
+            cgroup.attach()
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # Counts per user outside a user namespace only; the pids cgroup is the real cap.
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+    return setup
+
+
+def _signal_of(code: int | None) -> int | None:
+    if code is None:
+        return None
+    if code < 0:
+        return -code
+    if code > 128:
+        return code - 128
+    return None
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_sandboxed(
+    *,
+    submission: Path,
+    job: dict[str, Any],
+    inputs: dict[str, Path],
+    limits: Limits,
+    threads: int = 1,
+    allow_unsafe: bool = False,
+    gpu: bool = False,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> Outcome:
+    """Run the child on `submission`; `inputs` are host files the child may read.
+
+    `on_message` sees each JSON message as it arrives and may raise ProtocolError.
+    """
+    bwrap = bubblewrap()
+    if bwrap is None and not allow_unsafe:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed, so student code cannot be isolated. "
+            "Install it (apt-get install bubblewrap) or pass --unsafe-no-sandbox to grade "
+            "without isolation on a machine you do not mind a student's file taking over.")
+    cpu_seconds = limits.cpu_seconds or int(limits.wall_seconds * max(1, os.cpu_count() or 1) + 10)
+    work = Path(tempfile.mkdtemp(prefix="autograder-"))
+    cgroup = None
+    try:
+        private = work / "private"  # job + submission, bound read-only
+        scratch = work / "scratch"  # the child's only writable place
+        private.mkdir()
+        scratch.mkdir()
+        shutil.copyfile(submission, private / SUBMISSION_NAME)
+        if bwrap:
+            view = {"submission": f"/submission/{SUBMISSION_NAME}", "job": "/in/job.json",
+                    "child": "/opt/autograder/child/main.py", "scratch": "/scratch",
+                    "inputs": {name: f"/in/{name}" for name in inputs}}
+        else:
+            view = {"submission": str(private / SUBMISSION_NAME), "job": str(private / "job.json"),
+                    "child": str(CHILD_DIR / "main.py"), "scratch": str(scratch),
+                    "inputs": {name: str(path) for name, path in inputs.items()}}
+        full_job = {**job, "submission": view["submission"], "inputs": view["inputs"], "threads": threads}
+        (private / "job.json").write_text(json.dumps(full_job))
+
+        read_fd, write_fd = os.pipe()
+        python = [sys.executable, "-s", "-B", view["child"], view["job"], str(write_fd)]
+        if bwrap:
+            cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                   "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
+                   *_system_binds()]
+            for root in python_roots():
+                cmd += ["--ro-bind", root, root]
+            cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                    "--ro-bind", str(CHILD_DIR), "/opt/autograder/child",
+                    "--ro-bind", str(private / SUBMISSION_NAME), view["submission"],
+                    "--ro-bind", str(private / "job.json"), view["job"]]
+            for name, path in inputs.items():
+                cmd += ["--ro-bind", str(path), view["inputs"][name]]
+            if gpu:
+                cmd += _gpu_binds()
+            cmd += ["--bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv"]
+            for key, value in _child_env(threads).items():
+                cmd += ["--setenv", key, value]
+            cmd += python
+            env = None
+        else:
+            cmd = python
+            env = {**_child_env(threads), "HOME": str(scratch)}
+
+        cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,), cwd=str(scratch), env=env, start_new_session=True,
+            preexec_fn=_preexec(limits, cpu_seconds, cgroup),
+        )
+        os.close(write_fd)
+        return _supervise(proc, read_fd, limits, cgroup, started, on_message,
+                          isolation="bubblewrap" if bwrap else "none (unsafe)",
+                          cpu_seconds=cpu_seconds)
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgroup | None,
+               started: float, on_message: Callable[[dict[str, Any]], None] | None,
+               *, isolation: str, cpu_seconds: int) -> Outcome:
+    log = HeadTail(limits.log_bytes)
+    messages: list[dict[str, Any]] = []
+    violation: list[str] = []
+
+    def kill() -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if cgroup is not None:
+            cgroup.kill_all()
+
+    def read_log() -> None:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+            log.feed(chunk)
+
+    def read_messages() -> None:
+        total = 0
+        with os.fdopen(read_fd, "rb") as stream:
+            while line := stream.readline(limits.message_bytes + 1):
+                total += len(line)
+                if violation:
+                    continue  # drain so the child never blocks on a full pipe
+                problem = None
+                if len(line) > limits.message_bytes or total > limits.total_message_bytes:
+                    problem = "sent more result data than the grader accepts"
+                else:
+                    try:
+                        msg = json.loads(line)
+                    except (ValueError, RecursionError):
+                        msg = None
+                    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                        problem = "wrote something that is not a grader message on the grader's channel"
+                    else:
+                        try:
+                            if on_message is not None:
+                                on_message(msg)
+                            messages.append(msg)
+                        except ProtocolError as exc:
+                            problem = str(exc)
+                if problem:
+                    violation.append(problem)
+                    kill()
+
+    readers = [threading.Thread(target=read_log, daemon=True),
+               threading.Thread(target=read_messages, daemon=True)]
+    for t in readers:
+        t.start()
+
+    killed_for: str | None = None
+    deadline = started + limits.wall_seconds
+    while True:
+        try:
+            proc.wait(timeout=0.05 if cgroup is None else 0.2)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if time.perf_counter() > deadline:
+            killed_for = "timeout"
+            kill()
+        elif cgroup is None and _tree_rss(proc.pid) > limits.memory_bytes:
+            killed_for = "memory_limit"
+            kill()
+    wall = time.perf_counter() - started
+    kill()  # whatever the child left behind goes with it
+    for t in readers:
+        t.join(timeout=5)
+
+    code = proc.returncode
+    sig = _signal_of(code)
+    oom = cgroup.oom_kills() if cgroup is not None else 0
+    gib = limits.memory_bytes / (1 << 30)
+    done = any(m.get("type") == "done" for m in messages)
+    if killed_for == "timeout":
+        status, reason = "timeout", f"did not finish within the {limits.wall_seconds:g} s time limit"
+    elif killed_for == "memory_limit" or oom > 0:
+        status, reason = "memory_limit", f"used more than the {gib:g} GiB memory limit and was stopped"
+    elif sig == signal.SIGXCPU:
+        status, reason = "timeout", f"used more than the {cpu_seconds} CPU-seconds limit"
+    elif violation:
+        status, reason = "crashed", f"the submission {violation[0]}; its results were discarded"
+    elif done:
+        status, reason = "ok", None
+    elif sig == signal.SIGXFSZ:
+        status, reason = "crashed", f"wrote a file larger than the {limits.max_file_bytes >> 20} MiB limit"
+    else:
+        if sig is not None:
+            what = f"was killed by signal {signal.Signals(sig).name}" if sig in signal.valid_signals() else f"was killed by signal {sig}"
+        else:
+            what = f"exited with code {code}"
+        reason = (f"the grading process {what} before it finished; does your file call "
+                  "os._exit, sys.exit or kill processes?")
+        if cgroup is not None and cgroup.pids_limit_hit():
+            reason += f" It also hit the limit of {limits.max_processes} processes/threads."
+        status = "crashed"
+    return Outcome(
+        status=status, reason=reason, messages=messages, exit_code=code, log=log.text(),
+        wall_seconds=wall, peak_memory_bytes=cgroup.peak_memory() if cgroup else None,
+        isolation=isolation,
+        limits={"wall_seconds": limits.wall_seconds, "cpu_seconds": cpu_seconds,
+                "memory_bytes": limits.memory_bytes, "max_processes": limits.max_processes,
+                "cgroup": f"v{cgroup.version}" if cgroup else "none"},
+    )

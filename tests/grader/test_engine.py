@@ -1,0 +1,118 @@
+"""The engine end to end: real sandbox, real subprocess, reference and mutations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.engine import GradeConfig, grade_bytes, grade_file
+from grader.rubric import SOLUTION
+from tests.grader.mutations import MUTATIONS
+
+FULL = {"q1_downsample": 20, "q1_no_downsample": 20, "q2_blanks": 25, "q2_layer3": 20, "q2_layer4": 20}
+
+
+def grade_source(source: str, config: GradeConfig):
+    return grade_bytes(source.encode(), filename="resnet50_skeleton.py", config=config)
+
+
+def points(report) -> dict[str, float]:
+    return {i.id: i.points for i in report.items if not i.skipped}
+
+
+def test_reference_gets_full_marks(config: GradeConfig) -> None:
+    report = grade_file(SOLUTION, config=config, student_id="2021320322")
+    assert report.status == "graded" and report.error is None
+    assert points(report) == FULL
+    assert report.score == report.max_score == 105
+    assert report.submission.student_id == "2021320322"
+    assert report.checks.checkpoint_load.ok and report.checks.equivalence.ok
+    assert report.checks.shapes.ok and [r.stage for r in report.checks.shapes.rows] == [
+        "layer1", "layer2", "layer3", "layer4", "avgpool", "flatten", "fc"]
+    assert report.sandbox["isolation"] == "bubblewrap"
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_mutation_loses_exactly_its_points(name: str, config: GradeConfig) -> None:
+    mutation = MUTATIONS[name]
+    report = grade_source(mutation.apply(), config)
+    assert report.status == "graded"
+    want = {k: v - mutation.lost.get(k, 0) for k, v in FULL.items()}
+    assert points(report) == want
+    for item in report.items:
+        if item.id in mutation.lost:
+            assert item.deductions, item
+            for d in item.deductions:  # every deduction says what, expected what, and the effect
+                assert d.message and d.effect in ("shape_change", "function_change", "crash", "none")
+    n_alts = sum(len(i.accepted_alternatives) for i in report.items)
+    assert n_alts == mutation.alternatives
+
+
+def test_stride_on_3x3_message_names_the_convs(config: GradeConfig) -> None:
+    report = grade_source(MUTATIONS["stride_on_3x3"].apply(), config)
+    item = next(i for i in report.items if i.id == "q1_downsample")
+    text = " ".join(item.feedback)
+    assert "unit 1 (1×1 conv) stride is 1, the table says 2" in text
+    assert "unit 2 (3×3 conv) stride is 2, the table says 1" in text
+    assert all(d.effect == "function_change" for d in item.deductions)  # same shapes, other function
+    assert not report.checks.equivalence.ok and report.checks.equivalence.max_abs_diff > 0
+
+
+def test_relu_after_addition_caught_by_the_graph(config: GradeConfig) -> None:
+    # Both branches end in a ReLU, so relu(out + x) == out + x: the logits stay equal and
+    # only the forward's graph shows the extra step.
+    report = grade_source(MUTATIONS["relu_after_addition"].apply(), config)
+    assert report.checks.checkpoint_load.ok and report.checks.equivalence.ok
+    q1 = next(i for i in report.items if i.id == "q1_no_downsample")
+    assert [d.where for d in q1.deductions] == ["forward"] and q1.deductions[0].effect == "none"
+    assert "relu(add)" in q1.feedback[0]
+
+
+def test_sigmoid_after_addition_changes_the_function(config: GradeConfig) -> None:
+    source = MUTATIONS["relu_after_addition"].apply().replace("torch.relu(out + x)", "torch.sigmoid(out + x)")
+    report = grade_source(source, config)
+    eq = report.checks.equivalence
+    assert eq.checked and not eq.ok and eq.max_abs_diff > eq.tolerance
+    q1 = next(i for i in report.items if i.id == "q1_downsample")
+    assert q1.points == 15 and q1.deductions[0].effect == "function_change"
+
+
+def test_padding0_crash_still_grades_structure(config: GradeConfig) -> None:
+    report = grade_source(MUTATIONS["padding0_on_3x3"].apply(), config)
+    shapes = report.checks.shapes
+    assert shapes.failed_stage == "layer2" and shapes.first_mismatch == "layer2"
+    assert "size of tensor" in shapes.error
+    assert any("return out + x" in line for line in shapes.traceback)
+    assert not any("grader" in line for line in shapes.traceback)
+    assert all(d.effect == "crash" for i in report.items if i.id.startswith("q1") for d in i.deductions)
+
+
+def test_wrong_num_classes_checkpoint_and_shapes(config: GradeConfig) -> None:
+    report = grade_source(MUTATIONS["wrong_num_classes"].apply(), config)
+    ck = report.checks.checkpoint_load
+    assert not ck.ok and any(m.startswith("fc.weight") for m in ck.mismatched)
+    assert report.checks.shapes.first_mismatch == "fc"
+    blanks = next(i for i in report.items if i.id == "q2_blanks")
+    assert [d.where for d in blanks.deductions] == ["num_classes"]
+    assert blanks.deductions[0].found == 100 and blanks.deductions[0].effect == "shape_change"
+    assert any("follows num_classes" in a for a in blanks.accepted_alternatives)
+
+
+def test_missing_block_lists_missing_keys(config: GradeConfig) -> None:
+    report = grade_source(MUTATIONS["missing_block_layer3"].apply(), config)
+    ck = report.checks.checkpoint_load
+    assert not ck.ok and any(k.startswith("layer3.3.") for k in ck.missing)
+    assert any(k.startswith("layer3.2.downsize.") for k in ck.unexpected)  # block 2 now downsamples
+
+
+def test_avgpool_alternative_same_function(config: GradeConfig) -> None:
+    report = grade_source(MUTATIONS["avgpool_stride_1"].apply(), config)
+    assert report.score == 105 and report.checks.equivalence.ok
+    blanks = next(i for i in report.items if i.id == "q2_blanks")
+    assert blanks.accepted_alternatives == ["avgpool.stride = 1 accepted in place of 2"]
+
+
+def test_structure_only_is_deterministic(config: GradeConfig) -> None:
+    source = MUTATIONS["stride_on_3x3"].apply()
+    a, b = grade_source(source, config), grade_source(source, config)
+    assert a.model_dump(exclude={"timings", "sandbox", "log"}) == b.model_dump(exclude={"timings", "sandbox", "log"})
