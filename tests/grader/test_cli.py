@@ -1,0 +1,48 @@
+"""The `autograder` command as a TA runs it: a real process, exit codes, JSON out."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.rubric import SOLUTION
+from tests.grader.mutations import MUTATIONS
+
+CLI = [sys.executable, "-m", "grader.cli"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_grade_two_files_prints_tables_and_writes_json(tmp_path: Path, test_checkpoint: Path) -> None:
+    broken = tmp_path / "resnet50_skeleton.py"
+    broken.write_text(MUTATIONS["stride_on_3x3"].apply())
+    out = tmp_path / "reports.json"
+    proc = run("grade", str(SOLUTION), str(broken), "--skip-training", "--checkpoint", str(test_checkpoint),
+               "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "graded: 105 / 105" in proc.stdout and "graded: 95 / 105" in proc.stdout
+    assert "first mismatch" not in proc.stdout  # shapes agree for both
+    reports = json.loads(out.read_text())
+    assert [r["score"] for r in reports] == [105, 95]
+    assert reports[1]["submission"]["filename"] == "resnet50_skeleton.py"
+
+
+def test_rejected_file_still_exits_zero(tmp_path: Path) -> None:
+    bad = tmp_path / "resnet50_skeleton.py"
+    bad.write_text("def broken(:\n")
+    proc = run("grade", str(bad), "--skip-training", "--json", "-")
+    assert proc.returncode == 0
+    report = json.loads(proc.stdout)[0]
+    assert report["status"] == "rejected" and report["error"]["kind"] == "syntax_error"
+    assert "syntax_error (line 1)" in proc.stderr
+
+
+def test_usage_errors_exit_non_zero(tmp_path: Path) -> None:
+    assert run("grade", str(tmp_path / "nope.py"), "--skip-training").returncode == 2
+    bad_rubric = tmp_path / "rubric.toml"
+    bad_rubric.write_text("[q1_downsample]\npoints = 'many'\n")
+    proc = run("grade", str(SOLUTION), "--skip-training", "--rubric", str(bad_rubric))
+    assert proc.returncode == 2 and "rubric.toml" in proc.stderr
