@@ -40,8 +40,7 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
           unsafe_no_sandbox: bool) -> None:
     """Grade one or more resnet50_skeleton.py files and print a score table for each."""
     from grader.engine import GradeConfig, grade_file
-    from grader.expected import CheckpointError
-    from grader.rubric import RubricError, load_rubric
+    from grader.rubric import CheckpointError, RubricError, load_rubric
     from grader.sandbox import Limits
     from grader.settings import Settings
 

@@ -6,13 +6,16 @@ every path ends in a Report with a named status.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import judge
-from grader.expected import Expected, build_expected
+import atexit
+import shutil
+import tempfile
+import threading
 from grader.protocol import Collector
 from grader.report import Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
@@ -52,15 +55,50 @@ def validate_source(data: bytes) -> str | None:
     return None
 
 
+class _Background:
+    """Run a call in a thread and hand back its result or exception."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._result: Any = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self._result = call()
+        except BaseException as exc:  # handed to the caller
+            self._result = exc
+
+    def join(self) -> Any:
+        self._thread.join()
+        return self._result
+
+
+_EXPECTED_ROOT: list[Path] = []
+
+
+def expected_dir(config: GradeConfig) -> Path:
+    """Where the reference side for this table + checkpoint version lives in this process."""
+    if not _EXPECTED_ROOT:
+        _EXPECTED_ROOT.append(Path(tempfile.mkdtemp(prefix="autograder-expected-")))
+        atexit.register(shutil.rmtree, _EXPECTED_ROOT[0], True)
+    ckpt = config.checkpoint
+    key = json.dumps([config.table.model_dump(mode="json", by_alias=True),
+                      str(ckpt.resolve()) if ckpt else None,
+                      ckpt.stat().st_mtime_ns if ckpt and ckpt.exists() else None])
+    folder = _EXPECTED_ROOT[0] / hashlib.sha256(key.encode()).hexdigest()[:16]
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def grade_file(path: Path, *, config: GradeConfig, student_id: str | None = None,
                on_event: Callable[[Event], None] | None = None) -> Report:
     data = path.read_bytes()
-    return grade_bytes(data, filename=path.name, config=config, student_id=student_id,
-                       on_event=on_event, source_path=path)
+    return grade_bytes(data, filename=path.name, config=config, student_id=student_id, on_event=on_event)
 
 
 def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: str | None = None,
-                on_event: Callable[[Event], None] | None = None, source_path: Path | None = None) -> Report:
+                on_event: Callable[[Event], None] | None = None) -> Report:
     started = time.perf_counter()
     submission = Submission(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
                             student_id=student_id, size_bytes=len(data))
@@ -68,30 +106,34 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
     if problem:
         return _rejected(submission, config, Error(kind="invalid_file", message=problem), started)
     emit = on_event or (lambda e: None)
-    expected = build_expected(config.table, config.checkpoint)
-    timings = {"reference": time.perf_counter() - started}
-    collector = Collector()
+    emit({"event": "checking"})
+    out_dir = expected_dir(config)
+    inputs = {"expected": out_dir}
+    if config.checkpoint is not None:
+        inputs["checkpoint"] = config.checkpoint
     job = {"seed": config.seed, "module_name": "resnet50_skeleton",
            "blocks": [{"name": n, "args": list(b.args)} for n, b in config.table.probe_blocks.items()]}
-    emit({"event": "checking"})
-    source = source_path
-    if source is None:
-        import tempfile
-        tmp = tempfile.NamedTemporaryFile(suffix=".py", delete=False)
-        tmp.write(data)
-        tmp.close()
-        source = Path(tmp.name)
-    try:
-        outcome = run_sandboxed(
-            submission=source, job=job,
-            inputs={"tensors": expected.tensors_path, "checkpoint": expected.checkpoint_path},
-            limits=config.check_limits, threads=config.threads, allow_unsafe=config.allow_unsafe,
-            on_message=collector)
-    except SandboxUnavailable as exc:
-        return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(exc)), started)
-    finally:
-        if source_path is None:
-            source.unlink(missing_ok=True)
+    collector = Collector()
+    with tempfile.TemporaryDirectory(prefix="autograder-src-") as tmp:
+        source = Path(tmp) / "resnet50_skeleton.py"
+        source.write_bytes(data)
+        # The sandbox starts (bwrap, import torch) while this process builds the reference side.
+        runner = _Background(lambda: run_sandboxed(
+            submission=source, job=job, inputs=inputs, limits=config.check_limits,
+            threads=config.threads, allow_unsafe=config.allow_unsafe, on_message=collector))
+        try:
+            from grader.expected import build_expected  # torch: imported while the child starts
+
+            ref_started = time.perf_counter()
+            expected = build_expected(config.table, config.checkpoint, out_dir)
+            timings = {"reference": time.perf_counter() - ref_started}
+        finally:
+            result = runner.join()
+    if isinstance(result, SandboxUnavailable):
+        return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(result)), started)
+    if isinstance(result, BaseException):
+        raise result
+    outcome = result
     timings["checks"] = outcome.wall_seconds
     report = _judge(submission, config, expected, collector, outcome)
     report.timings = {**timings, "total": time.perf_counter() - started}
@@ -119,8 +161,10 @@ def _outcome_error(outcome: Outcome) -> Error | None:
                  else (outcome.reason or "The grading process crashed."))
 
 
-def _judge(submission: Submission, config: GradeConfig, expected: Expected,
+def _judge(submission: Submission, config: GradeConfig, expected: Any,
            found: Collector, outcome: Outcome) -> Report:
+    from grader import judge  # imports torch; loaded by then
+
     rubric = config.rubric
     imported = found.get("import")
     definitions = found.get("definitions")

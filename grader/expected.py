@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,13 +16,9 @@ from typing import Any
 import torch
 
 from grader.child import probe
-from grader.rubric import SOLUTION, Table
+from grader.rubric import SOLUTION, CheckpointError, Table
 
 PROBE_SEED = 1234  # fixed: the probe inputs are part of the grading contract
-
-
-class CheckpointError(ValueError):
-    """The course checkpoint is missing or not a plain state_dict of tensors."""
 
 
 @dataclass(frozen=True)
@@ -87,20 +82,29 @@ def _randomise_bn(module: torch.nn.Module, gen: torch.Generator) -> None:
             m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
-def build_expected(table: Table, checkpoint: Path | None) -> Expected:
-    """Cached per table and checkpoint file version: a batch of 200 files builds it once."""
+def build_expected(table: Table, checkpoint: Path | None, out_dir: Path) -> Expected:
+    """Cached per table and checkpoint file version: a batch of 200 files builds it once.
+
+    Writes the child's inputs into `out_dir` and then `READY`, which the child waits for:
+    the sandbox starts while this runs. On failure it writes `FAILED` so the child stops.
+    """
     mtime = checkpoint.stat().st_mtime_ns if checkpoint and checkpoint.exists() else None
-    return _build_expected(table.model_dump_json(by_alias=True),
-                           str(checkpoint.resolve()) if checkpoint else None, mtime)
+    try:
+        return _build_expected(table.model_dump_json(by_alias=True),
+                               str(checkpoint.resolve()) if checkpoint else None, mtime, str(out_dir))
+    except BaseException:
+        (out_dir / "FAILED").touch()
+        raise
 
 
 @lru_cache(maxsize=4)
-def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | None) -> Expected:
+def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | None,
+                    out_dir_str: str) -> Expected:
     table = Table.model_validate_json(table_json)
     checkpoint = Path(checkpoint_str) if checkpoint_str else None
+    out_dir = Path(out_dir_str)
     ref = load_reference()
     gen = torch.Generator().manual_seed(PROBE_SEED)
-    out_dir = Path(tempfile.mkdtemp(prefix="autograder-expected-"))
     tensors: dict[str, torch.Tensor] = {
         "shapes.input": torch.rand(1, *table.input, generator=gen),
         "equivalence.input": torch.randn(8, *table.input, generator=gen),
@@ -151,6 +155,7 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
         raise CheckpointError(
             f"the checkpoint does not fit the reference solution, so it cannot grade: {exc}") from exc
     shapes = probe.stage_shapes(model, tensors["shapes.input"], lambda exc: {"message": str(exc)})
+    (out_dir / "READY").touch()
     return Expected(
         tensors_path=tensors_path, checkpoint_path=ckpt_path, checkpoint_source=source,
         checkpoint_shapes=checkpoint_shapes, blocks=blocks, modules=modules,

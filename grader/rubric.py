@@ -19,6 +19,10 @@ class RubricError(ValueError):
     """A rubric or table file that cannot be used; the message names the file and field."""
 
 
+class CheckpointError(ValueError):
+    """The course checkpoint is missing or not a plain state_dict of tensors."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

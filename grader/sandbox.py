@@ -224,11 +224,10 @@ def run_sandboxed(
         if bwrap:
             cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                    "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
-                   *_system_binds()]
-            for root in python_roots():
+                   *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            for root in python_roots():  # after /tmp: a venv may live under it
                 cmd += ["--ro-bind", root, root]
-            cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                    "--ro-bind", str(CHILD_DIR), "/opt/autograder/child",
+            cmd += ["--ro-bind", str(CHILD_DIR), "/opt/autograder/child",
                     "--ro-bind", str(private / SUBMISSION_NAME), view["submission"],
                     "--ro-bind", str(private / "job.json"), view["job"]]
             for name, path in inputs.items():

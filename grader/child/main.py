@@ -94,7 +94,6 @@ def main(job_path: str, channel: Channel) -> int:
     torch.set_num_threads(int(job.get("threads", 1)))
     torch.manual_seed(int(job.get("seed", 0)))
     inputs = job.get("inputs", {})
-    tensors = torch.load(inputs["tensors"], weights_only=True) if inputs.get("tensors") else {}
     path = job["submission"]
     fail = lambda exc: probe.student_traceback(exc, path)  # noqa: E731
 
@@ -111,6 +110,7 @@ def main(job_path: str, channel: Channel) -> int:
                        else "callable" if callable(obj) else None)
     channel.send("definitions", names=names)
 
+    tensors, checkpoint = load_expected(inputs)
     recorder = probe.CtorRecorder()
     block_cls = getattr(module, "ResidualBlock", None) if names["ResidualBlock"] == "class" else None
     if block_cls is not None:
@@ -142,8 +142,8 @@ def main(job_path: str, channel: Channel) -> int:
     model.eval()
     channel.send("shapes", **probe.stage_shapes(model, tensors["shapes.input"], fail))
 
-    if inputs.get("checkpoint"):
-        weights = torch.load(inputs["checkpoint"], weights_only=True, map_location="cpu")
+    if checkpoint:
+        weights = torch.load(checkpoint, weights_only=True, map_location="cpu")
         try:
             model.load_state_dict(weights, strict=True)
         except Exception as exc:
@@ -159,6 +159,20 @@ def main(job_path: str, channel: Channel) -> int:
         except Exception as exc:
             channel.send("equivalence", logits=None, shape=None, error=fail(exc))
     return 0
+
+
+def load_expected(inputs: dict[str, str]) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The grader's probe tensors; it writes them while this process starts, then READY."""
+    folder = inputs.get("expected")
+    if not folder:
+        return {}, inputs.get("checkpoint")
+    while not os.path.exists(os.path.join(folder, "READY")):
+        if os.path.exists(os.path.join(folder, "FAILED")):
+            raise SystemExit(0)
+        time.sleep(0.01)
+    tensors = torch.load(os.path.join(folder, "probe.pt"), weights_only=True)
+    seeded = os.path.join(folder, "reference-seeded.pt")
+    return tensors, inputs.get("checkpoint") or (seeded if os.path.exists(seeded) else None)
 
 
 def inspect_parameters(cls: type) -> list[tuple[str, Any]]:
