@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,8 +79,18 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
             sys.stdout.write(text + "\n")
         else:
             json_out.write_text(text + "\n", encoding="utf-8")
-    if any(r.error is not None and r.error.kind == "sandbox_unavailable" for r in reports):
-        sys.exit(3)
+    code = 3 if any(r.error is not None and r.error.kind == "sandbox_unavailable" for r in reports) else 0
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without interpreter teardown: torch's takes ~0.6 s, a quarter of a quick grade."""
+    from grader.engine import cleanup
+
+    cleanup()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _shape(shape: list[int] | None) -> str:

@@ -77,11 +77,17 @@ class _Background:
 _EXPECTED_ROOT: list[Path] = []
 
 
+def cleanup() -> None:
+    """Remove this process's reference files (probe tensors, seeded checkpoint, data)."""
+    for root in _EXPECTED_ROOT:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def expected_dir(config: GradeConfig) -> Path:
     """Where the reference side for this table + checkpoint version lives in this process."""
     if not _EXPECTED_ROOT:
         _EXPECTED_ROOT.append(Path(tempfile.mkdtemp(prefix="autograder-expected-")))
-        atexit.register(shutil.rmtree, _EXPECTED_ROOT[0], True)
+        atexit.register(cleanup)
     ckpt = config.checkpoint
     key = json.dumps([config.table.model_dump(mode="json", by_alias=True),
                       str(ckpt.resolve()) if ckpt else None,
