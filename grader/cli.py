@@ -5,6 +5,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -41,6 +42,7 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
           unsafe_no_sandbox: bool) -> None:
     """Grade one or more resnet50_skeleton.py files and print a score table for each."""
     from grader.engine import GradeConfig, grade_file
+    from grader.data import DatasetError
     from grader.rubric import CheckpointError, RubricError, load_rubric
     from grader.sandbox import Limits
     from grader.settings import Settings
@@ -48,13 +50,22 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
     settings = Settings()
     if student_id and len(files) > 1:
         raise click.UsageError("--student-id names one file; grade several files without it.")
-    if not skip_training:
-        raise click.UsageError("fine-tuning is not available in this version yet; pass --skip-training.")
+    data_dir = data_dir or settings.data_dir
+    if not skip_training and data_dir is None:
+        raise click.UsageError("fine-tuning needs the CIFAR-10 data: pass --data DIR (get it with "
+                               "`autograder data download DIR`), or --skip-training for structure only.")
+    from grader.training import TrainSettings
+
+    train = TrainSettings(seed=settings.seed, device=settings.device, bf16=settings.bf16,
+                          channels_last=settings.channels_last,
+                          limits=Limits(wall_seconds=settings.train_timeout_s,
+                                        memory_bytes=settings.memory_limit_mb << 20,
+                                        max_processes=settings.max_processes))
     try:
         config = GradeConfig(
             rubric=load_rubric(rubric or settings.rubric),
             checkpoint=checkpoint or settings.default_checkpoint(),
-            data_dir=data_dir or settings.data_dir,
+            data_dir=data_dir, train=train, cache_dir=settings.cache_dir,
             skip_training=skip_training,
             check_limits=Limits(wall_seconds=timeout_s or settings.check_timeout_s,
                                 memory_bytes=settings.memory_limit_mb << 20,
@@ -68,8 +79,9 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
     reports: list[Report] = []
     for path in files:
         try:
-            report = grade_file(path, config=config, student_id=student_id)
-        except CheckpointError as exc:
+            with _Progress(console, path.name) as progress:
+                report = grade_file(path, config=config, student_id=student_id, on_event=progress.update)
+        except (CheckpointError, DatasetError) as exc:
             raise click.UsageError(str(exc)) from exc
         reports.append(report)
         print_report(console, report)
@@ -83,6 +95,35 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
     _exit_now(code)
 
 
+class _Progress:
+    """A progress bar for the fine-tuning steps, fed by the engine's events."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                             console=console, transient=True)
+        self._name = name
+        self._task: Any = None
+
+    def __enter__(self) -> "_Progress":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def update(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "checking":
+            self._task = self._bar.add_task(f"{self._name}: structure", total=None, loss="—")
+        elif kind == "training" and self._task is not None:
+            self._bar.update(self._task, description=f"{self._name}: fine-tuning", total=event["steps"], completed=0)
+        elif kind == "progress" and self._task is not None:
+            self._bar.update(self._task, completed=event["step"], loss=f"{event['loss']:.4f}")
+
+
 def _exit_now(code: int) -> None:
     """Exit without interpreter teardown: torch's takes ~0.6 s, a quarter of a quick grade."""
     from grader.engine import cleanup
@@ -91,6 +132,56 @@ def _exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+@main.group()
+def data() -> None:
+    """The CIFAR-10 data set used for fine-tuning."""
+
+
+@data.command("download")
+@click.argument("dest", required=False, default="data", type=click.Path(file_okay=False, path_type=Path))
+def data_download(dest: Path) -> None:
+    """Fetch the official CIFAR-10 archive into DEST and verify its checksum."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from grader.data import DatasetError, download_cifar10
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
+        task = bar.add_task("cifar-10-python.tar.gz", total=None)
+        try:
+            folder = download_cifar10(dest, progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+        except DatasetError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"CIFAR-10 is in {folder}; grade with --data {dest}")
+
+
+@main.group()
+def reference() -> None:
+    """The reference solution: make a course checkpoint when the course's file is missing."""
+
+
+@reference.command("train")
+@click.option("--epochs", type=int, required=True, help="Epochs to train (the course's file had 285).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to save the state_dict (e.g. checkpoints/reference_e30.ckpt).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--max-train", type=int, help="Use only the first N training images (quick runs).")
+def reference_train(epochs: int, out: Path, data_dir: Path, seed: int, device: str, max_train: int | None) -> None:
+    """Train the reference solution with the course recipe (Adam 1e-3, lr ÷3 every 20 epochs)."""
+    from grader.data import DatasetError, load_cifar10
+    from grader.reference_train import train_reference
+    from grader.settings import Settings
+
+    try:
+        cifar = load_cifar10(data_dir, cache_dir=Settings().cache_dir)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    train_reference(cifar, epochs=epochs, out=out, seed=seed, device=device, max_train=max_train,
+                    log=lambda line: click.echo(line))
+    click.echo(f"saved {out}")
 
 
 def _shape(shape: list[int] | None) -> str:

@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import atexit
 import shutil
@@ -20,6 +20,9 @@ from grader.protocol import Collector
 from grader.report import Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
 from grader.sandbox import Limits, Outcome, SandboxUnavailable, run_sandboxed
+
+if TYPE_CHECKING:
+    from grader.training import TrainSettings
 
 MAX_SOURCE_BYTES = 256 << 10
 
@@ -35,9 +38,17 @@ class GradeConfig:
     allow_unsafe: bool = False
     threads: int = 1
     seed: int = 0
+    train: "TrainSettings" = field(default_factory=lambda: _train_settings())
+    cache_dir: Path | None = None  # for the parsed data set when its folder is read-only
 
 
 Event = dict[str, Any]
+
+
+def _train_settings() -> Any:
+    from grader.training import TrainSettings  # torch: only when training is configured
+
+    return TrainSettings()
 
 
 def validate_source(data: bytes) -> str | None:
@@ -74,25 +85,30 @@ class _Background:
         return self._result
 
 
-_EXPECTED_ROOT: list[Path] = []
+_WORK_ROOT: list[Path] = []
 
 
 def cleanup() -> None:
     """Remove this process's reference files (probe tensors, seeded checkpoint, data)."""
-    for root in _EXPECTED_ROOT:
+    for root in _WORK_ROOT:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def work_root() -> Path:
+    """This process's folder for reference files and prepared data, removed at exit."""
+    if not _WORK_ROOT:
+        _WORK_ROOT.append(Path(tempfile.mkdtemp(prefix="autograder-expected-")))
+        atexit.register(cleanup)
+    return _WORK_ROOT[0]
 
 
 def expected_dir(config: GradeConfig) -> Path:
     """Where the reference side for this table + checkpoint version lives in this process."""
-    if not _EXPECTED_ROOT:
-        _EXPECTED_ROOT.append(Path(tempfile.mkdtemp(prefix="autograder-expected-")))
-        atexit.register(cleanup)
     ckpt = config.checkpoint
     key = json.dumps([config.table.model_dump(mode="json", by_alias=True),
                       str(ckpt.resolve()) if ckpt else None,
                       ckpt.stat().st_mtime_ns if ckpt and ckpt.exists() else None])
-    folder = _EXPECTED_ROOT[0] / hashlib.sha256(key.encode()).hexdigest()[:16]
+    folder = work_root() / hashlib.sha256(key.encode()).hexdigest()[:16]
     folder.mkdir(exist_ok=True)
     return folder
 
@@ -135,16 +151,52 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
             timings = {"reference": time.perf_counter() - ref_started}
         finally:
             result = runner.join()
-    if isinstance(result, SandboxUnavailable):
-        return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(result)), started)
-    if isinstance(result, BaseException):
-        raise result
-    outcome = result
-    timings["checks"] = outcome.wall_seconds
-    report = _judge(submission, config, expected, collector, outcome)
+        if isinstance(result, SandboxUnavailable):
+            return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(result)), started)
+        if isinstance(result, BaseException):
+            raise result
+        outcome = result
+        timings["checks"] = outcome.wall_seconds
+        report = _judge(submission, config, expected, collector, outcome)
+        emit({"event": "structure", "score": report.score, "max_score": report.max_score})
+        if not config.skip_training:
+            _train(report, source, config, emit, timings)
+    report.score = round(sum(i.points for i in report.items), 4)
     report.timings = {**timings, "total": time.perf_counter() - started}
-    emit({"event": "structure", "score": report.score, "max_score": report.max_score})
     return report
+
+
+def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Event], None],
+           timings: dict[str, float]) -> None:
+    """Fine-tune and score accuracy; a model that does not build is not trained."""
+    from grader.training import accuracy_item, prepare_data, run_training
+
+    rubric = config.rubric.accuracy
+    if report.status == "rejected":
+        return
+    model_ok = report.status == "graded" and not (
+        report.error and report.error.kind in ("missing_definition", "runtime_error", "timeout",
+                                               "memory_limit", "crashed"))
+    if not model_ok:
+        why = f"Not trained: {report.error.message}" if report.error else "Not trained: the model does not build."
+        report.items.append(accuracy_item(rubric, None, why))
+        return
+    if config.data_dir is None:
+        report.items.append(accuracy_item(rubric, None, "Not trained: no CIFAR-10 data folder is configured."))
+        return
+    started = time.perf_counter()
+    data = prepare_data(config.data_dir, work_root(), config.cache_dir)
+    timings["data"] = time.perf_counter() - started
+    result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
+                          threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
+    timings["training"] = result.outcome.wall_seconds
+    report.accuracy = result.accuracy
+    report.training = result.training
+    if result.error is not None and report.error is None:
+        report.error = result.error
+    report.log = (report.log + "\n--- fine-tuning ---\n" + result.outcome.log).strip()
+    report.items.append(accuracy_item(rubric, result))
+    emit({"event": "accuracy", "accuracy": result.accuracy})
 
 
 def _rejected(submission: Submission, config: GradeConfig, error: Error, started: float) -> Report:

@@ -103,16 +103,37 @@ class EquivalenceMsg(_Msg):
     error: StudentError | None
 
 
+class ProgressMsg(_Msg):
+    type: Literal["progress"]
+    step: int = Field(ge=0)
+    steps: int = Field(ge=0)
+    loss: float
+    epoch: int = Field(ge=0)
+
+
+class TrainMsg(_Msg):
+    type: Literal["train"]
+    error: StudentError | None
+    used_checkpoint: bool = False
+    checkpoint_error: str | None = Field(default=None, max_length=4000)
+    steps: int = Field(default=0, ge=0)
+    loss_curve: list[tuple[int, float]] = Field(default_factory=list, max_length=100_000)
+    stopped_early: str | None = Field(default=None, max_length=500)
+    seconds: float = 0.0
+    predictions: list[Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=list, max_length=1_000_000)
+
+
 class DoneMsg(_Msg):
     type: Literal["done"]
 
 
 Message = Annotated[
     Union[ImportMsg, DefinitionsMsg, BlockMsg, ModelMsg, ShapesMsg, CheckpointMsg,
-          EquivalenceMsg, DoneMsg],
+          EquivalenceMsg, TrainMsg, DoneMsg],
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+PROGRESS: TypeAdapter[Any] = TypeAdapter(ProgressMsg)
 
 
 class Collector:

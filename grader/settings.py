@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     memory_limit_mb: int = 6144
     max_processes: int = 512
     unsafe_no_sandbox: bool = False
+    device: str = "auto"  # fine-tuning device: auto, cpu, cuda, cuda:1
+    bf16: bool = False  # bf16 autocast for fine-tuning (see bench/RESULTS.md before enabling)
+    channels_last: bool = False
+    cache_dir: Path = Path.home() / ".cache" / "autograder"
 
     def default_checkpoint(self) -> Path | None:
         if self.checkpoint is not None:

@@ -88,9 +88,8 @@ def run_block(cls: type, config: dict[str, Any], tensors: dict[str, torch.Tensor
     return result
 
 
-def main(job_path: str, channel: Channel) -> int:
-    with open(job_path, encoding="utf-8") as f:
-        job = json.load(f)
+def main(job: dict[str, Any], channel: Channel) -> int:
+    """Structure probes: each finding is sent as soon as it is known."""
     torch.set_num_threads(int(job.get("threads", 1)))
     torch.manual_seed(int(job.get("seed", 0)))
     inputs = job.get("inputs", {})
@@ -161,6 +160,55 @@ def main(job_path: str, channel: Channel) -> int:
     return 0
 
 
+def main_train(job: dict[str, Any], channel: Channel) -> int:
+    """Fine-tune the student's model with the course protocol; send predictions, not accuracy.
+
+    The test labels are not in this sandbox: accuracy is computed by the grader.
+    """
+    import train
+
+    inputs = job["inputs"]
+    path = job["submission"]
+    fail = lambda exc: probe.student_traceback(exc, path)  # noqa: E731
+    cfg = train.TrainConfig(**job["train"])
+    torch.set_num_threads(int(job.get("threads", 1)))
+    module, error = import_submission(path, job.get("module_name", "resnet50_skeleton"))
+    if module is None:
+        channel.send("train", error=error)
+        return 0
+    data = torch.load(inputs["train"], weights_only=True)
+    test_images = torch.load(inputs["test_images"], weights_only=True)["images"]
+    train.set_determinism(cfg.seed, cfg.device)
+    try:
+        model = module.ResNet50_layer4()
+    except BaseException as exc:
+        channel.send("train", error=fail(exc))
+        return 0
+    checkpoint_error = None
+    if inputs.get("checkpoint"):
+        weights = torch.load(inputs["checkpoint"], weights_only=True, map_location="cpu")
+        try:
+            model.load_state_dict(weights, strict=True)
+        except Exception as exc:
+            checkpoint_error = str(exc)[:2000]
+    else:
+        checkpoint_error = "no course checkpoint was configured"
+
+    def progress(event: dict[str, Any]) -> None:
+        channel.send("progress", **event)
+
+    try:
+        result = train.fine_tune(model, data["images"], data["labels"], cfg, on_progress=progress)
+        predictions = [] if result["stopped_early"] else train.predict(model, test_images, cfg)
+    except Exception as exc:
+        channel.send("train", error=fail(exc), used_checkpoint=checkpoint_error is None,
+                     checkpoint_error=checkpoint_error)
+        return 0
+    channel.send("train", error=None, used_checkpoint=checkpoint_error is None,
+                 checkpoint_error=checkpoint_error, predictions=predictions, **result)
+    return 0
+
+
 def load_expected(inputs: dict[str, str]) -> tuple[dict[str, torch.Tensor], str | None]:
     """The grader's probe tensors; it writes them while this process starts, then READY."""
     folder = inputs.get("expected")
@@ -187,7 +235,9 @@ def inspect_parameters(cls: type) -> list[tuple[str, Any]]:
 
 if __name__ == "__main__":
     channel = Channel(int(sys.argv[2]))
-    code = main(sys.argv[1], channel)
+    with open(sys.argv[1], encoding="utf-8") as f:
+        job = json.load(f)
+    code = main_train(job, channel) if "train" in job else main(job, channel)
     channel.send("done")
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,0 +1,42 @@
+"""Helpers shared by the benchmarks: the child's training code, timing, output format."""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+CHILD_DIR = REPO / "grader" / "child"
+SUBSET = REPO.parent / "shared" / "data" / "cifar10-subset"
+
+
+def child_train_module() -> Any:
+    """grader/child/train.py as the sandbox imports it (a top-level module)."""
+    if str(CHILD_DIR) not in sys.path:
+        sys.path.insert(0, str(CHILD_DIR))
+    import train
+
+    return train
+
+
+@contextmanager
+def timed(into: dict[str, float], key: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    into[key] = time.perf_counter() - started
+
+
+def machine() -> dict[str, Any]:
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
+    return {"torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
+
+
+def emit(name: str, figures: dict[str, Any]) -> None:
+    """One JSON line per benchmark, after its table: easy to collect in RESULTS.md."""
+    print(json.dumps({"bench": name, **machine(), **figures}, default=float))

@@ -1,0 +1,67 @@
+"""Is a faster fine-tuning setting (bf16 autocast, channels-last) as accurate as fp32?
+
+Fine-tunes the reference from a checkpoint for one epoch on the real subset with each
+setting over several seeds, and prints mean accuracy and step time. A setting is adopted
+only where its mean is within 1 point of fp32's on the same seeds.
+
+    .venv/bin/python -m bench.precision --checkpoint checkpoints/subset_reference_e15.ckpt [--seeds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from bench._common import SUBSET, child_train_module, emit
+from grader.data import load_cifar10
+from grader.expected import load_reference
+
+SETTINGS = {"fp32": dict(bf16=False, channels_last=False),
+            "bf16+channels_last": dict(bf16=True, channels_last=True)}
+
+
+def run(checkpoint: Path, data_dir: Path, seeds: int, device: str) -> dict[str, dict[str, float]]:
+    train = child_train_module()
+    data = load_cifar10(data_dir, cache=False)
+    weights = torch.load(checkpoint, weights_only=True)
+    results: dict[str, dict[str, float]] = {}
+    for name, extra in SETTINGS.items():
+        accs, secs = [], []
+        for seed in range(seeds):
+            cfg = train.TrainConfig(seed=seed, device=device, **extra)
+            train.set_determinism(seed, device)
+            model = load_reference().ResNet50_layer4()
+            model.load_state_dict(weights)
+            started = time.perf_counter()
+            out = train.fine_tune(model, data.train_images, data.train_labels, cfg)
+            secs.append((time.perf_counter() - started) / out["steps"])
+            pred = torch.tensor(train.predict(model, data.test_images, cfg))
+            accs.append((pred == data.test_labels).float().mean().item())
+            print(f"{name:20s} seed {seed}: accuracy {accs[-1]:.2%}, {secs[-1]:.3f} s/step", flush=True)
+        results[name] = {"mean_accuracy": statistics.mean(accs), "stdev": statistics.pstdev(accs),
+                         "s_per_step": statistics.mean(secs), "accuracies": accs}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=SUBSET)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    results = run(args.checkpoint, args.data, args.seeds, args.device)
+    base = results["fp32"]
+    print(f"\n{'setting':20s} {'mean acc':>9s} {'stdev':>7s} {'s/step':>7s} {'speed-up':>8s} {'Δ mean':>7s}  adopt?")
+    for name, r in results.items():
+        delta = (r["mean_accuracy"] - base["mean_accuracy"]) * 100
+        print(f"{name:20s} {r['mean_accuracy']:9.2%} {r['stdev']:7.2%} {r['s_per_step']:7.3f} "
+              f"{base['s_per_step'] / r['s_per_step']:7.2f}× {delta:+6.2f}  {'yes' if abs(delta) < 1 else 'no'}")
+    emit("precision", {"seeds": args.seeds, "results": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Fine-tuning through the real sandbox on small data; accuracy computed outside it."""
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader.data import load_cifar10, make_synthetic, save_cifar10_format
+from grader.engine import GradeConfig, grade_bytes
+from grader.reference_train import train_reference
+from grader.rubric import SOLUTION
+from grader.sandbox import Limits
+from grader.training import TrainSettings
+from tests.conftest import SHARED_DATA
+
+CHILD_DIR = Path(__file__).resolve().parents[2] / "grader" / "child"
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few hundred learnable images in the official pickle format."""
+    root = tmp_path_factory.mktemp("synthetic")
+    save_cifar10_format(root, *make_synthetic(400, 200, seed=3, learnable=True))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference trained a little on the synthetic set (trusted, in-process)."""
+    out = tmp_path_factory.mktemp("ckpt") / "synthetic_reference.ckpt"
+    data = load_cifar10(synthetic, cache=False)
+    train_reference(data, epochs=3, out=out, seed=0, device="cpu", log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def train_config(synthetic: Path, trained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> GradeConfig:
+    return GradeConfig(checkpoint=trained_checkpoint, data_dir=synthetic, skip_training=False, threads=2,
+                       cache_dir=tmp_path_factory.mktemp("cache"),
+                       train=TrainSettings(progress_every=1, limits=Limits(wall_seconds=300)))
+
+
+def grade(source: str, config: GradeConfig, events: list | None = None):
+    return grade_bytes(source.encode(), filename="resnet50_skeleton.py", config=config,
+                       on_event=events.append if events is not None else None)
+
+
+def trusted_accuracy(config: GradeConfig) -> float:
+    """The same fine-tuning run directly in this process, without the grader."""
+    sys.path.insert(0, str(CHILD_DIR))
+    try:
+        import train
+        from grader.expected import load_reference
+
+        data = load_cifar10(config.data_dir, cache=False)
+        cfg = train.TrainConfig(seed=config.train.seed, progress_every=1)
+        train.set_determinism(cfg.seed, "cpu")
+        model = load_reference().ResNet50_layer4()
+        model.load_state_dict(torch.load(config.checkpoint, weights_only=True))
+        train.fine_tune(model, data.train_images, data.train_labels, cfg)
+        predictions = torch.tensor(train.predict(model, data.test_images, cfg))
+        return (predictions == data.test_labels).float().mean().item()
+    finally:
+        sys.path.remove(str(CHILD_DIR))
+        torch.use_deterministic_algorithms(False)
+
+
+def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig) -> None:
+    events: list = []
+    first = grade(SOLUTION.read_text(), train_config, events)
+    second = grade(SOLUTION.read_text(), train_config)
+    assert first.status == "graded" and first.error is None
+    assert first.accuracy is not None and first.accuracy > 0.2  # chance is 0.1
+    assert first.accuracy == second.accuracy  # deterministic
+    assert first.training.loss_curve == second.training.loss_curve
+    assert first.training.used_checkpoint and first.training.steps == 4
+    assert first.max_score == 115
+    assert abs(first.accuracy - trusted_accuracy(train_config)) <= 0.005
+    steps = [e["step"] for e in events if e["event"] == "progress"]
+    assert steps == [1, 2, 3, 4]
+    assert first.training.plot_svg.startswith("<svg") and "polyline" in first.training.plot_svg
+    item = next(i for i in first.items if i.id == "accuracy")
+    assert item.points == (10 if first.accuracy >= 0.8 else 0)
+
+
+def test_test_labels_and_secrets_never_reach_the_child(train_config: GradeConfig) -> None:
+    spy = """
+import os as _os, torch as _torch
+if _os.path.exists('/in/test_images'):
+    print('TEST KEYS', sorted(_torch.load('/in/test_images', weights_only=True)))
+    print('INPUTS', sorted(_os.listdir('/in')))
+    found = [f for d, _, fs in _os.walk('/') if not d.startswith('/proc') for f in fs
+             if f in ('test_batch', 'data_batch_1') or 'cifar' in f.lower()]
+    print('FOUND', found)
+"""
+    report = grade(SOLUTION.read_text() + spy, train_config)
+    assert report.accuracy is not None
+    assert "TEST KEYS ['images']" in report.log
+    assert "INPUTS ['checkpoint', 'job.json', 'test_images', 'train']" in report.log
+    assert "FOUND []" in report.log
+
+
+def test_monkeypatching_torch_cannot_inflate_accuracy(train_config: GradeConfig) -> None:
+    honest = grade(SOLUTION.read_text(), train_config)
+    cheat = SOLUTION.read_text() + (
+        "\ntorch.Tensor.eq = lambda self, other: torch.ones_like(self, dtype=torch.bool)"
+        "\ntorch.Tensor.__eq__ = torch.Tensor.eq\n")
+    report = grade(cheat, train_config)
+    # Were accuracy computed where the patch lives, it would read 100 %. The patch may still
+    # change training itself (torch uses == internally), so: never above the honest figure.
+    assert report.accuracy is not None and report.accuracy <= honest.accuracy
+
+
+def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeConfig) -> None:
+    source = SOLUTION.read_text().replace("num_classes=10", "num_classes=12")
+    report = grade(source, train_config)
+    assert report.accuracy is not None and not report.training.used_checkpoint
+    item = next(i for i in report.items if i.id == "accuracy")
+    assert any("without the course checkpoint" in f for f in item.feedback)
+
+
+def test_nan_loss_stops_early(train_config: GradeConfig) -> None:
+    source = SOLUTION.read_text().replace(
+        "        out = self.fc(out)\n", "        out = self.fc(out)\n        if self.training:\n            out = out * float('nan')\n")
+    report = grade(source, train_config)
+    assert report.accuracy is None and "NaN" in report.training.stopped_early
+    item = next(i for i in report.items if i.id == "accuracy")
+    assert item.points == 0 and any("NaN" in f for f in item.feedback)
+
+
+def test_forward_that_sleeps_while_training_times_out(train_config: GradeConfig) -> None:
+    source = SOLUTION.read_text().replace(
+        "        out = self.fc(out)\n", "        out = self.fc(out)\n        if self.training:\n            import time; time.sleep(3600)\n")
+    config = replace(train_config, train=replace(train_config.train, limits=Limits(wall_seconds=15)))
+    report = grade(source, config)
+    assert report.error.kind == "timeout" and "fine-tuning" in report.error.message
+    assert report.accuracy is None and report.score == 105  # structure kept
+
+
+def test_model_that_does_not_build_is_not_trained(train_config: GradeConfig) -> None:
+    source = SOLUTION.read_text().replace("class ResNet50_layer4(", "class Other(")
+    report = grade(source, train_config)
+    assert report.training is None and report.accuracy is None
+    item = next(i for i in report.items if i.id == "accuracy")
+    assert item.points == 0 and "Not trained" in item.feedback[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the real CIFAR-10 subset (../shared) is absent")
+def test_real_subset_one_epoch(test_checkpoint: Path, tmp_path: Path) -> None:
+    config = GradeConfig(checkpoint=test_checkpoint, data_dir=SHARED_DATA, skip_training=False, threads=2,
+                         cache_dir=tmp_path, train=TrainSettings(limits=Limits(wall_seconds=900)))
+    report = grade(SOLUTION.read_text(), config)
+    assert report.error is None and report.training.steps == 52  # 5 170 images, batch 100
+    assert 0.0 <= report.accuracy <= 1.0 and len(report.training.loss_curve) == 6
+    assert "Epoch [1/1], Step [" not in report.log or "Loss:" in report.log
