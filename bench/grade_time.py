@@ -24,15 +24,14 @@ from grader.engine import GradeConfig, grade_file
 from grader.expected import load_reference
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits
-from grader.training import TrainSettings, resolve_device
+from grader.training import TrainSettings, resolve_device, train_config
 
 
 def pure_compute(data_dir: Path, checkpoint: Path, settings: TrainSettings, threads: int) -> float:
     train = child_train_module()
     data = load_cifar10(data_dir, cache=False)
     device = resolve_device(settings.device)
-    cfg = train.TrainConfig(seed=settings.seed, device=device, bf16=settings.bf16,
-                            channels_last=settings.channels_last, progress_every=settings.progress_every)
+    cfg = train.TrainConfig(**train_config(settings, device))
     torch.set_num_threads(threads)
     train.set_determinism(cfg.seed, device)
     model = load_reference().ResNet50_layer4()
@@ -50,13 +49,12 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=50_000)
     parser.add_argument("--test", type=int, default=10_000)
     parser.add_argument("--smoke", action="store_true", help="500 / 200 images")
-    parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--fp32", action="store_true", help="fp32 instead of the default bf16 + channels-last")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     n_train, n_test = (500, 200) if args.smoke else (args.train, args.test)
     threads = os.cpu_count() or 1
-    settings = TrainSettings(device=args.device, bf16=args.bf16, channels_last=args.channels_last,
+    settings = TrainSettings(device=args.device, bf16=not args.fp32, channels_last=not args.fp32,
                              limits=Limits(wall_seconds=7200, memory_bytes=16 << 30))
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         root = Path(tmp)
@@ -82,8 +80,8 @@ def main() -> None:
     for label, secs in rows.items():
         print(f"{'grade, ' + label:34s} {secs:8.1f} {secs / compute:9.2f}")
     print(f"{'training sandbox only (warm)':34s} {timings['training']:8.1f} {timings['training'] / compute:9.2f}")
-    emit("grade_time", {"n_train": n_train, "n_test": n_test, "bf16": args.bf16,
-                        "channels_last": args.channels_last, "pure_compute_s": compute,
+    emit("grade_time", {"n_train": n_train, "n_test": n_test, "bf16": settings.bf16,
+                        "channels_last": settings.channels_last, "pure_compute_s": compute,
                         "grade_cold_s": rows["cold"], "grade_warm_s": rows["warm"],
                         "ratio_warm": rows["warm"] / compute, "timings_warm": timings})
 

@@ -41,38 +41,20 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
           json_out: Path | None, skip_training: bool, student_id: str | None, timeout_s: float | None,
           unsafe_no_sandbox: bool) -> None:
     """Grade one or more resnet50_skeleton.py files and print a score table for each."""
-    from grader.engine import GradeConfig, grade_file
     from grader.data import DatasetError
-    from grader.rubric import CheckpointError, RubricError, load_rubric
-    from grader.sandbox import Limits
+    from grader.engine import grade_file
+    from grader.rubric import CheckpointError, RubricError
     from grader.settings import Settings
 
     settings = Settings()
     if student_id and len(files) > 1:
         raise click.UsageError("--student-id names one file; grade several files without it.")
-    data_dir = data_dir or settings.data_dir
-    if not skip_training and data_dir is None:
+    if not skip_training and (data_dir or settings.data_dir) is None:
         raise click.UsageError("fine-tuning needs the CIFAR-10 data: pass --data DIR (get it with "
                                "`autograder data download DIR`), or --skip-training for structure only.")
-    from grader.training import TrainSettings
-
-    train = TrainSettings(seed=settings.seed, device=settings.device, bf16=settings.bf16,
-                          channels_last=settings.channels_last,
-                          limits=Limits(wall_seconds=settings.train_timeout_s,
-                                        memory_bytes=settings.memory_limit_mb << 20,
-                                        max_processes=settings.max_processes))
     try:
-        config = GradeConfig(
-            rubric=load_rubric(rubric or settings.rubric),
-            checkpoint=checkpoint or settings.default_checkpoint(),
-            data_dir=data_dir, train=train, cache_dir=settings.cache_dir,
-            skip_training=skip_training,
-            check_limits=Limits(wall_seconds=timeout_s or settings.check_timeout_s,
-                                memory_bytes=settings.memory_limit_mb << 20,
-                                max_processes=settings.max_processes),
-            allow_unsafe=unsafe_no_sandbox or settings.unsafe_no_sandbox,
-            threads=settings.threads, seed=settings.seed,
-        )
+        config = settings.grade_config(skip_training=skip_training, rubric=rubric, checkpoint=checkpoint,
+                                       data_dir=data_dir, check_timeout_s=timeout_s, unsafe=unsafe_no_sandbox)
     except RubricError as exc:
         raise click.UsageError(str(exc)) from exc
     console = Console(stderr=json_out is not None and str(json_out) == "-")
@@ -182,6 +164,70 @@ def reference_train(epochs: int, out: Path, data_dir: Path, seed: int, device: s
     train_reference(cifar, epochs=epochs, out=out, seed=seed, device=device, max_train=max_train,
                     log=lambda line: click.echo(line))
     click.echo(f"saved {out}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", "n_workers", default=1, show_default=True, type=int,
+              help="Grading worker processes to start beside the API (0: run them elsewhere).")
+def serve(host: str, port: int, n_workers: int) -> None:
+    """Run the web page and REST API with grading workers on this machine.
+
+    With no AUTOGRADER_BROKER_URL the queue is an embedded SQLite broker (no server needed);
+    set AUTOGRADER_BROKER_URL=redis://... to use Redis. The database defaults to SQLite.
+    """
+    import subprocess
+
+    import uvicorn
+
+    from api.main import create_app
+    from grader.settings import Settings
+
+    settings = Settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    workers = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
+                                 "--concurrency", "1", "--loglevel", "INFO", "-n", f"grader{i}@%h"])
+               for i in range(n_workers)]
+    click.echo(f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
+               f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens for the TA routes of the REST API."""
+
+
+@token.command("create")
+@click.argument("name")
+def token_create(name: str) -> None:
+    """Make a token named NAME and print it once (only its hash is stored)."""
+    import secrets
+
+    from sqlalchemy.exc import IntegrityError
+
+    from api.deps import token_sha256
+    from grader.settings import Settings
+    from storage.db import session_scope
+    from storage.models import ApiToken
+
+    value = secrets.token_urlsafe(32)
+    try:
+        with session_scope(Settings().resolved_database_url()) as session:
+            session.add(ApiToken(name=name, token_sha256=token_sha256(value)))
+    except IntegrityError as exc:
+        raise click.ClickException(f"a token named {name!r} exists already") from exc
+    click.echo(value)
 
 
 def _shape(shape: list[int] | None) -> str:

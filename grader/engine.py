@@ -158,7 +158,8 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
         outcome = result
         timings["checks"] = outcome.wall_seconds
         report = _judge(submission, config, expected, collector, outcome)
-        emit({"event": "structure", "score": report.score, "max_score": report.max_score})
+        emit({"event": "structure", "score": report.score, "max_score": report.max_score,
+              "report": report.model_dump(mode="json")})
         if not config.skip_training:
             _train(report, source, config, emit, timings)
     report.score = round(sum(i.points for i in report.items), 4)

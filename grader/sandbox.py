@@ -105,6 +105,8 @@ def python_roots() -> tuple[str, ...]:
     spec = importlib.util.find_spec("torch")
     if spec and spec.origin:
         roots.add(str(Path(spec.origin).resolve().parent.parent))
+    if not (PROJECT_ROOT / "pyproject.toml").exists():
+        return tuple(sorted(roots))  # installed as a package: no source tree to hide
     project = str(PROJECT_ROOT)
     # A venv inside the project is fine (only that folder is bound); the project itself is not.
     return tuple(sorted(r for r in roots if r != project and not project.startswith(r.rstrip("/") + "/")))
@@ -199,6 +201,7 @@ def run_sandboxed(
             "bubblewrap (bwrap) is not installed, so student code cannot be isolated. "
             "Install it (apt-get install bubblewrap) or pass --unsafe-no-sandbox to grade "
             "without isolation on a machine you do not mind a student's file taking over.")
+    inputs = {name: Path(path).resolve() for name, path in inputs.items()}  # bwrap runs in scratch
     cpu_seconds = limits.cpu_seconds or int(limits.wall_seconds * max(1, os.cpu_count() or 1) + 10)
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
     cgroup = None

@@ -1,20 +1,25 @@
-"""Settings read from the environment (prefix AUTOGRADER_), in one place.
+"""Settings read from the environment (prefix AUTOGRADER_), in one place for CLI, API and worker.
 
-The engine itself takes an explicit GradeConfig; the CLI, API and worker build it from here.
+The engine itself takes an explicit GradeConfig; `grade_config()` builds it from here.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grader.sandbox import PROJECT_ROOT
 
+if TYPE_CHECKING:
+    from grader.engine import GradeConfig
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOGRADER_", extra="ignore")
 
+    # grading
     checkpoint: Path | None = None  # default: checkpoints/resnet50_epoch285.ckpt when present
     data_dir: Path | None = None
     rubric: Path | None = None
@@ -26,12 +31,56 @@ class Settings(BaseSettings):
     max_processes: int = 512
     unsafe_no_sandbox: bool = False
     device: str = "auto"  # fine-tuning device: auto, cpu, cuda, cuda:1
-    bf16: bool = False  # bf16 autocast for fine-tuning (see bench/RESULTS.md before enabling)
-    channels_last: bool = False
+    bf16: bool = True  # bf16 autocast for fine-tuning: measured in bench/RESULTS.md
+    channels_last: bool = True
     cache_dir: Path = Path.home() / ".cache" / "autograder"
+
+    # service
+    var_dir: Path = PROJECT_ROOT / "var"  # database, uploaded files, embedded broker
+    database_url: str | None = None  # default: SQLite in var_dir; postgresql+psycopg://... works
+    broker_url: str | None = None  # default: an embedded SQLite broker in var_dir (no server)
+    skip_training: bool = False  # the service grades structure only (e.g. no data on this host)
+    access_code: str | None = None  # students must type it on the page when set
+    max_upload_kb: int = 256
+    max_zip_entries: int = 500
+    max_zip_mb: int = 64
+    student_rate_per_hour: int = 30
+    heartbeat_timeout_s: float = 120.0  # a running grade silent this long is re-sent
+    recovery_interval_s: float = 30.0
 
     def default_checkpoint(self) -> Path | None:
         if self.checkpoint is not None:
             return self.checkpoint
         course = PROJECT_ROOT / "checkpoints" / "resnet50_epoch285.ckpt"
         return course if course.is_file() else None
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'autograder.sqlite'}"
+
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.var_dir / 'broker.sqlite'}"
+
+    def grade_config(self, *, skip_training: bool | None = None, rubric: Path | None = None,
+                     checkpoint: Path | None = None, data_dir: Path | None = None,
+                     check_timeout_s: float | None = None, unsafe: bool = False) -> "GradeConfig":
+        """The engine's config from these settings; arguments override single fields."""
+        from grader.engine import GradeConfig
+        from grader.rubric import load_rubric
+        from grader.sandbox import Limits
+        from grader.training import TrainSettings
+
+        limits = dict(memory_bytes=self.memory_limit_mb << 20, max_processes=self.max_processes)
+        return GradeConfig(
+            rubric=load_rubric(rubric or self.rubric),
+            checkpoint=checkpoint or self.default_checkpoint(),
+            data_dir=data_dir or self.data_dir,
+            # Without a data set there is nothing to fine-tune on: structure only.
+            skip_training=(self.skip_training or (data_dir or self.data_dir) is None)
+            if skip_training is None else skip_training,
+            check_limits=Limits(wall_seconds=check_timeout_s or self.check_timeout_s, **limits),
+            allow_unsafe=unsafe or self.unsafe_no_sandbox,
+            threads=self.threads, seed=self.seed, cache_dir=self.cache_dir,
+            train=TrainSettings(seed=self.seed, device=self.device, bf16=self.bf16,
+                                channels_last=self.channels_last,
+                                limits=Limits(wall_seconds=self.train_timeout_s, **limits)),
+        )

@@ -27,8 +27,10 @@ class TrainSettings:
 
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
-    bf16: bool = False
-    channels_last: bool = False
+    # bf16 autocast + channels-last: 1.31× faster per CPU step, mean accuracy within 0.24
+    # points of fp32 over 5 seeds on the real subset (bench/RESULTS.md, bench.precision).
+    bf16: bool = True
+    channels_last: bool = True
     batch_size: int = 100
     lr: float = 1e-3
     progress_every: int = 10
@@ -50,6 +52,13 @@ class TrainingResult:
     error: Error | None
     outcome: Outcome
     note: str | None = None
+
+
+def train_config(settings: TrainSettings, device: str) -> dict[str, Any]:
+    """The child's TrainConfig fields: the same dict drives the sandbox and trusted re-runs."""
+    return {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr, "epochs": 1,
+            "device": device, "bf16": settings.bf16, "channels_last": settings.channels_last,
+            "progress_every": settings.progress_every}
 
 
 def resolve_device(device: str) -> str:
@@ -86,14 +95,14 @@ def run_training(*, source: Path, data: PreparedData, checkpoint: Path | None, s
                  threads: int, allow_unsafe: bool,
                  on_event: Callable[[dict[str, Any]], None] | None = None) -> TrainingResult:
     device = resolve_device(settings.device)
-    train_cfg = {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr, "epochs": 1,
-                 "device": device, "bf16": settings.bf16, "channels_last": settings.channels_last,
-                 "progress_every": settings.progress_every}
+    steps_total = -(-data.n_train // settings.batch_size)
+    # About 50 curve points however long the epoch; never fewer steps apart than configured.
+    train_cfg = {**train_config(settings, device),
+                 "progress_every": max(1, min(settings.progress_every, -(-steps_total // 50)))}
     inputs = {"train": data.train, "test_images": data.test_images}
     if checkpoint is not None:
         inputs["checkpoint"] = checkpoint
     collector = Collector(extra={"progress": PROGRESS})
-    steps_total = -(-data.n_train // settings.batch_size)
 
     def on_message(raw: dict[str, Any]) -> None:
         collector(raw)

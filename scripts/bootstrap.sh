@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v bwrap >/dev/null 2>&1; then
+# System packages: bubblewrap (the sandbox) and, for the browser test, Debian's chromium.
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if [ "${WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "bubblewrap is missing: install it (e.g. 'sudo apt-get install bubblewrap')." >&2
+    echo "missing system packages: ${missing[*]} (install them with apt-get)." >&2
     exit 1
   fi
 fi

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ from tests.grader.mutations import MUTATIONS
 CLI = [sys.executable, "-m", "grader.cli"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
 def test_grade_two_files_prints_tables_and_writes_json(tmp_path: Path, test_checkpoint: Path) -> None:
@@ -46,3 +48,9 @@ def test_usage_errors_exit_non_zero(tmp_path: Path) -> None:
     bad_rubric.write_text("[q1_downsample]\npoints = 'many'\n")
     proc = run("grade", str(SOLUTION), "--skip-training", "--rubric", str(bad_rubric))
     assert proc.returncode == 2 and "rubric.toml" in proc.stderr
+
+
+def test_relative_paths_work_from_any_folder(test_checkpoint: Path) -> None:
+    proc = run("grade", str(SOLUTION), "--skip-training", "--checkpoint", test_checkpoint.name,
+               cwd=test_checkpoint.parent)
+    assert proc.returncode == 0 and "graded: 105 / 105" in proc.stdout, proc.stdout + proc.stderr

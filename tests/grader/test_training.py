@@ -13,7 +13,7 @@ from grader.engine import GradeConfig, grade_bytes
 from grader.reference_train import train_reference
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits
-from grader.training import TrainSettings
+from grader.training import TrainSettings, train_config
 from tests.conftest import SHARED_DATA
 
 CHILD_DIR = Path(__file__).resolve().parents[2] / "grader" / "child"
@@ -56,7 +56,7 @@ def trusted_accuracy(config: GradeConfig) -> float:
         from grader.expected import load_reference
 
         data = load_cifar10(config.data_dir, cache=False)
-        cfg = train.TrainConfig(seed=config.train.seed, progress_every=1)
+        cfg = train.TrainConfig(**train_config(config.train, "cpu"))
         train.set_determinism(cfg.seed, "cpu")
         model = load_reference().ResNet50_layer4()
         model.load_state_dict(torch.load(config.checkpoint, weights_only=True))

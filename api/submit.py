@@ -1,0 +1,64 @@
+"""Accepting a submission: store the file, record it, send the job. Shared by all upload routes."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fastapi import UploadFile
+
+from api.uploads import UploadError, check_source, check_student_id
+from grader.settings import Settings
+from storage import service
+from storage.files import FileStore
+from storage.models import Submission, now
+from storage.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+
+async def checked_upload(session: Session, settings: Settings, *, student_id: str, file: UploadFile,
+                         access_code: str) -> tuple[str, bytes]:
+    """The student ID and file bytes of a student's upload, or UploadError saying why not."""
+    if settings.access_code and access_code != settings.access_code:
+        raise UploadError("The course access code is not right.", 403)
+    sid = check_student_id(student_id)
+    data = await file.read(settings.max_upload_kb * 1024 + 1)
+    check_source(data, file.filename or "upload", settings.max_upload_kb * 1024)
+    check_rate(session, settings, sid)
+    return sid, data
+
+
+def check_rate(session: Session, settings: Settings, student_id: str) -> None:
+    since = now() - dt.timedelta(hours=1)
+    count = session.scalar(select(func.count()).select_from(Submission)
+                           .where(Submission.student_id == student_id, Submission.created_at >= since,
+                                  Submission.batch_id.is_(None)))
+    if count >= settings.student_rate_per_hour:
+        raise UploadError(f"{count} uploads in the last hour for {student_id}; the limit is "
+                          f"{settings.student_rate_per_hour}. Try again later.", 429)
+
+
+def accept(session: Session, store: FileStore, settings: Settings, *, student_id: str, filename: str,
+           data: bytes, batch_id: str | None = None) -> Submission:
+    """Stored and committed before the job is sent: a broker outage delays, never drops."""
+    sha256 = store.put(data)
+    sub = Submission(student_id=student_id, filename=filename, sha256=sha256, size_bytes=len(data),
+                     batch_id=batch_id, skip_training=settings.skip_training)
+    session.add(sub)
+    session.commit()
+    send(session, settings, [sub.id])
+    return sub
+
+
+def send(session: Session, settings: Settings, ids: list[str]) -> None:
+    sent = []
+    for sid in ids:
+        try:
+            enqueue(settings.resolved_broker_url(), sid)
+            sent.append(sid)
+        except Exception:  # the worker's recovery loop sends it when the broker is back
+            log.exception("could not send %s now; it stays queued", sid)
+    service.mark_sent(session, sent)

@@ -1,0 +1,81 @@
+"""Submission records: create, claim, progress, finish, recover. Used by API and worker.
+
+Every state change is a conditional UPDATE, so two workers handed the same id store one
+result, and a job whose worker died is found by its stale heartbeat and sent again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Submission, now
+
+FINAL = ("graded", "rejected", "failed")
+
+
+def claim(session: Session, submission_id: str, worker: str, heartbeat_timeout_s: float) -> Submission | None:
+    """Take the job unless it is finished or another live worker holds it."""
+    stale = now() - dt.timedelta(seconds=heartbeat_timeout_s)
+    stmt = (update(Submission)
+            .where(Submission.id == submission_id,
+                   or_(Submission.status == "queued",
+                       (Submission.status == "running") & (Submission.heartbeat_at < stale)))
+            .values(status="running", worker=worker, started_at=now(), heartbeat_at=now(),
+                    attempts=Submission.attempts + 1)
+            .execution_options(synchronize_session=False))
+    if session.execute(stmt).rowcount != 1:
+        return None
+    session.commit()
+    return session.get(Submission, submission_id)
+
+
+def heartbeat(session: Session, submission_id: str, worker: str, progress: dict[str, Any] | None = None) -> None:
+    values: dict[str, Any] = {"heartbeat_at": now()}
+    if progress is not None:
+        values["progress_json"] = json.dumps(progress)
+    session.execute(update(Submission).where(Submission.id == submission_id, Submission.worker == worker,
+                                             Submission.status == "running").values(**values))
+    session.commit()
+
+
+def finish(session: Session, submission_id: str, worker: str, *, status: str, report_json: str | None,
+           score: float | None = None, max_score: float | None = None, accuracy: float | None = None,
+           config_key: str | None = None, failure: str | None = None) -> bool:
+    """Store the result once: only the worker that holds the claim can."""
+    stmt = (update(Submission)
+            .where(Submission.id == submission_id, Submission.worker == worker, Submission.status == "running")
+            .values(status=status, report_json=report_json, score=score, max_score=max_score, accuracy=accuracy,
+                    config_key=config_key, failure=failure, finished_at=now(), regrade=False,
+                    progress_json=json.dumps({"event": "done", "status": status})))
+    stored = session.execute(stmt).rowcount == 1
+    session.commit()
+    return stored
+
+
+def reusable_report(session: Session, sha256: str, config_key: str, exclude_id: str) -> Submission | None:
+    """An earlier grade of the same bytes with the same rubric, checkpoint and mode."""
+    return session.scalars(
+        select(Submission).where(Submission.sha256 == sha256, Submission.config_key == config_key,
+                                 Submission.status.in_(("graded", "rejected")), Submission.id != exclude_id)
+        .order_by(Submission.finished_at.desc()).limit(1)).first()
+
+
+def stuck(session: Session, *, heartbeat_timeout_s: float, resend_after_s: float) -> list[str]:
+    """Jobs to send again: queued but not sent recently, or running with a silent worker."""
+    t = now()
+    rows = session.scalars(select(Submission.id).where(or_(
+        (Submission.status == "queued") & or_(Submission.sent_at.is_(None),
+                                               Submission.sent_at < t - dt.timedelta(seconds=resend_after_s)),
+        (Submission.status == "running") & (Submission.heartbeat_at < t - dt.timedelta(seconds=heartbeat_timeout_s)),
+    )).limit(500)).all()
+    return list(rows)
+
+
+def mark_sent(session: Session, ids: list[str]) -> None:
+    if ids:
+        session.execute(update(Submission).where(Submission.id.in_(ids)).values(sent_at=now()))
+        session.commit()

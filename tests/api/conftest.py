@@ -1,0 +1,134 @@
+"""The service as real processes: uvicorn, Celery workers, Redis or the embedded broker, SQLite on disk."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_DB = 7  # a database of the local Redis that only these tests use
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Service:
+    var_dir: Path
+    env: dict[str, str]
+    port: int
+    api: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kw) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kw)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = self.var_dir / f"{name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        return subprocess.Popen([sys.executable, *args], cwd=REPO, env=self.env, stdout=log.open("wb"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_api(self) -> None:
+        self.api = self._spawn("api", ["-m", "uvicorn", "api.main:app_from_env", "--factory",
+                                       "--port", str(self.port), "--log-level", "warning"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("the API did not start: " + self.logs[-1].read_text()[-2000:])
+
+    def start_worker(self, name: str = "w") -> subprocess.Popen:
+        proc = self._spawn("worker", ["-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
+                                      "--concurrency", "1", "--loglevel", "INFO", "-n", f"{name}{len(self.workers)}@%h",
+                                      "--without-gossip", "--without-mingle"])
+        self.workers.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the process and everything it started (pool children, sandboxes)."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for proc in [*self.workers, *([self.api] if self.api else [])]:
+            if proc.poll() is None:
+                self.kill(proc)
+
+    def wait_for(self, client: httpx.Client, sid: str, statuses=("graded", "rejected", "failed"),
+                 timeout: float = 180) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = client.get(f"/api/submissions/{sid}").json()
+            if view["status"] in statuses:
+                return view
+            time.sleep(0.3)
+        raise AssertionError(f"{sid} still {view['status']} after {timeout} s; logs: "
+                             + " | ".join(p.read_text()[-1500:] for p in self.logs))
+
+    def token(self) -> str:
+        out = subprocess.run([sys.executable, "-m", "grader.cli", "token", "create", f"ta-{time.time_ns()}"],
+                             cwd=REPO, env=self.env, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+
+def make_service(tmp_path: Path, test_checkpoint: Path, *, broker: str) -> Service:
+    var = tmp_path / "var"
+    var.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": str(var),
+           "AUTOGRADER_SKIP_TRAINING": "true", "AUTOGRADER_CHECKPOINT": str(test_checkpoint),
+           "AUTOGRADER_THREADS": "1", "AUTOGRADER_HEARTBEAT_TIMEOUT_S": "6",
+           "AUTOGRADER_RECOVERY_INTERVAL_S": "1", "AUTOGRADER_STUDENT_RATE_PER_HOUR": "5"}
+    if broker == "redis":
+        import redis
+
+        redis.Redis(db=REDIS_DB).flushdb()
+        env["AUTOGRADER_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    else:
+        env.pop("AUTOGRADER_BROKER_URL", None)
+    return Service(var_dir=var, env=env, port=free_port())
+
+
+@pytest.fixture
+def service(tmp_path: Path, test_checkpoint: Path) -> Iterator[Service]:
+    """API + one worker on the local Redis."""
+    if not redis_available():
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
+    svc = make_service(tmp_path, test_checkpoint, broker="redis")
+    try:
+        svc.start_api()
+        svc.start_worker()
+        yield svc
+    finally:
+        svc.stop()

@@ -1,0 +1,62 @@
+"""The student's page in headless Chromium (Debian's build, driven by Playwright)."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.data import make_synthetic, save_cifar10_format
+from grader.rubric import SOLUTION
+from tests.api.conftest import REPO, make_service, redis_available
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_student_uploads_watches_progress_and_reads_the_score(tmp_path: Path, test_checkpoint: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (scripts/bootstrap.sh installs it)"
+    assert redis_available()
+    data = tmp_path / "cifar"
+    save_cifar10_format(data, *make_synthetic(600, 200, seed=1, learnable=True))
+    svc = make_service(tmp_path, test_checkpoint, broker="redis")
+    svc.env.update({"AUTOGRADER_SKIP_TRAINING": "false", "AUTOGRADER_DATA_DIR": str(data),
+                    "AUTOGRADER_CACHE_DIR": str(tmp_path / "cache")})
+    upload = tmp_path / "resnet50_skeleton.py"
+    upload.write_bytes(SOLUTION.read_bytes())
+    ARTIFACTS.mkdir(exist_ok=True)
+    seen: list[str] = []
+    try:
+        svc.start_api()
+        svc.start_worker()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(svc.url + "/")
+            page.fill("#student_id", "2021320322")
+            page.set_input_files("#file", str(upload))
+            page.click("#submit")
+            page.wait_for_url("**/s/**")
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                if page.locator("#progress-text").count():
+                    seen.append(page.locator("#progress-text").inner_text())
+                if page.locator("#loss-plot").count():
+                    break
+                time.sleep(0.1)
+            page.screenshot(path=str(ARTIFACTS / "student-result.png"), full_page=True)
+            score = page.locator("#score").inner_text()
+            items = page.locator("#items").inner_text()
+            shapes = page.locator("#shapes").inner_text()
+            browser.close()
+    finally:
+        svc.stop()
+    assert score.startswith("105 / 115") and "accuracy" in score
+    assert "Q1a: bottleneck block" in items and "25 / 25" in items
+    assert "1024×2×2" in shapes
+    assert any("Fine-tuning" in s or "Checking" in s or "Waiting" in s for s in seen), seen

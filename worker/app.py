@@ -1,0 +1,52 @@
+"""The Celery app: transport only. Logic lives in worker/grading.py.
+
+Run: celery -A worker.app worker -Q grading --concurrency 1
+"""
+from __future__ import annotations
+
+import threading
+
+from celery import Celery
+from celery.signals import worker_ready
+from celery.utils.log import get_task_logger
+
+from grader.settings import Settings
+from worker import grading
+
+settings = Settings()
+app = Celery("autograder", broker=settings.resolved_broker_url())
+app.conf.update(
+    task_default_queue="grading",
+    task_acks_late=True,  # a job is acknowledged after the grade, so a dead worker's job is redelivered
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # one long job at a time per process
+    task_ignore_result=True,  # results live in the database
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+if settings.resolved_broker_url().startswith(("redis://", "rediss://")):
+    # Redis hands an unacknowledged job to another worker after this long: longer than a grade.
+    app.conf.broker_transport_options = {"visibility_timeout": int(settings.train_timeout_s + 600)}
+log = get_task_logger(__name__)
+
+
+@app.task(name="autograder.grade", bind=True)
+def grade(self, submission_id: str) -> str:  # noqa: ANN001 - Celery's bound task
+    outcome = grading.run_grade(settings, submission_id, worker=f"{self.request.hostname}")
+    log.info("%s: %s", submission_id, outcome)
+    return outcome
+
+
+def _recovery_loop(stop: threading.Event) -> None:
+    while not stop.wait(settings.recovery_interval_s):
+        try:
+            ids = grading.recover(settings)
+            if ids:
+                log.warning("re-sent %d stuck submissions: %s", len(ids), ", ".join(ids[:10]))
+        except Exception:  # the loop must outlive a database or broker hiccup
+            log.exception("recovery pass failed")
+
+
+@worker_ready.connect
+def _start_recovery(**_: object) -> None:
+    threading.Thread(target=_recovery_loop, args=(threading.Event(),), daemon=True).start()
