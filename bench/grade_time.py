@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -75,6 +76,10 @@ def main() -> None:
                   flush=True)
         compute = pure_compute(root / "data", checkpoint, settings, threads)
     steps = -(-n_train // 100)
+    child_peak = (report.sandbox.get("training") or {}).get("peak_memory_bytes")
+    parent_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    print(f"peak memory: sandboxed child (cgroup) {child_peak / 2**30 if child_peak else float('nan'):.2f} GiB, "
+          f"grader process (RSS, incl. the pure-compute run) {parent_peak / 2**30:.2f} GiB")
     print(f"\n{'what':34s} {'seconds':>8s} {'× compute':>9s}")
     print(f"{'pure compute (' + str(steps) + ' steps + eval)':34s} {compute:8.1f} {1:9.2f}")
     for label, secs in rows.items():
@@ -83,7 +88,8 @@ def main() -> None:
     emit("grade_time", {"n_train": n_train, "n_test": n_test, "bf16": settings.bf16,
                         "channels_last": settings.channels_last, "pure_compute_s": compute,
                         "grade_cold_s": rows["cold"], "grade_warm_s": rows["warm"],
-                        "ratio_warm": rows["warm"] / compute, "timings_warm": timings})
+                        "ratio_warm": rows["warm"] / compute, "timings_warm": timings,
+                        "child_peak_bytes": child_peak, "parent_peak_rss_bytes": parent_peak})
 
 
 if __name__ == "__main__":

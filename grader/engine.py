@@ -191,6 +191,8 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
                           threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
     timings["training"] = result.outcome.wall_seconds
+    report.sandbox["training"] = {"status": result.outcome.status, "exit_code": result.outcome.exit_code,
+                                  "peak_memory_bytes": result.outcome.peak_memory_bytes}
     report.accuracy = result.accuracy
     report.training = result.training
     if result.error is not None and report.error is None:

@@ -1,0 +1,65 @@
+"""Start `autograder serve` (API + worker) in a temp folder for a benchmark, and stop it."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from bench._common import REPO
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_service(*, workers: int = 1, broker: str | None = "redis://127.0.0.1:6379/8",
+                    extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Yields the base URL. Redis db 8 is flushed first; broker=None uses the embedded one."""
+    if broker and broker.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(broker).flushdb()
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_")}
+        env.update({"PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": tmp, "AUTOGRADER_STUDENT_RATE_PER_HOUR": "100000",
+                    **({"AUTOGRADER_BROKER_URL": broker} if broker else {}), **(extra_env or {})})
+        log = open(Path(tmp) / "serve.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "serve", "--port", str(port),
+                                 "--workers", str(workers)], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError((Path(tmp) / "serve.log").read_text()[-2000:])
+                    time.sleep(0.2)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

@@ -1,0 +1,54 @@
+"""Feedback latency: upload → structure verdict visible through the API, p50 and p95.
+
+Starts `autograder serve` (API + one worker, Redis broker, structure-only since no data set
+is configured), uploads N distinct files one after another, and polls each until its
+report is readable.
+
+    .venv/bin/python -m bench.feedback [--n 20]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import httpx
+
+from bench._common import emit
+from bench._service import percentile, running_service
+from grader.rubric import SOLUTION
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--embedded", action="store_true", help="the embedded SQLite broker instead of Redis")
+    args = parser.parse_args()
+    source = SOLUTION.read_text()
+    latencies: list[float] = []
+    with running_service(broker=None if args.embedded else "redis://127.0.0.1:6379/8") as url, \
+            httpx.Client(base_url=url, timeout=60) as client:
+        for i in range(args.n + 1):  # the first warms the worker (torch import, reference side)
+            data = f"{source}\n# submission {i}\n".encode()
+            started = time.perf_counter()
+            sid = client.post("/api/submissions", data={"student_id": f"s{i}"},
+                              files={"file": ("resnet50_skeleton.py", data)}).json()["id"]
+            while True:
+                view = client.get(f"/api/submissions/{sid}").json()
+                if view["report"] or view["structure"]:
+                    break
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            if i:
+                latencies.append(elapsed)
+            print(f"{'warm-up' if i == 0 else i:>7}: {elapsed:.2f} s, score {(view['report'] or view['structure'])['score']:g}",
+                  flush=True)
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    print(f"\nupload → structure verdict over {len(latencies)} uploads: p50 {p50:.2f} s, p95 {p95:.2f} s, "
+          f"mean {statistics.mean(latencies):.2f} s, max {max(latencies):.2f} s")
+    emit("feedback", {"n": len(latencies), "broker": "embedded" if args.embedded else "redis",
+                      "p50_s": p50, "p95_s": p95, "max_s": max(latencies)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Each benchmark runs end to end on tiny inputs and prints its JSON line (no figure is judged)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(*args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_grade_time_smoke() -> None:
+    out = run_bench("bench.grade_time", "--smoke")
+    assert out["bench"] == "grade_time" and out["n_train"] == 500
+    assert out["pure_compute_s"] > 0 and out["grade_warm_s"] > 0
+
+
+def test_feedback_smoke() -> None:
+    out = run_bench("bench.feedback", "--n", "2")
+    assert out["bench"] == "feedback" and out["n"] == 2 and out["p95_s"] >= out["p50_s"] > 0
+
+
+def test_rush_smoke() -> None:
+    out = run_bench("bench.rush", "--smoke")
+    assert out["bench"] == "rush" and out["accepted"] == 20 and out["lost"] == 0
