@@ -8,10 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fastapi import UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from api.uploads import UploadError, check_source, check_student_id
 from grader.settings import Settings
 from storage import service
+from storage.db import session_scope
 from storage.files import FileStore
 from storage.models import Submission, now
 from storage.queue import enqueue
@@ -27,7 +29,7 @@ async def checked_upload(session: Session, settings: Settings, *, student_id: st
     sid = check_student_id(student_id)
     data = await file.read(settings.max_upload_kb * 1024 + 1)
     check_source(data, file.filename or "upload", settings.max_upload_kb * 1024)
-    check_rate(session, settings, sid)
+    await run_in_threadpool(check_rate, session, settings, sid)  # blocking I/O off the event loop
     return sid, data
 
 
@@ -43,22 +45,28 @@ def check_rate(session: Session, settings: Settings, student_id: str) -> None:
 
 def accept(session: Session, store: FileStore, settings: Settings, *, student_id: str, filename: str,
            data: bytes, batch_id: str | None = None) -> Submission:
-    """Stored and committed before the job is sent: a broker outage delays, never drops."""
+    """Store the file and commit the row; the caller sends the job (after the response).
+
+    The row is committed first, so a broker outage or an API crash before the send only
+    delays the grade: the workers' recovery loop sends queued jobs whose send is overdue.
+    """
     sha256 = store.put(data)
     sub = Submission(student_id=student_id, filename=filename, sha256=sha256, size_bytes=len(data),
-                     batch_id=batch_id, skip_training=settings.skip_training)
+                     batch_id=batch_id, skip_training=settings.skip_training, sent_at=now())
     session.add(sub)
     session.commit()
-    send(session, settings, [sub.id])
     return sub
 
 
-def send(session: Session, settings: Settings, ids: list[str]) -> None:
-    sent = []
+def send(settings: Settings, ids: list[str]) -> None:
+    """Send jobs by name; one that fails to send is marked unsent for the recovery loop."""
+    failed = []
     for sid in ids:
         try:
             enqueue(settings.resolved_broker_url(), sid)
-            sent.append(sid)
         except Exception:  # the worker's recovery loop sends it when the broker is back
             log.exception("could not send %s now; it stays queued", sid)
-    service.mark_sent(session, sent)
+            failed.append(sid)
+    if failed:
+        with session_scope(settings.resolved_database_url()) as session:
+            service.mark_unsent(session, failed)

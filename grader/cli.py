@@ -186,8 +186,10 @@ def serve(host: str, port: int, n_workers: int) -> None:
 
     settings = Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    # Grading is batch work: at a lower priority it cannot starve the page and the uploads.
     workers = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
-                                 "--concurrency", "1", "--loglevel", "INFO", "-n", f"grader{i}@%h"])
+                                 "--concurrency", "1", "--loglevel", "INFO", "-n", f"grader{i}@%h"],
+                                preexec_fn=lambda: os.nice(10))
                for i in range(n_workers)]
     click.echo(f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
                f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")

@@ -79,3 +79,9 @@ def mark_sent(session: Session, ids: list[str]) -> None:
     if ids:
         session.execute(update(Submission).where(Submission.id.in_(ids)).values(sent_at=now()))
         session.commit()
+
+
+def mark_unsent(session: Session, ids: list[str]) -> None:
+    session.execute(update(Submission).where(Submission.id.in_(ids), Submission.status == "queued")
+                    .values(sent_at=None))
+    session.commit()

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import Annotated, AsyncIterator
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from api.deps import SessionDep, SettingsDep, StoreDep
-from api.submit import accept, checked_upload
+from api.submit import accept, checked_upload, send
 from api.uploads import UploadError
 from api.views import submission_view
 from storage.db import session_scope
@@ -30,7 +30,7 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 
 @router.post("/submit", response_model=None)
-async def submit(request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep,
+async def submit(request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
                  student_id: Annotated[str, Form()], file: Annotated[UploadFile, File()],
                  access_code: Annotated[str, Form()] = "") -> HTMLResponse | RedirectResponse:
     try:
@@ -39,7 +39,9 @@ async def submit(request: Request, session: SessionDep, store: StoreDep, setting
         return templates.TemplateResponse(request, "index.html", {"needs_code": bool(settings.access_code),
                                                                   "error": str(exc), "student_id": student_id},
                                           status_code=exc.status)
-    sub = accept(session, store, settings, student_id=sid, filename=file.filename or "resnet50_skeleton.py", data=data)
+    sub = await run_in_threadpool(lambda: accept(session, store, settings, student_id=sid,
+                                                 filename=file.filename or "resnet50_skeleton.py", data=data))
+    background.add_task(send, settings, [sub.id])
     return RedirectResponse(f"/s/{sub.id}", status_code=303)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select, update
 
@@ -31,7 +32,7 @@ def _get(session: SessionDep, submission_id: str) -> Submission:
 
 
 @router.post("/submissions", status_code=202)
-async def create_submission(session: SessionDep, store: StoreDep, settings: SettingsDep,
+async def create_submission(session: SessionDep, store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
                             student_id: Annotated[str, Form()], file: Annotated[UploadFile, File()],
                             access_code: Annotated[str, Form()] = "") -> dict[str, Any]:
     """Upload one file; grading runs in the background. Poll `url` or the events stream."""
@@ -39,7 +40,9 @@ async def create_submission(session: SessionDep, store: StoreDep, settings: Sett
         sid, data = await checked_upload(session, settings, student_id=student_id, file=file, access_code=access_code)
     except UploadError as exc:
         raise _refuse(exc) from exc
-    sub = accept(session, store, settings, student_id=sid, filename=file.filename or "resnet50_skeleton.py", data=data)
+    sub = await run_in_threadpool(lambda: accept(session, store, settings, student_id=sid,
+                                                 filename=file.filename or "resnet50_skeleton.py", data=data))
+    background.add_task(send, settings, [sub.id])  # after the response: the row is already durable
     return submission_view(sub, with_report=False)
 
 
@@ -76,11 +79,11 @@ def _requeue(session: SessionDep, settings: SettingsDep, ids: list[str]) -> None
                     .values(status="queued", regrade=True, worker=None, structure_json=None, progress_json=None,
                             skip_training=settings.skip_training))
     session.commit()
-    send(session, settings, ids)
+    send(settings, ids)
 
 
 @router.post("/batches", status_code=201)
-async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsDep, ta: TaDep,
+async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsDep, ta: TaDep, background: BackgroundTasks,
                        files: Annotated[list[UploadFile], File()],
                        name: Annotated[str, Form()] = "") -> dict[str, Any]:
     """Many files at once: `ID_resnet50_skeleton.py` files, or zips of `ID/resnet50_skeleton.py`."""
@@ -108,9 +111,11 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
         raise _refuse(exc) from exc
     batch = Batch(name=name[:200], token_name=ta)
     session.add(batch)
-    session.commit()
-    subs = [accept(session, store, settings, student_id=e.student_id, filename=e.filename, data=e.data,
-                   batch_id=batch.id) for e in entries]
+    await run_in_threadpool(session.commit)
+    subs = await run_in_threadpool(lambda: [
+        accept(session, store, settings, student_id=e.student_id, filename=e.filename, data=e.data,
+               batch_id=batch.id) for e in entries])
+    background.add_task(send, settings, [sub.id for sub in subs])
     return {"batch_id": batch.id, "url": f"/api/batches/{batch.id}",
             "submissions": [{"id": s.id, "student_id": s.student_id} for s in subs]}
 
