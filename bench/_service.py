@@ -25,8 +25,8 @@ def _free_port() -> int:
 
 @contextmanager
 def running_service(*, workers: int = 1, broker: str | None = "redis://127.0.0.1:6379/8",
-                    extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yields the base URL. Redis db 8 is flushed first; broker=None uses the embedded one."""
+                    extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """Yields the base URL and the var folder. Redis db 8 is flushed first; broker=None embeds one."""
     if broker and broker.startswith("redis://"):
         import redis
 
@@ -51,7 +51,7 @@ def running_service(*, workers: int = 1, broker: str | None = "redis://127.0.0.1
                     if time.monotonic() > deadline:
                         raise RuntimeError((Path(tmp) / "serve.log").read_text()[-2000:])
                     time.sleep(0.2)
-            yield url
+            yield url, Path(tmp)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:

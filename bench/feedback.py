@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     source = SOLUTION.read_text()
     latencies: list[float] = []
-    with running_service(broker=None if args.embedded else "redis://127.0.0.1:6379/8") as url, \
+    with running_service(broker=None if args.embedded else "redis://127.0.0.1:6379/8") as (url, _), \
             httpx.Client(base_url=url, timeout=60) as client:
         for i in range(args.n + 1):  # the first warms the worker (torch import, reference side)
             data = f"{source}\n# submission {i}\n".encode()

@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--wait-s", type=float, default=1800)
     args = parser.parse_args()
     n, clients = (20, 10) if args.smoke else (args.n, args.clients)
-    with running_service(workers=args.workers) as url:
+    with running_service(workers=args.workers) as (url, _):
         latencies, ids, refused, upload_s = asyncio.run(upload_all(url, n, clients))
         print(f"{len(ids)} accepted, {refused} refused in {upload_s:.1f} s: {len(ids) / upload_s:.1f} accepted/s; "
               f"upload p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms",
