@@ -4,7 +4,7 @@ Names, attribute order and the `is not` quirk in `ResidualBlock.forward` are par
 contract: the course checkpoint's state_dict keys and its trained function depend on them.
 This file imports nothing from the grader; it is also what a TA can hand out as the answer.
 """
-import torch
+import torch  # noqa: F401 - the skeleton imports it; students use torch.* in forward
 import torch.nn as nn
 
 

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from grader.engine import GradeConfig, grade_bytes

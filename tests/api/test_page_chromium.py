@@ -5,7 +5,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 
 from grader.data import make_synthetic, save_cifar10_format
 from grader.rubric import SOLUTION

@@ -1,7 +1,6 @@
 """The engine end to end: real sandbox, real subprocess, reference and mutations."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
