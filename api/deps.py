@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from typing import Annotated, Iterator
 
 from fastapi import Depends, HTTPException, Request
@@ -14,11 +13,6 @@ from grader.settings import Settings
 from storage.db import session_scope
 from storage.files import FileStore
 from storage.models import ApiToken
-
-
-@lru_cache(maxsize=1)
-def default_settings() -> Settings:
-    return Settings()
 
 
 def get_settings(request: Request) -> Settings:

@@ -4,10 +4,8 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -23,13 +21,6 @@ def child_train_module() -> Any:
     import train
 
     return train
-
-
-@contextmanager
-def timed(into: dict[str, float], key: str) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    into[key] = time.perf_counter() - started
 
 
 def machine() -> dict[str, Any]:

@@ -175,12 +175,9 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     rubric = config.rubric.accuracy
     if report.status == "rejected":
         return
-    model_ok = report.status == "graded" and not (
-        report.error and report.error.kind in ("missing_definition", "runtime_error", "timeout",
-                                               "memory_limit", "crashed"))
-    if not model_ok:
-        why = f"Not trained: {report.error.message}" if report.error else "Not trained: the model does not build."
-        report.items.append(accuracy_item(rubric, None, why))
+    if report.error and report.error.kind in ("missing_definition", "runtime_error", "timeout",
+                                              "memory_limit", "crashed"):
+        report.items.append(accuracy_item(rubric, None, f"Not trained: {report.error.message}"))
         return
     if config.data_dir is None:
         report.items.append(accuracy_item(rubric, None, "Not trained: no CIFAR-10 data folder is configured."))

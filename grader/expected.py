@@ -32,8 +32,6 @@ class ExpectedBlock:
 
 @dataclass(frozen=True)
 class Expected:
-    tensors_path: Path  # probe inputs and block weights, handed to the child read-only
-    checkpoint_path: Path  # the course checkpoint, or seeded reference weights
     checkpoint_source: str
     checkpoint_shapes: dict[str, list[int]]
     blocks: dict[str, ExpectedBlock]
@@ -128,8 +126,7 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
             modules=probe.describe_modules(block, ref.ResidualBlock, recorder),
             state_dict=probe.state_dict_shapes(block), shape=list(y.shape), output=y.flatten(),
             graph=graph)
-    tensors_path = out_dir / "probe.pt"
-    torch.save(tensors, tensors_path)
+    torch.save(tensors, out_dir / "probe.pt")  # probe inputs and block weights for the child
 
     torch.manual_seed(PROBE_SEED)
     model = ref.ResNet50_layer4()
@@ -138,12 +135,10 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
     if checkpoint is not None:
         weights = load_checkpoint(checkpoint)
         source = f"course checkpoint {checkpoint.name} (sha256 {_sha256(checkpoint)[:12]})"
-        ckpt_path = checkpoint
     else:
         _randomise_bn(model, gen)
         weights = model.state_dict()
-        ckpt_path = out_dir / "reference-seeded.pt"
-        torch.save(weights, ckpt_path)
+        torch.save(weights, out_dir / "reference-seeded.pt")  # the child loads it from there
         source = "seeded reference weights (no course checkpoint configured)"
     checkpoint_shapes = {k: list(v.shape) for k, v in weights.items()}
     model.eval()
@@ -157,7 +152,7 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
     shapes = probe.stage_shapes(model, tensors["shapes.input"], lambda exc: {"message": str(exc)})
     (out_dir / "READY").touch()
     return Expected(
-        tensors_path=tensors_path, checkpoint_path=ckpt_path, checkpoint_source=source,
+        checkpoint_source=source,
         checkpoint_shapes=checkpoint_shapes, blocks=blocks, modules=modules,
         state_dict=state_dict, stage_rows=shapes["rows"], logits=logits.flatten(),
     )

@@ -18,10 +18,10 @@ from api.uploads import UploadError
 from api.views import submission_view
 from storage.db import session_scope
 from storage.models import Submission
+from storage.service import FINAL
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
-FINAL = ("graded", "rejected", "failed")
 
 
 @router.get("/", response_class=HTMLResponse)
