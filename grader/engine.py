@@ -236,7 +236,8 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                             "Use only torch and the Python standard library.",
         }.get(kind, f"Your file raised an error while being imported: {e.message}")
         if kind == "crashed":
-            message = f"Your {e.message}."
+            message = (f"Your file called sys.exit({e.message}) while being imported, which stops the grader's "
+                       "process; remove it (the grader imports your file, it does not run it as a script).")
         error = Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
         return _finish(submission, config, "rejected", [], Checks(), error, outcome)
     if imported is None:

@@ -237,7 +237,8 @@ def run_sandboxed(
                 cmd += ["--ro-bind", str(path), view["inputs"][name]]
             if gpu:
                 cmd += _gpu_binds()
-            cmd += ["--bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv"]
+            cmd += ["--bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",
+                    "--remount-ro", "/"]  # the root tmpfs holding the mount points: only /tmp and /scratch stay writable
             for key, value in _child_env(threads).items():
                 cmd += ["--setenv", key, value]
             cmd += python

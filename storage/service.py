@@ -64,12 +64,15 @@ def reusable_report(session: Session, sha256: str, config_key: str, exclude_id: 
         .order_by(Submission.finished_at.desc()).limit(1)).first()
 
 
-def stuck(session: Session, *, heartbeat_timeout_s: float, resend_after_s: float) -> list[str]:
-    """Jobs to send again: queued but not sent recently, or running with a silent worker."""
+def stuck(session: Session, *, heartbeat_timeout_s: float, resend_after_s: float | None) -> list[str]:
+    """Jobs to send again: queued and never sent (or, given resend_after_s, sent that long ago),
+    or running with a silent worker."""
     t = now()
+    unsent = Submission.sent_at.is_(None)
+    if resend_after_s is not None:
+        unsent = or_(unsent, Submission.sent_at < t - dt.timedelta(seconds=resend_after_s))
     rows = session.scalars(select(Submission.id).where(or_(
-        (Submission.status == "queued") & or_(Submission.sent_at.is_(None),
-                                               Submission.sent_at < t - dt.timedelta(seconds=resend_after_s)),
+        (Submission.status == "queued") & unsent,
         (Submission.status == "running") & (Submission.heartbeat_at < t - dt.timedelta(seconds=heartbeat_timeout_s)),
     )).limit(500)).all()
     return list(rows)

@@ -115,13 +115,18 @@ def run_grade(settings: Settings, submission_id: str, worker: str) -> str:
 
 
 def recover(settings: Settings) -> list[str]:
-    """Send again every job that is queued and unsent, or whose worker went silent."""
-    from storage.queue import enqueue
+    """Send again every job that is queued and unsent, lost by the broker, or whose worker went silent.
+
+    An old send counts as lost only while the broker's queue is empty: a long queue at the
+    deadline is waiting, not lost, and re-sending it would only double the work.
+    """
+    from storage.queue import enqueue, waiting
 
     db = settings.resolved_database_url()
+    lost_possible = waiting(settings.resolved_broker_url()) in (0, None)
     with session_scope(db) as s:
         ids = service.stuck(s, heartbeat_timeout_s=settings.heartbeat_timeout_s,
-                            resend_after_s=max(settings.heartbeat_timeout_s, 60.0))
+                            resend_after_s=settings.resend_after_s if lost_possible else None)
     for sid in ids:
         enqueue(settings.resolved_broker_url(), sid)
     with session_scope(db) as s:

@@ -44,7 +44,7 @@ def import_submission(path: str, name: str) -> tuple[Any, dict[str, Any] | None]
         return None, {"kind": "import_error", **err}
     except SystemExit as exc:
         return None, {"kind": "crashed", **probe.student_traceback(exc, path),
-                      "message": f"the file called sys.exit({exc.code!r}) while being imported"}
+                      "message": "" if exc.code is None else repr(exc.code)}
     except BaseException as exc:  # anything the student's top-level code raises
         return None, {"kind": "runtime_error", **probe.student_traceback(exc, path)}
     return module, None

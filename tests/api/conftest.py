@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
+
+from tests.conftest import listening
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_DB = 7  # a database of the local Redis that only these tests use
@@ -22,14 +25,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -81,6 +76,16 @@ class Service:
             pass
         proc.wait(timeout=30)
 
+    @contextmanager
+    def running(self) -> Iterator["Service"]:
+        """The API and one worker, stopped (killed) on the way out."""
+        try:
+            self.start_api()
+            self.start_worker()
+            yield self
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         for proc in [*self.workers, *([self.api] if self.api else [])]:
             if proc.poll() is None:
@@ -123,12 +128,7 @@ def make_service(tmp_path: Path, test_checkpoint: Path, *, broker: str) -> Servi
 @pytest.fixture
 def service(tmp_path: Path, test_checkpoint: Path) -> Iterator[Service]:
     """API + one worker on the local Redis."""
-    if not redis_available():
+    if not listening(6379):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
-    svc = make_service(tmp_path, test_checkpoint, broker="redis")
-    try:
-        svc.start_api()
-        svc.start_worker()
+    with make_service(tmp_path, test_checkpoint, broker="redis").running() as svc:
         yield svc
-    finally:
-        svc.stop()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -14,16 +13,9 @@ from storage import service
 from storage.db import session_scope
 from storage.files import FileStore
 from storage.models import Submission, now
+from tests.conftest import listening
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _pg_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,7 +23,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.sqlite'}"
         return
-    if not _pg_up():
+    if not listening(5432):
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     name = f"ag_{uuid.uuid4().hex[:10]}"  # a database of its own, dropped after
     admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
@@ -90,6 +82,16 @@ def test_unsent_queued_jobs_are_found_until_sent(db_url: str) -> None:
         assert sid in service.stuck(s, heartbeat_timeout_s=60, resend_after_s=60)
         service.mark_sent(s, [sid])
         assert sid not in service.stuck(s, heartbeat_timeout_s=60, resend_after_s=60)
+
+
+def test_old_send_is_resent_only_when_asked(db_url: str) -> None:
+    sid = add(db_url)
+    with session_scope(db_url) as s:
+        service.mark_sent(s, [sid])
+        s.get(Submission, sid).sent_at = now() - dt.timedelta(seconds=600)
+        s.commit()
+        assert sid not in service.stuck(s, heartbeat_timeout_s=60, resend_after_s=None)  # the queue is long
+        assert sid in service.stuck(s, heartbeat_timeout_s=60, resend_after_s=300)  # the broker lost it
 
 
 def test_reusable_report_matches_content_and_config(db_url: str) -> None:

@@ -1,0 +1,4 @@
+# where: top
+# Spins forever while being imported.
+while True:
+    pass

@@ -1,0 +1,2 @@
+# where: top
+# A comment in Latin-1: café, not UTF-8.

@@ -1,0 +1,4 @@
+# where: top
+# Asks the interpreter to stop while being imported.
+import sys
+sys.exit()

@@ -1,0 +1,95 @@
+"""Hostile submissions: one file per attack in attacks/, graded by the real engine and service.
+
+Each attack file is the hostile part only; `attack()` places it in the reference solution
+where its first line says (top, bottom or forward), so the upload is a whole skeleton file.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import psutil
+import pytest
+
+from grader.engine import GradeConfig, grade_bytes
+from grader.report import Report
+from grader.rubric import SOLUTION
+from tests.api.conftest import Service, make_service
+from tests.conftest import listening
+
+ATTACKS = Path(__file__).resolve().parent / "attacks"
+FORWARD_AT = "        out = self.layer1(x)\n"
+
+
+def attack(name: str, **constants: object) -> bytes:
+    """The submission for one attack; `constants` replace `NAME = ...` lines (ports, paths)."""
+    raw = (ATTACKS / f"{name}.py").read_bytes()
+    if not raw.startswith(b"# where: "):
+        return raw  # a file that is the whole upload (empty, not UTF-8)
+    where = raw.split(b"\n", 1)[0].split(b": ", 1)[1].decode()
+    text = raw.decode("utf-8", errors="surrogateescape")
+    for key, value in constants.items():
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} = "))
+        text = text.replace(line, f"{key} = {value!r}", 1)
+    reference = SOLUTION.read_text()
+    if where == "top":
+        source = text + "\n" + reference
+    elif where == "bottom":
+        source = reference + "\n" + text
+    else:
+        body = "".join("        " + ln + "\n" for ln in text.splitlines() if not ln.startswith("#"))
+        source = reference.replace(FORWARD_AT, body + FORWARD_AT, 1)
+    return source.encode("utf-8", errors="surrogateescape")
+
+
+def grade(source: bytes, config: GradeConfig, **limits: object) -> Report:
+    if limits:
+        config = replace(config, check_limits=replace(config.check_limits, **limits))
+    return grade_bytes(source, filename="resnet50_skeleton.py", config=config)
+
+
+def leftovers() -> list[int]:
+    """Sandboxed processes still alive after a grade (there must be none)."""
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if "/opt/autograder/child/main.py" in " ".join(p.info["cmdline"] or [])]
+
+
+def printed(log: str, tag: str) -> object:
+    """The value an attack printed as `TAG <repr>` (lists and dicts of plain values)."""
+    line = next(ln for ln in log.splitlines() if ln.startswith(tag + " "))
+    return ast.literal_eval(line[len(tag) + 1:])
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+SECRET_ENV = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-secret", "AUTOGRADER_ACCESS_CODE": "course-secret-code"}
+
+
+def upload(client: httpx.Client, student: str, data: bytes) -> httpx.Response:
+    return client.post("/api/submissions", data={"student_id": student,
+                                                 "access_code": SECRET_ENV["AUTOGRADER_ACCESS_CODE"]},
+                       files={"file": ("resnet50_skeleton.py", data, "text/x-python")})
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> Iterator[Service]:
+    """API + one worker on Redis, tight limits, and secrets in the workers' environment."""
+    if not listening(6379):
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
+    svc = make_service(tmp_path_factory.mktemp("adversarial"), test_checkpoint, broker="redis")
+    svc.env.update(SECRET_ENV, AUTOGRADER_CHECK_TIMEOUT_S="10", AUTOGRADER_MEMORY_LIMIT_MB="2048",
+                   AUTOGRADER_MAX_PROCESSES="128", AUTOGRADER_STUDENT_RATE_PER_HOUR="100")
+    with svc.running():
+        yield svc
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as c:
+        yield c

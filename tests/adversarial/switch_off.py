@@ -1,0 +1,76 @@
+"""Switch one defence off at a time in a scratch copy of the tree and run the tests that guard it.
+
+Each line of SWITCHES is one defence: the file, the code that makes it, what replaces it,
+and the adversarial tests that must then fail. Not a test itself (it edits code); run:
+
+    .venv/bin/python tests/adversarial/switch_off.py ["name fragment" ...]
+
+The fork bomb and the 40 GiB memory hog are not run without their limits: they would take
+this machine down with them.
+"""
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2]
+W = Path(tempfile.gettempdir()) / "autograder-switch-off"
+PY = sys.executable
+A = "tests/adversarial/"
+SWITCHES = [
+    ("network namespace shared", "grader/sandbox.py", '[bwrap, "--unshare-all",',
+     '[bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup",',
+     [A + "test_network.py"]),
+    ("PID namespace shared", "grader/sandbox.py", '[bwrap, "--unshare-all",',
+     '[bwrap, "--unshare-user", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup",',
+     [A + "test_exits.py::test_killing_the_parent_harms_nobody"]),
+    ("environment not cleared", "grader/sandbox.py", '"--chdir", "/scratch", "--clearenv",', '"--chdir", "/scratch",',
+     [A + "test_secrets.py::test_host_files_and_secrets_are_not_visible"]),
+    ("root left writable", "grader/sandbox.py", '"--remount-ro", "/"]', ']',
+     [A + "test_writes.py::test_writes_outside_scratch_change_nothing"]),
+    ("no cgroup (pids uncapped, memory by RSS polling)", "grader/cgroups.py",
+     '        name = f"run-{uuid.uuid4().hex[:12]}"', '        return None',
+     [A + "test_processes.py::test_thousands_of_threads_get_a_verdict", A + "test_memory_limits.py::test_memory_at_import_is_memory_limit",
+      A + "test_memory_limits.py::test_memory_in_forward_keeps_the_structure_grade"]),
+    ("protocol lines not validated", "grader/sandbox.py",
+     'problem = "wrote something that is not a grader message on the grader\'s channel"', 'pass',
+     [A + "test_protocol.py"]),
+    ("forged message accepted", "grader/sandbox.py", "                            problem = str(exc)", "                            pass",
+     [A + "test_protocol.py"]),
+    ("test batch bound into the sandbox", "grader/training.py",
+     '    inputs = {"train": data.train, "test_images": data.test_images}',
+     '    import pickle; lab = Path(data.train).parent / "test_batch"; lab.write_bytes(pickle.dumps({b"labels": data.test_labels.tolist()}))\n'
+     '    inputs = {"train": data.train, "test_images": data.test_images, "test_batch": lab}',
+     [A + "test_cheating.py::test_searching_the_disk_for_labels_finds_none"]),
+    ("log not truncated", "grader/sandbox.py", "    log_bytes: int = 64 << 10", "    log_bytes: int = 1 << 30",
+     [A + "test_output.py"]),
+    ("no wall clock (CPU rlimit only)", "grader/sandbox.py", "        if time.perf_counter() > deadline:",
+     "        if False:", [A + "test_time_limits.py::test_forward_that_sleeps_times_out_and_keeps_the_structure_grade"]),
+    ("no re-send of jobs a broker lost", "worker/grading.py", "resend_after_s=settings.resend_after_s if lost_possible else None",
+     "resend_after_s=None", [A + "test_service_faults.py::test_redis_restart_while_jobs_wait_loses_none"]),
+    ("claim not conditional", "storage/service.py",
+     '''                   or_(Submission.status == "queued",
+                       (Submission.status == "running") & (Submission.heartbeat_at < stale)))''',
+     "                   )", [A + "test_service_faults.py::test_two_workers_handed_the_same_id_store_one_result"]),
+]
+only = sys.argv[1:]
+for name, path, old, new, tests in SWITCHES:
+    if only and not any(o in name for o in only):
+        continue
+    if W.exists():
+        shutil.rmtree(W)
+    shutil.copytree(SRC, W, ignore=shutil.ignore_patterns(".venv", "var", ".git", "test-artifacts", "__pycache__"))
+    f = W / path
+    text = f.read_text()
+    assert text.count(old) == 1, (name, old)
+    f.write_text(text.replace(old, new))
+    t = time.time()
+    try:
+        out = subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=W,
+                             capture_output=True, text=True, timeout=300)
+        tail = [ln for ln in out.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))] + out.stdout.splitlines()[-1:]
+    except subprocess.TimeoutExpired:
+        tail = ["hung: killed after 300 s"]
+    print(f"## {name} ({time.time()-t:.0f} s)", *tail, sep="\n  ", flush=True)

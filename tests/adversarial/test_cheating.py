@@ -1,0 +1,31 @@
+"""Cheats aimed at the accuracy: labels never enter the sandbox and accuracy is computed
+outside it, so a patched torch or a disk search gets exactly the honest model's accuracy."""
+from __future__ import annotations
+
+import pytest
+
+from grader.engine import GradeConfig
+from grader.report import Report
+from grader.rubric import SOLUTION
+from tests.adversarial.conftest import attack, grade
+
+
+@pytest.fixture(scope="module")
+def honest(train_config: GradeConfig) -> Report:
+    report = grade(SOLUTION.read_bytes(), train_config)
+    assert report.accuracy is not None and report.accuracy < 0.9  # room to cheat upwards
+    return report
+
+
+def test_monkeypatched_torch_gets_the_honest_accuracy(train_config: GradeConfig, honest: Report) -> None:
+    report = grade(attack("monkeypatch_torch"), train_config)
+    assert report.accuracy == honest.accuracy  # were it counted beside the patch: 100 %
+    assert report.training.loss_curve == honest.training.loss_curve
+
+
+def test_searching_the_disk_for_labels_finds_none(train_config: GradeConfig, honest: Report) -> None:
+    report = grade(attack("label_search"), train_config)
+    assert "NO LABELS" in report.log and "LABELS FOUND" not in report.log
+    assert "TEST KEYS ['images']" in report.log  # test images come without labels
+    assert "INPUTS ['checkpoint', 'job.json', 'test_images', 'train']" in report.log
+    assert report.accuracy == honest.accuracy
