@@ -22,7 +22,7 @@ from grader.engine import GradeConfig, grade_file
 from grader.expected import load_reference
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits
-from grader.training import TrainSettings, train_config
+from grader.training import PRECISIONS, TrainSettings, train_config
 
 
 def main() -> None:
@@ -30,10 +30,11 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=SUBSET)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fp32", action="store_true", help="fp32 instead of the default bf16 + channels-last")
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="auto",
+                        help="auto: bf16 + channels-last where the hardware has bf16, else fp32")
     args = parser.parse_args()
     threads = os.cpu_count() or 1
-    settings = TrainSettings(seed=args.seed, bf16=not args.fp32, channels_last=not args.fp32,
+    settings = TrainSettings(seed=args.seed, **PRECISIONS[args.precision],
                              limits=Limits(wall_seconds=3600))
     with tempfile.TemporaryDirectory() as cache:
         config = GradeConfig(checkpoint=args.checkpoint, data_dir=args.data, skip_training=False,

@@ -14,6 +14,8 @@ from grader.sandbox import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from grader.engine import GradeConfig
+    from grader.sandbox import Limits
+    from grader.training import TrainSettings
 
 
 class Settings(BaseSettings):
@@ -31,8 +33,10 @@ class Settings(BaseSettings):
     max_processes: int = 512
     unsafe_no_sandbox: bool = False
     device: str = "auto"  # fine-tuning device: auto, cpu, cuda, cuda:1
-    bf16: bool = True  # bf16 autocast for fine-tuning: measured in bench/RESULTS.md
-    channels_last: bool = True
+    # bf16 autocast / channels-last for fine-tuning; unset: on where the device has bf16 in
+    # hardware (AMX CPU, GPU), off on an AVX2-only CPU (measured in bench/RESULTS.md).
+    bf16: bool | None = None
+    channels_last: bool | None = None
     cache_dir: Path = Path.home() / ".cache" / "autograder"
 
     # service
@@ -47,6 +51,9 @@ class Settings(BaseSettings):
     student_rate_per_hour: int = 30
     heartbeat_timeout_s: float = 120.0  # a running grade silent this long is re-sent
     recovery_interval_s: float = 30.0
+    # A queued job sent this long ago, unclaimed while the broker's queue is empty, was lost by
+    # the broker (e.g. Redis restarted without persistence): it is sent again.
+    resend_after_s: float = 300.0
 
     def default_checkpoint(self) -> Path | None:
         if self.checkpoint is not None:
@@ -67,7 +74,6 @@ class Settings(BaseSettings):
         from grader.engine import GradeConfig
         from grader.rubric import load_rubric
         from grader.sandbox import Limits
-        from grader.training import TrainSettings
 
         limits = dict(memory_bytes=self.memory_limit_mb << 20, max_processes=self.max_processes)
         return GradeConfig(
@@ -80,7 +86,13 @@ class Settings(BaseSettings):
             check_limits=Limits(wall_seconds=check_timeout_s or self.check_timeout_s, **limits),
             allow_unsafe=unsafe or self.unsafe_no_sandbox,
             threads=self.threads, seed=self.seed, cache_dir=self.cache_dir,
-            train=TrainSettings(seed=self.seed, device=self.device, bf16=self.bf16,
-                                channels_last=self.channels_last,
-                                limits=Limits(wall_seconds=self.train_timeout_s, **limits)),
+            train=self._train_settings(Limits(wall_seconds=self.train_timeout_s, **limits)),
         )
+
+    def _train_settings(self, limits: "Limits") -> "TrainSettings":
+        """Precision decided here, on this host, so that the config key names what was run."""
+        from grader.training import TrainSettings, resolve_device, with_precision
+
+        return with_precision(TrainSettings(seed=self.seed, device=self.device, bf16=self.bf16,
+                                            channels_last=self.channels_last, limits=limits),
+                              resolve_device(self.device))

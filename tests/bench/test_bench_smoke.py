@@ -22,6 +22,18 @@ def test_grade_time_smoke() -> None:
     out = run_bench("bench.grade_time", "--smoke")
     assert out["bench"] == "grade_time" and out["n_train"] == 500
     assert out["pure_compute_s"] > 0 and out["grade_warm_s"] > 0
+    assert out["per_image_baseline"]["total_s"] > 0
+    # fp32 where the CPU has no bf16 in hardware: the reference setting needs no accuracy check.
+    assert (out["settings_check"] is None) == (not out["bf16"] and not out["channels_last"])
+
+
+def test_fast_settings_are_checked_against_fp32_over_five_seeds() -> None:
+    from bench.grade_time import settings_check
+    from grader.training import TrainSettings
+
+    line, figures = settings_check(TrainSettings(bf16=True, channels_last=True))
+    assert figures is not None and figures["seeds"] >= 5 and "vs fp32" in line
+    assert figures["within_1_point"] == (abs(figures["delta_points"]) < 1)
 
 
 def test_feedback_smoke() -> None:

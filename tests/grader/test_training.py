@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.data import load_cifar10, make_synthetic, save_cifar10_format
+from grader.data import load_cifar10
 from grader.engine import GradeConfig, grade_bytes
-from grader.reference_train import train_reference
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits
 from grader.training import TrainSettings
@@ -18,30 +17,6 @@ from grader.training import train_config as child_config
 from tests.conftest import SHARED_DATA
 
 CHILD_DIR = Path(__file__).resolve().parents[2] / "grader" / "child"
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A few hundred learnable images in the official pickle format."""
-    root = tmp_path_factory.mktemp("synthetic")
-    save_cifar10_format(root, *make_synthetic(400, 200, seed=3, learnable=True))
-    return root
-
-
-@pytest.fixture(scope="module")
-def trained_checkpoint(synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference trained a little on the synthetic set (trusted, in-process)."""
-    out = tmp_path_factory.mktemp("ckpt") / "synthetic_reference.ckpt"
-    data = load_cifar10(synthetic, cache=False)
-    train_reference(data, epochs=3, out=out, seed=0, device="cpu", log=lambda _: None)
-    return out
-
-
-@pytest.fixture(scope="module")
-def train_config(synthetic: Path, trained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> GradeConfig:
-    return GradeConfig(checkpoint=trained_checkpoint, data_dir=synthetic, skip_training=False, threads=2,
-                       cache_dir=tmp_path_factory.mktemp("cache"),
-                       train=TrainSettings(progress_every=1, limits=Limits(wall_seconds=300)))
 
 
 def grade(source: str, config: GradeConfig, events: list | None = None):
@@ -85,34 +60,6 @@ def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig) -> None
     assert first.training.plot_svg.startswith("<svg") and "polyline" in first.training.plot_svg
     item = next(i for i in first.items if i.id == "accuracy")
     assert item.points == (10 if first.accuracy >= 0.8 else 0)
-
-
-def test_test_labels_and_secrets_never_reach_the_child(train_config: GradeConfig) -> None:
-    spy = """
-import os as _os, torch as _torch
-if _os.path.exists('/in/test_images'):
-    print('TEST KEYS', sorted(_torch.load('/in/test_images', weights_only=True)))
-    print('INPUTS', sorted(_os.listdir('/in')))
-    found = [f for d, _, fs in _os.walk('/') if not d.startswith('/proc') for f in fs
-             if f in ('test_batch', 'data_batch_1') or 'cifar' in f.lower()]
-    print('FOUND', found)
-"""
-    report = grade(SOLUTION.read_text() + spy, train_config)
-    assert report.accuracy is not None
-    assert "TEST KEYS ['images']" in report.log
-    assert "INPUTS ['checkpoint', 'job.json', 'test_images', 'train']" in report.log
-    assert "FOUND []" in report.log
-
-
-def test_monkeypatching_torch_cannot_inflate_accuracy(train_config: GradeConfig) -> None:
-    honest = grade(SOLUTION.read_text(), train_config)
-    cheat = SOLUTION.read_text() + (
-        "\ntorch.Tensor.eq = lambda self, other: torch.ones_like(self, dtype=torch.bool)"
-        "\ntorch.Tensor.__eq__ = torch.Tensor.eq\n")
-    report = grade(cheat, train_config)
-    # Were accuracy computed where the patch lives, it would read 100 %. The patch may still
-    # change training itself (torch uses == internally), so: never above the honest figure.
-    assert report.accuracy is not None and report.accuracy <= honest.accuracy
 
 
 def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeConfig) -> None:
@@ -159,3 +106,26 @@ def test_real_subset_one_epoch(test_checkpoint: Path, tmp_path: Path) -> None:
     # About 50 curve points at most: every 2nd of 52 steps.
     assert 0.0 <= report.accuracy <= 1.0 and len(report.training.loss_curve) == 26
     assert "Epoch [1/1], Step [" not in report.log or "Loss:" in report.log
+
+
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def test_precision_follows_the_hardware_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.settings import Settings
+    from grader.training import native_bf16, with_precision
+
+    # The kernel's own reading of the CPU, independent of torch's.
+    assert native_bf16("cpu") == bool({"amx_bf16", "avx512_bf16"} & _cpu_flags())
+    auto = with_precision(TrainSettings(), "cpu")
+    assert auto.bf16 == auto.channels_last == native_bf16("cpu")
+    forced = with_precision(TrainSettings(bf16=True, channels_last=False), "cpu")
+    assert (forced.bf16, forced.channels_last) == (True, False)
+    monkeypatch.setenv("AUTOGRADER_DEVICE", "cpu")
+    monkeypatch.setenv("AUTOGRADER_BF16", "false")
+    train = Settings().grade_config().train
+    assert train.bf16 is False and train.channels_last == native_bf16("cpu")
