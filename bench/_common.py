@@ -28,6 +28,14 @@ def machine() -> dict[str, Any]:
     return {"torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
 
 
+def machine_label(device: str) -> str:
+    """Names the hardware a saved accuracy check was made on (bench/precision.json's keys)."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    amx = " AMX-BF16" if torch.cpu._is_amx_tile_supported() else ""
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}{amx}"
+
+
 def emit(name: str, figures: dict[str, Any]) -> None:
     """One JSON line per benchmark, after its table: easy to collect in RESULTS.md."""
     print(json.dumps({"bench": name, **machine(), **figures}, default=float))

@@ -23,13 +23,14 @@ from pathlib import Path
 import torch
 
 from bench import per_image
-from bench._common import REPO, child_train_module, emit
+from bench._common import REPO, child_train_module, emit, machine_label
 from grader.data import Cifar10, load_cifar10, make_synthetic, save_cifar10_format
 from grader.engine import GradeConfig, grade_file
 from grader.expected import load_reference
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits
-from grader.training import PRECISIONS, TrainSettings, resolve_device, train_config, with_precision
+from grader.training import (PRECISIONS, TrainSettings, precision_name, resolve_device, train_config,
+                             with_precision)
 
 
 def pure_compute(data: Cifar10, checkpoint: Path, settings: TrainSettings, threads: int) -> float:
@@ -51,19 +52,25 @@ def pure_compute(data: Cifar10, checkpoint: Path, settings: TrainSettings, threa
 PRECISION = REPO / "bench" / "precision.json"
 
 
-def settings_check(settings: TrainSettings) -> tuple[str, dict | None]:
-    """The accuracy check of these settings against fp32, from the latest bench.precision run."""
-    if not settings.bf16 and not settings.channels_last:
+def settings_check(settings: TrainSettings, device: str) -> tuple[str, dict | None]:
+    """The accuracy check of these settings against fp32, from bench.precision's saved runs:
+    this machine's when it has one, else another machine's, named."""
+    name = precision_name(settings)
+    if name == "fp32":
         return "fp32: the reference setting, no check needed", None
-    if not PRECISION.is_file():
-        return "NOT CHECKED: run `python -m bench.precision --checkpoint ...` first", None
-    saved = json.loads(PRECISION.read_text())
-    fp32, fast = saved["results"]["fp32"], saved["results"]["bf16+channels_last"]
+    runs = json.loads(PRECISION.read_text()) if PRECISION.is_file() else {}
+    here = machine_label(device)
+    found = [(m, r) for m, r in sorted(runs.items(), key=lambda mr: mr[0] != here) if name in r["results"]]
+    if not found:
+        return f"{name} NOT CHECKED: run `python -m bench.precision --checkpoint ...` first", None
+    where, saved = found[0]
+    fp32, fast = saved["results"]["fp32"], saved["results"][name]
     delta = (fast["mean_accuracy"] - fp32["mean_accuracy"]) * 100
-    line = (f"bf16+channels-last {fast['mean_accuracy']:.2%} vs fp32 {fp32['mean_accuracy']:.2%} mean over "
+    line = (f"{name} {fast['mean_accuracy']:.2%} vs fp32 {fp32['mean_accuracy']:.2%} mean over "
             f"{saved['seeds']} seeds on the real subset: {delta:+.2f} points, "
-            f"{'within' if abs(delta) < 1 else 'NOT within'} 1 point ({saved.get('date', '?')})")
-    return line, {"delta_points": delta, "seeds": saved["seeds"], "within_1_point": abs(delta) < 1}
+            f"{'within' if abs(delta) < 1 else 'NOT within'} 1 point ({where}, {saved.get('date', '?')})")
+    return line, {"setting": name, "machine": where, "delta_points": delta, "seeds": saved["seeds"],
+                  "within_1_point": abs(delta) < 1}
 
 
 def main() -> None:
@@ -112,7 +119,7 @@ def main() -> None:
                                      steps=steps, workers=args.workers, threads=threads)
             print(f"per-image fp32 baseline: train {baseline['train_s']:.1f} s, eval {baseline['eval_s']:.1f} s",
                   flush=True)
-    check, check_figures = settings_check(settings)
+    check, check_figures = settings_check(settings, resolve_device(args.device))
     child_peak = (report.sandbox.get("training") or {}).get("peak_memory_bytes")
     print(f"peak memory: sandboxed child (cgroup) {child_peak / 2**30 if child_peak else float('nan'):.2f} GiB, "
           f"grader process (RSS, two grades) {parent_peak / 2**30:.2f} GiB")

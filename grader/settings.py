@@ -33,10 +33,10 @@ class Settings(BaseSettings):
     max_processes: int = 512
     unsafe_no_sandbox: bool = False
     device: str = "auto"  # fine-tuning device: auto, cpu, cuda, cuda:1
-    # bf16 autocast / channels-last for fine-tuning; unset: on where the device has bf16 in
-    # hardware (AMX CPU, GPU), off on an AVX2-only CPU (measured in bench/RESULTS.md).
+    # bf16 autocast for fine-tuning; unset: on where the device has bf16 in hardware (AMX
+    # CPU, GPU), off on an AVX2-only CPU; channels-last on everywhere (bench/RESULTS.md).
     bf16: bool | None = None
-    channels_last: bool | None = None
+    channels_last: bool = True
     cache_dir: Path = Path.home() / ".cache" / "autograder"
 
     # service

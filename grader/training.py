@@ -27,12 +27,13 @@ class TrainSettings:
 
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
-    # None: decided by the device (native_bf16). Where the hardware has bf16 (AMX on a Xeon,
-    # any recent GPU) bf16 autocast + channels-last was 1.31× faster per CPU step, with mean
-    # accuracy within 0.24 points of fp32 over 5 seeds (bench/RESULTS.md, bench.precision);
-    # where it does not (an AVX2-only CPU) autocast emulates bf16 and is slower than fp32.
+    # bf16 None: decided by the device (native_bf16). Where the hardware has bf16 (AMX on a
+    # Xeon, any recent GPU) bf16 autocast + channels-last was 1.31× faster per CPU step, with
+    # mean accuracy within 0.24 points of fp32 over 5 seeds; where it does not (an AVX2-only
+    # CPU) autocast emulates bf16, 7-25× slower than fp32. Channels-last alone is a layout:
+    # 1.39× faster in fp32 on AVX2 (bench/RESULTS.md: bench.step_time, bench.precision).
     bf16: bool | None = None
-    channels_last: bool | None = None
+    channels_last: bool = True
     batch_size: int = 100
     lr: float = 1e-3
     progress_every: int = 10
@@ -41,10 +42,17 @@ class TrainSettings:
 
 # Named choices for the benchmarks' --precision; None leaves it to native_bf16.
 PRECISIONS: dict[str, dict[str, bool | None]] = {
-    "auto": {"bf16": None, "channels_last": None},
+    "auto": {"bf16": None, "channels_last": True},
     "fp32": {"bf16": False, "channels_last": False},
-    "bf16": {"bf16": True, "channels_last": True},
+    "fp32+channels_last": {"bf16": False, "channels_last": True},
+    "bf16": {"bf16": True, "channels_last": False},
+    "bf16+channels_last": {"bf16": True, "channels_last": True},
 }
+
+
+def precision_name(settings: TrainSettings) -> str:
+    """The PRECISIONS key of resolved settings: how benchmarks and their saved checks name them."""
+    return ("bf16" if settings.bf16 else "fp32") + ("+channels_last" if settings.channels_last else "")
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,8 @@ def train_config(settings: TrainSettings, device: str) -> dict[str, Any]:
 
 
 def with_precision(settings: TrainSettings, device: str) -> TrainSettings:
-    """Unset bf16 / channels-last decided by the device, so a config names what will run."""
-    fast = native_bf16(device)
-    return replace(settings, bf16=fast if settings.bf16 is None else settings.bf16,
-                   channels_last=fast if settings.channels_last is None else settings.channels_last)
+    """Unset bf16 decided by the device, so that a config names what will run."""
+    return settings if settings.bf16 is not None else replace(settings, bf16=native_bf16(device))
 
 
 def native_bf16(device: str) -> bool:

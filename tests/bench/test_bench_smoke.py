@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -23,17 +25,19 @@ def test_grade_time_smoke() -> None:
     assert out["bench"] == "grade_time" and out["n_train"] == 500
     assert out["pure_compute_s"] > 0 and out["grade_warm_s"] > 0
     assert out["per_image_baseline"]["total_s"] > 0
-    # fp32 where the CPU has no bf16 in hardware: the reference setting needs no accuracy check.
+    # Every setting but fp32 itself is printed with its saved accuracy check against fp32.
     assert (out["settings_check"] is None) == (not out["bf16"] and not out["channels_last"])
 
 
-def test_fast_settings_are_checked_against_fp32_over_five_seeds() -> None:
+@pytest.mark.parametrize("name", ["bf16+channels_last", "fp32+channels_last"])
+def test_default_settings_were_checked_against_fp32_over_five_seeds(name: str) -> None:
     from bench.grade_time import settings_check
-    from grader.training import TrainSettings
+    from grader.training import PRECISIONS, TrainSettings
 
-    line, figures = settings_check(TrainSettings(bf16=True, channels_last=True))
-    assert figures is not None and figures["seeds"] >= 5 and "vs fp32" in line
+    line, figures = settings_check(TrainSettings(**PRECISIONS[name]), "cpu")
+    assert figures is not None and figures["setting"] == name and figures["seeds"] >= 5, line
     assert figures["within_1_point"] == (abs(figures["delta_points"]) < 1)
+    assert settings_check(TrainSettings(**PRECISIONS["fp32"]), "cpu")[1] is None
 
 
 def test_feedback_smoke() -> None:
