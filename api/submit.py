@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.uploads import UploadError, check_source, check_student_id
 from grader.settings import Settings
 from storage import service
-from storage.db import session_scope
+from storage.db import session_scope, write_lock
 from storage.files import FileStore
 from storage.models import Submission, now
 from storage.queue import enqueue
@@ -21,16 +21,27 @@ from storage.queue import enqueue
 log = logging.getLogger(__name__)
 
 
-async def checked_upload(session: Session, settings: Settings, *, student_id: str, file: UploadFile,
-                         access_code: str) -> tuple[str, bytes]:
-    """The student ID and file bytes of a student's upload, or UploadError saying why not."""
+async def submit_upload(settings: Settings, store: FileStore, *, student_id: str, file: UploadFile,
+                        access_code: str) -> Submission:
+    """Check, store and record a student's upload, or raise UploadError saying why not.
+
+    All blocking work (rate count, file, row) is one trip to the threadpool with its own
+    session: each trip costs the event loop a wake-up, and an upload rush is made of them.
+    """
     if settings.access_code and access_code != settings.access_code:
         raise UploadError("The course access code is not right.", 403)
     sid = check_student_id(student_id)
     data = await file.read(settings.max_upload_kb * 1024 + 1)
     check_source(data, file.filename or "upload", settings.max_upload_kb * 1024)
-    await run_in_threadpool(check_rate, session, settings, sid)  # blocking I/O off the event loop
-    return sid, data
+    filename = file.filename or "resnet50_skeleton.py"
+
+    def record() -> Submission:
+        url = settings.resolved_database_url()
+        with write_lock(url), session_scope(url) as session:
+            check_rate(session, settings, sid)
+            return accept(session, store, settings, student_id=sid, filename=filename, data=data)
+
+    return await run_in_threadpool(record)
 
 
 def check_rate(session: Session, settings: Settings, student_id: str) -> None:

@@ -24,7 +24,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_service(*, workers: int = 1, broker: str | None = "redis://127.0.0.1:6379/8",
+def running_service(*, workers: int = 1, api_processes: int = 1, broker: str | None = "redis://127.0.0.1:6379/8",
                     extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
     """Yields the base URL and the var folder. Redis db 8 is flushed first; broker=None embeds one."""
     if broker and broker.startswith("redis://"):
@@ -38,7 +38,7 @@ def running_service(*, workers: int = 1, broker: str | None = "redis://127.0.0.1
                     **({"AUTOGRADER_BROKER_URL": broker} if broker else {}), **(extra_env or {})})
         log = open(Path(tmp) / "serve.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "serve", "--port", str(port),
-                                 "--workers", str(workers)], cwd=REPO, env=env, stdout=log,
+                                 "--workers", str(workers), "--api-processes", str(api_processes)], cwd=REPO, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -171,7 +171,9 @@ def reference_train(epochs: int, out: Path, data_dir: Path, seed: int, device: s
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", "n_workers", default=1, show_default=True, type=int,
               help="Grading worker processes to start beside the API (0: run them elsewhere).")
-def serve(host: str, port: int, n_workers: int) -> None:
+@click.option("--api-processes", default=1, show_default=True, type=int,
+              help="uvicorn processes serving the page and the API (more absorb an upload rush).")
+def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
     """Run the web page and REST API with grading workers on this machine.
 
     With no AUTOGRADER_BROKER_URL the queue is an embedded SQLite broker (no server needed);
@@ -194,7 +196,11 @@ def serve(host: str, port: int, n_workers: int) -> None:
     click.echo(f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
                f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        if api_processes > 1:  # each process builds its app from the same AUTOGRADER_* environment
+            uvicorn.run("api.main:app_from_env", factory=True, workers=api_processes, host=host, port=port,
+                        log_level="info")
+        else:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
         for w in workers:
             w.terminate()

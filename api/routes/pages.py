@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from api.deps import SessionDep, SettingsDep, StoreDep
-from api.submit import accept, checked_upload, send
+from api.submit import send, submit_upload
 from api.uploads import UploadError
 from api.views import submission_view
 from storage.db import session_scope
@@ -30,17 +30,15 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 
 @router.post("/submit", response_model=None)
-async def submit(request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
+async def submit(request: Request, store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
                  student_id: Annotated[str, Form()], file: Annotated[UploadFile, File()],
                  access_code: Annotated[str, Form()] = "") -> HTMLResponse | RedirectResponse:
     try:
-        sid, data = await checked_upload(session, settings, student_id=student_id, file=file, access_code=access_code)
+        sub = await submit_upload(settings, store, student_id=student_id, file=file, access_code=access_code)
     except UploadError as exc:
         return templates.TemplateResponse(request, "index.html", {"needs_code": bool(settings.access_code),
                                                                   "error": str(exc), "student_id": student_id},
                                           status_code=exc.status)
-    sub = await run_in_threadpool(lambda: accept(session, store, settings, student_id=sid,
-                                                 filename=file.filename or "resnet50_skeleton.py", data=data))
     background.add_task(send, settings, [sub.id])
     return RedirectResponse(f"/s/{sub.id}", status_code=303)
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from api.deps import SessionDep, SettingsDep, StoreDep, TaDep
 from api.exports import gradebook_csv, gradescope_results, prairielearn_results
-from api.submit import accept, checked_upload, send
+from api.submit import accept, send, submit_upload
 from api.uploads import Entry, UploadError, check_source, check_student_id, read_zip, student_of
 from api.views import submission_view
 from grader.report import Report
@@ -32,16 +32,14 @@ def _get(session: SessionDep, submission_id: str) -> Submission:
 
 
 @router.post("/submissions", status_code=202)
-async def create_submission(session: SessionDep, store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
+async def create_submission(store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
                             student_id: Annotated[str, Form()], file: Annotated[UploadFile, File()],
                             access_code: Annotated[str, Form()] = "") -> dict[str, Any]:
     """Upload one file; grading runs in the background. Poll `url` or the events stream."""
     try:
-        sid, data = await checked_upload(session, settings, student_id=student_id, file=file, access_code=access_code)
+        sub = await submit_upload(settings, store, student_id=student_id, file=file, access_code=access_code)
     except UploadError as exc:
         raise _refuse(exc) from exc
-    sub = await run_in_threadpool(lambda: accept(session, store, settings, student_id=sid,
-                                                 filename=file.filename or "resnet50_skeleton.py", data=data))
     background.add_task(send, settings, [sub.id])  # after the response: the row is already durable
     return submission_view(sub, with_report=False)
 

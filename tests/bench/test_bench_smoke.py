@@ -46,5 +46,5 @@ def test_feedback_smoke() -> None:
 
 
 def test_rush_smoke() -> None:
-    out = run_bench("bench.rush", "--smoke")
-    assert out["bench"] == "rush" and out["accepted"] == 20 and out["lost"] == 0
+    out = run_bench("bench.rush", "--smoke", "--api-processes", "2")  # also the multi-process API
+    assert out["bench"] == "rush" and out["accepted"] == 20 and out["stored"] == 25 and out["lost"] == 0
