@@ -90,7 +90,7 @@ def main() -> None:
                                             limits=Limits(wall_seconds=7200, memory_bytes=16 << 30)),
                               resolve_device(args.device))
     print(f"precision: bf16 {settings.bf16}, channels-last {settings.channels_last} "
-          f"({torch.backends.cpu.get_cpu_capability()} CPU, torch {torch.__version__})", flush=True)
+          f"({machine_label(resolve_device(args.device))}, torch {torch.__version__})", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         root = Path(tmp)
         save_cifar10_format(root / "data", *make_synthetic(n_train, n_test, seed=0, learnable=False))

@@ -15,11 +15,11 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
-from grader.data import Cifar10
+from grader.data import CIFAR_MEAN, CIFAR_STD, Cifar10
 from grader.expected import load_reference
 
-MEAN = np.array((0.4914, 0.4822, 0.4465), dtype=np.float32).reshape(3, 1, 1)
-STD = np.array((0.2023, 0.1994, 0.2010), dtype=np.float32).reshape(3, 1, 1)
+MEAN = np.array(CIFAR_MEAN, dtype=np.float32).reshape(3, 1, 1)
+STD = np.array(CIFAR_STD, dtype=np.float32).reshape(3, 1, 1)
 
 
 class PerImage(Dataset):

@@ -11,19 +11,13 @@ from __future__ import annotations
 import argparse
 import statistics
 
-import torch
 
-from bench._common import child_train_module, emit
+from bench._common import child_train_module, emit, machine_label
 from grader.data import make_synthetic
 from grader.expected import load_reference
-from grader.training import native_bf16
+from grader.training import PRECISIONS, native_bf16
 
-SETTINGS = {
-    "fp32": dict(bf16=False, channels_last=False),
-    "fp32+channels_last": dict(bf16=False, channels_last=True),
-    "bf16": dict(bf16=True, channels_last=False),
-    "bf16+channels_last": dict(bf16=True, channels_last=True),
-}
+SETTINGS = {name: extra for name, extra in PRECISIONS.items() if name != "auto"}  # each one fixed
 
 
 def time_setting(steps: int, repeats: int, device: str, **extra: bool) -> float:
@@ -42,8 +36,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    capability = torch.backends.cpu.get_cpu_capability() if args.device == "cpu" else torch.cuda.get_device_name()
-    print(f"device {args.device} ({capability}), native bf16: {native_bf16(args.device)}")
+    capability = machine_label(args.device)
+    print(f"device {capability}, native bf16: {native_bf16(args.device)}")
     results = {}
     for name, extra in SETTINGS.items():
         results[name] = time_setting(args.steps, args.repeats, args.device, **extra)

@@ -183,7 +183,6 @@ def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
 
     import uvicorn
 
-    from api.main import create_app
     from grader.settings import Settings
 
     settings = Settings()
@@ -196,11 +195,9 @@ def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
     click.echo(f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
                f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")
     try:
-        if api_processes > 1:  # each process builds its app from the same AUTOGRADER_* environment
-            uvicorn.run("api.main:app_from_env", factory=True, workers=api_processes, host=host, port=port,
-                        log_level="info")
-        else:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        # Each API process builds its app from the same AUTOGRADER_* environment as `settings`.
+        uvicorn.run("api.main:app_from_env", factory=True, workers=api_processes, host=host, port=port,
+                    log_level="info")
     finally:
         for w in workers:
             w.terminate()
