@@ -17,10 +17,33 @@ import httpx
 from bench._common import REPO
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_serve(var: Path, *, port: int, workers: int = 1, api_processes: int = 1, broker: str | None = None,
+                extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`autograder serve` in its own session (so a test can signal it alone or its whole group),
+    logging to var/serve.log; returns once /healthz answers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_")}
+    env.update({"PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": str(var), "AUTOGRADER_STUDENT_RATE_PER_HOUR": "100000",
+                **({"AUTOGRADER_BROKER_URL": broker} if broker else {}), **(extra_env or {})})
+    log = open(var / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+                             "--workers", str(workers), "--api-processes", str(api_processes)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise RuntimeError((var / "serve.log").read_text()[-2000:])
+            time.sleep(0.2)
 
 
 @contextmanager
@@ -31,27 +54,12 @@ def running_service(*, workers: int = 1, api_processes: int = 1, broker: str | N
         import redis
 
         redis.Redis.from_url(broker).flushdb()
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_")}
-        env.update({"PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": tmp, "AUTOGRADER_STUDENT_RATE_PER_HOUR": "100000",
-                    **({"AUTOGRADER_BROKER_URL": broker} if broker else {}), **(extra_env or {})})
-        log = open(Path(tmp) / "serve.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "serve", "--port", str(port),
-                                 "--workers", str(workers), "--api-processes", str(api_processes)], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
+        proc = start_serve(Path(tmp), port=port, workers=workers, api_processes=api_processes, broker=broker,
+                           extra_env=extra_env)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError((Path(tmp) / "serve.log").read_text()[-2000:])
-                    time.sleep(0.2)
-            yield url, Path(tmp)
+            yield f"http://127.0.0.1:{port}", Path(tmp)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:

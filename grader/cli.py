@@ -1,4 +1,8 @@
-"""`autograder`: grade files from the command line (thin wrapper around grader.engine)."""
+"""`autograder`: grade files from the command line (thin wrapper around grader.engine).
+
+The service adds `serve` and `token` to this group in api/cli.py (the console entry point);
+the engine itself imports nothing of the service.
+"""
 from __future__ import annotations
 
 import json
@@ -164,75 +168,6 @@ def reference_train(epochs: int, out: Path, data_dir: Path, seed: int, device: s
     train_reference(cifar, epochs=epochs, out=out, seed=seed, device=device, max_train=max_train,
                     log=lambda line: click.echo(line))
     click.echo(f"saved {out}")
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", "n_workers", default=1, show_default=True, type=int,
-              help="Grading worker processes to start beside the API (0: run them elsewhere).")
-@click.option("--api-processes", default=1, show_default=True, type=int,
-              help="uvicorn processes serving the page and the API (more absorb an upload rush).")
-def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
-    """Run the web page and REST API with grading workers on this machine.
-
-    With no AUTOGRADER_BROKER_URL the queue is an embedded SQLite broker (no server needed);
-    set AUTOGRADER_BROKER_URL=redis://... to use Redis. The database defaults to SQLite.
-    """
-    import subprocess
-
-    import uvicorn
-
-    from grader.settings import Settings
-
-    settings = Settings()
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    # Grading is batch work: at a lower priority it cannot starve the page and the uploads.
-    workers = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
-                                 "--concurrency", "1", "--loglevel", "INFO", "-n", f"grader{i}@%h"],
-                                preexec_fn=lambda: os.nice(10))
-               for i in range(n_workers)]
-    click.echo(f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
-               f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")
-    try:
-        # Each API process builds its app from the same AUTOGRADER_* environment as `settings`.
-        uvicorn.run("api.main:app_from_env", factory=True, workers=api_processes, host=host, port=port,
-                    log_level="info")
-    finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            try:
-                w.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                w.kill()
-
-
-@main.group()
-def token() -> None:
-    """Bearer tokens for the TA routes of the REST API."""
-
-
-@token.command("create")
-@click.argument("name")
-def token_create(name: str) -> None:
-    """Make a token named NAME and print it once (only its hash is stored)."""
-    import secrets
-
-    from sqlalchemy.exc import IntegrityError
-
-    from api.deps import token_sha256
-    from grader.settings import Settings
-    from storage.db import session_scope
-    from storage.models import ApiToken
-
-    value = secrets.token_urlsafe(32)
-    try:
-        with session_scope(Settings().resolved_database_url()) as session:
-            session.add(ApiToken(name=name, token_sha256=token_sha256(value)))
-    except IntegrityError as exc:
-        raise click.ClickException(f"a token named {name!r} exists already") from exc
-    click.echo(value)
 
 
 def _shape(shape: list[int] | None) -> str:

@@ -1,12 +1,16 @@
 """`autograder serve`: the README's one-machine start, with no Redis and no database server."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
 import httpx
+import psutil
+import pytest
 
-from bench._service import running_service
+from bench._service import free_port, running_service, start_serve
 from grader.rubric import SOLUTION
 
 
@@ -26,3 +30,23 @@ def test_serve_runs_page_api_and_worker_without_services(test_checkpoint: Path) 
         # No data set configured: structure-only by default, full marks for the reference.
         assert view["status"] == "graded" and view["score"] == view["max_score"] == 105
         assert (var / "broker.sqlite").exists() and (var / "autograder.sqlite").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, test_checkpoint: Path, sig: int) -> None:
+    """`kill -TERM` (or Ctrl-C) on serve alone, not on its group, leaves no grading worker behind."""
+    proc = start_serve(tmp_path, port=free_port(), extra_env={"AUTOGRADER_CHECKPOINT": str(test_checkpoint)})
+    try:
+        deadline = time.monotonic() + 60
+        while not (workers := [p for p in psutil.Process(proc.pid).children(recursive=True)
+                               if "celery" in " ".join(p.cmdline())]):
+            assert time.monotonic() < deadline, "serve started no worker"
+            time.sleep(0.2)
+        family = [w for top in workers for w in (top, *top.children(recursive=True))]
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs(family, timeout=15)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], (tmp_path / "serve.log").read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,134 @@
+"""`autograder` with the service's commands (`serve`, `token`) added to the engine's (`grade`, `data`, ...).
+
+The engine's CLI (grader/cli.py) knows nothing of the web service, the database or the
+queue; this module is the console entry point and adds the commands that need them.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from types import FrameType
+
+import click
+
+from grader.cli import main
+from grader.settings import Settings
+
+# How long a worker may take to finish its current step after SIGTERM before it is killed;
+# its job is not lost (acks_late, and the recovery loop re-sends it).
+WORKER_GRACE_S = 10.0
+
+
+def _worker_preexec() -> None:
+    """In the worker child: lower priority, and die with `serve` even if serve is SIGKILLed."""
+    os.nice(10)  # grading is batch work: it cannot starve the page and the uploads
+    try:  # PR_SET_PDEATHSIG = 1; no library wraps this one Linux call
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the signal handlers below still stop them
+        pass
+
+
+def start_workers(n: int) -> list[subprocess.Popen]:
+    """Celery grading workers, each in its own process group so that stopping one stops its pool
+    children and their sandboxes too."""
+    return [subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
+                              "--concurrency", "1", "--loglevel", "INFO", "-n", f"grader{i}@%h"],
+                             preexec_fn=_worker_preexec, start_new_session=True)
+            for i in range(n)]
+
+
+def stop_workers(workers: list[subprocess.Popen], grace_s: float = WORKER_GRACE_S) -> None:
+    """SIGTERM each worker's group (Celery's warm shutdown), then SIGKILL what is left after grace_s."""
+    for w in workers:
+        _signal_group(w, signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(w, signal.SIGKILL)  # pool children and sandboxes left behind, if any
+        w.wait()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def startup_line(settings: Settings, n_workers: int) -> str:
+    """What serve prints first: where the queue and the database are, and what is graded."""
+    return (f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
+            f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", "n_workers", default=1, show_default=True, type=int,
+              help="Grading worker processes to start beside the API (0: run them elsewhere).")
+@click.option("--api-processes", default=1, show_default=True, type=int,
+              help="uvicorn processes serving the page and the API (more absorb an upload rush).")
+def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
+    """Run the web page and REST API with grading workers on this machine.
+
+    With no AUTOGRADER_BROKER_URL the queue is an embedded SQLite broker (no server needed);
+    set AUTOGRADER_BROKER_URL=redis://... to use Redis. The database defaults to SQLite.
+    SIGTERM or Ctrl-C stops the API and the workers it started.
+    """
+    import uvicorn
+
+    settings = Settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    # uvicorn handles SIGTERM/SIGINT while it runs, then re-raises the signal; with the default
+    # SIGTERM action that re-raise would end this process before `finally` stops the workers.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    workers = start_workers(n_workers)
+    try:
+        click.echo(startup_line(settings, n_workers))
+        # Each API process builds its app from the same AUTOGRADER_* environment as `settings`.
+        uvicorn.run("api.main:app_from_env", factory=True, workers=api_processes, host=host, port=port,
+                    log_level="info")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_workers(workers)
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens for the TA routes of the REST API."""
+
+
+@token.command("create")
+@click.argument("name")
+def token_create(name: str) -> None:
+    """Make a token named NAME and print it once (only its hash is stored)."""
+    import secrets
+
+    from sqlalchemy.exc import IntegrityError
+
+    from api.deps import token_sha256
+    from storage.db import session_scope
+    from storage.models import ApiToken
+
+    value = secrets.token_urlsafe(32)
+    try:
+        with session_scope(Settings().resolved_database_url()) as session:
+            session.add(ApiToken(name=name, token_sha256=token_sha256(value)))
+    except IntegrityError as exc:
+        raise click.ClickException(f"a token named {name!r} exists already") from exc
+    click.echo(value)
+
+
+if __name__ == "__main__":
+    main()
