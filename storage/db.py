@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import Base
+from storage.migrate import upgrade
 
 
 @lru_cache(maxsize=8)
@@ -30,7 +30,7 @@ def get_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    upgrade(engine)  # Alembic migrations, not create_all: existing databases keep their rows
     return engine
 
 

@@ -1,13 +1,53 @@
-"""Database tables (SQLAlchemy 2). The database is the source of truth for every submission."""
+"""Database tables (SQLAlchemy 2). The database is the source of truth for every submission.
+
+The schema is made and changed by the Alembic migrations in storage/migrations; a change
+here needs a migration there (tests/storage/test_migrations.py compares the two).
+Times are stored as naive UTC; an assignment keeps the time zone its deadline is shown in.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-STATUSES = ("queued", "running", "graded", "rejected", "failed")
+
+class Status(StrEnum):
+    """A submission's state; the only place its values are spelled."""
+
+    queued = "queued"
+    running = "running"
+    graded = "graded"
+    rejected = "rejected"
+    failed = "failed"
+    superseded = "superseded"  # the student uploaded again before this one was graded
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.graded, Status.rejected, Status.failed, Status.superseded})
+SCORED = (Status.graded, Status.rejected)  # what a gradebook may take a score from
+
+
+class LatePolicy(StrEnum):
+    none = "none"  # after the deadline (plus extension) an upload is refused
+    per_hour = "per_hour"  # accepted until the cutoff, penalty per started hour late
+    per_day = "per_day"
+
+
+class FinalRule(StrEnum):
+    last_on_time = "last_on_time"  # the latest on-time grade; a late one only if none was on time
+    best = "best"  # the highest score after late penalty
+
+
+class Release(StrEnum):
+    immediate = "immediate"
+    after_deadline = "after_deadline"  # structure feedback at once, score and accuracy after the deadline
 
 
 def now() -> dt.datetime:
@@ -32,6 +72,48 @@ class Batch(Base):
     token_name: Mapped[str] = mapped_column(String(100), default="")
 
 
+class Assignment(Base):
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)  # UTC
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # how the deadline is shown
+    late_policy: Mapped[str] = mapped_column(String(16), default=LatePolicy.none)
+    late_penalty: Mapped[float] = mapped_column(Float, default=0.0)  # fraction of max score per hour/day
+    late_cutoff: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)  # UTC, hard
+    final_rule: Mapped[str] = mapped_column(String(16), default=FinalRule.last_on_time)
+    release: Mapped[str] = mapped_column(String(16), default=Release.immediate)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Student(Base):
+    """A roster entry. The sign-in link's token is stored as its sha256 only."""
+
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    link_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    # Bumped on revoke and re-issue: sessions signed in with an older link stop working.
+    link_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Extension(Base):
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("assignment_id", "student_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id"))
+    until: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC
+
+
 class Submission(Base):
     __tablename__ = "submissions"
 
@@ -42,9 +124,17 @@ class Submission(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.queued, index=True)
     skip_training: Mapped[bool] = mapped_column(Boolean, default=False)
     regrade: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Course of record: NULL student_pk means an open self-check upload that feeds no gradebook.
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"), index=True, default=None)
+    student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True, default=None)
+    submitted_by: Mapped[str | None] = mapped_column(String(100), default=None)  # a TA's token name
+    late_s: Mapped[float | None] = mapped_column(Float, default=None)  # seconds past the deadline
+    late_penalty: Mapped[float] = mapped_column(Float, default=0.0)  # fraction of max score
+    # The file itself, so that a worker on another host needs only the database.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # Progress and liveness, written by the worker while it grades.
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
@@ -61,6 +151,36 @@ class Submission(Base):
     report_json: Mapped[str | None] = mapped_column(Text, default=None)
     config_key: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     failure: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Override(Base):
+    """A TA's points for one item of one submission; the audit log keeps every change."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (UniqueConstraint("submission_id", "item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    item: Mapped[str] = mapped_column(String(64))
+    points: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    submission_id: Mapped[str | None] = mapped_column(ForeignKey("submissions.id"), index=True, default=None)
+    student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True, default=None)
+    item: Mapped[str | None] = mapped_column(String(64), default=None)
+    old: Mapped[str | None] = mapped_column(Text, default=None)
+    new: Mapped[str | None] = mapped_column(Text, default=None)
+    comment: Mapped[str] = mapped_column(Text, default="")
 
 
 class ApiToken(Base):

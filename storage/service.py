@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Submission, now
+from storage.models import FINAL, SCORED, Status, Submission, now
 
-FINAL = ("graded", "rejected", "failed")
+__all__ = ["FINAL", "Status"]  # FINAL is re-exported for the routes that import it from here
 
 
 def claim(session: Session, submission_id: str, worker: str, heartbeat_timeout_s: float) -> Submission | None:
@@ -22,9 +22,9 @@ def claim(session: Session, submission_id: str, worker: str, heartbeat_timeout_s
     stale = now() - dt.timedelta(seconds=heartbeat_timeout_s)
     stmt = (update(Submission)
             .where(Submission.id == submission_id,
-                   or_(Submission.status == "queued",
-                       (Submission.status == "running") & (Submission.heartbeat_at < stale)))
-            .values(status="running", worker=worker, started_at=now(), heartbeat_at=now(),
+                   or_(Submission.status == Status.queued,
+                       (Submission.status == Status.running) & (Submission.heartbeat_at < stale)))
+            .values(status=Status.running, worker=worker, started_at=now(), heartbeat_at=now(),
                     attempts=Submission.attempts + 1)
             .execution_options(synchronize_session=False))
     if session.execute(stmt).rowcount != 1:
@@ -38,7 +38,7 @@ def heartbeat(session: Session, submission_id: str, worker: str, progress: dict[
     if progress is not None:
         values["progress_json"] = json.dumps(progress)
     session.execute(update(Submission).where(Submission.id == submission_id, Submission.worker == worker,
-                                             Submission.status == "running").values(**values))
+                                             Submission.status == Status.running).values(**values))
     session.commit()
 
 
@@ -47,7 +47,7 @@ def finish(session: Session, submission_id: str, worker: str, *, status: str, re
            config_key: str | None = None, failure: str | None = None) -> bool:
     """Store the result once: only the worker that holds the claim can."""
     stmt = (update(Submission)
-            .where(Submission.id == submission_id, Submission.worker == worker, Submission.status == "running")
+            .where(Submission.id == submission_id, Submission.worker == worker, Submission.status == Status.running)
             .values(status=status, report_json=report_json, score=score, max_score=max_score, accuracy=accuracy,
                     config_key=config_key, failure=failure, finished_at=now(), regrade=False,
                     progress_json=json.dumps({"event": "done", "status": status})))
@@ -60,7 +60,7 @@ def reusable_report(session: Session, sha256: str, config_key: str, exclude_id: 
     """An earlier grade of the same bytes with the same rubric, checkpoint and mode."""
     return session.scalars(
         select(Submission).where(Submission.sha256 == sha256, Submission.config_key == config_key,
-                                 Submission.status.in_(("graded", "rejected")), Submission.id != exclude_id)
+                                 Submission.status.in_(SCORED), Submission.id != exclude_id)
         .order_by(Submission.finished_at.desc()).limit(1)).first()
 
 
@@ -72,8 +72,8 @@ def stuck(session: Session, *, heartbeat_timeout_s: float, resend_after_s: float
     if resend_after_s is not None:
         unsent = or_(unsent, Submission.sent_at < t - dt.timedelta(seconds=resend_after_s))
     rows = session.scalars(select(Submission.id).where(or_(
-        (Submission.status == "queued") & unsent,
-        (Submission.status == "running") & (Submission.heartbeat_at < t - dt.timedelta(seconds=heartbeat_timeout_s)),
+        (Submission.status == Status.queued) & unsent,
+        (Submission.status == Status.running) & (Submission.heartbeat_at < t - dt.timedelta(seconds=heartbeat_timeout_s)),
     )).limit(500)).all()
     return list(rows)
 
@@ -85,6 +85,6 @@ def mark_sent(session: Session, ids: list[str]) -> None:
 
 
 def mark_unsent(session: Session, ids: list[str]) -> None:
-    session.execute(update(Submission).where(Submission.id.in_(ids), Submission.status == "queued")
+    session.execute(update(Submission).where(Submission.id.in_(ids), Submission.status == Status.queued)
                     .values(sent_at=None))
     session.commit()

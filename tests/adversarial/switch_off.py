@@ -51,8 +51,8 @@ SWITCHES = [
     ("no re-send of jobs a broker lost", "worker/grading.py", "resend_after_s=settings.resend_after_s if lost_possible else None",
      "resend_after_s=None", [A + "test_service_faults.py::test_redis_restart_while_jobs_wait_loses_none"]),
     ("claim not conditional", "storage/service.py",
-     '''                   or_(Submission.status == "queued",
-                       (Submission.status == "running") & (Submission.heartbeat_at < stale)))''',
+     '''                   or_(Submission.status == Status.queued,
+                       (Submission.status == Status.running) & (Submission.heartbeat_at < stale)))''',
      "                   )", [A + "test_service_faults.py::test_two_workers_handed_the_same_id_store_one_result"]),
 ]
 only = sys.argv[1:]

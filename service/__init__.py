@@ -1,0 +1,1 @@
+"""The service around the engine: its settings and its command-line commands."""
