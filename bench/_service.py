@@ -31,7 +31,7 @@ def start_serve(var: Path, *, port: int, workers: int = 1, api_processes: int = 
     env.update({"PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": str(var), "AUTOGRADER_STUDENT_RATE_PER_HOUR": "100000",
                 **({"AUTOGRADER_BROKER_URL": broker} if broker else {}), **(extra_env or {})})
     log = open(var / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
                              "--workers", str(workers), "--api-processes", str(api_processes)], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60

@@ -1,6 +1,6 @@
 """`autograder`: grade files from the command line (thin wrapper around grader.engine).
 
-The service adds `serve` and `token` to this group in api/cli.py (the console entry point);
+The service adds `serve` and `token` to this group in service/cli.py (the console entry point);
 the engine itself imports nothing of the service.
 """
 from __future__ import annotations

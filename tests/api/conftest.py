@@ -103,7 +103,7 @@ class Service:
                              + " | ".join(p.read_text()[-1500:] for p in self.logs))
 
     def token(self) -> str:
-        out = subprocess.run([sys.executable, "-m", "api.cli", "token", "create", f"ta-{time.time_ns()}"],
+        out = subprocess.run([sys.executable, "-m", "service.cli", "token", "create", f"ta-{time.time_ns()}"],
                              cwd=REPO, env=self.env, capture_output=True, text=True, check=True)
         return out.stdout.strip()
 
