@@ -16,7 +16,6 @@ import torch
 
 from grader import data as gdata
 from grader.data import (
-    CACHE_NAME,
     Cifar10,
     DatasetError,
     download_cifar10,
@@ -114,77 +113,68 @@ def test_real_subset_loads() -> None:
     assert set(ds.train_labels.unique().tolist()) == set(range(10))
     # real photos: not constant, and the mean brightness is near CIFAR's mean
     assert abs(ds.train_images.float().mean().item() / 255 - 0.47) < 0.05
-    assert not (SUBSET / "cifar-10-batches-py" / CACHE_NAME).exists()
+    assert {p.name for p in (SUBSET / "cifar-10-batches-py").iterdir()} == {*gdata.TRAIN_FILES, gdata.TEST_FILE, gdata.META_FILE}
 
 
 # ----------------------------------------------------------------------------- cache
 
 
-def test_cache_created_and_reused(batches: Path, small: tuple[torch.Tensor, ...], monkeypatch: pytest.MonkeyPatch) -> None:
-    first = load_cifar10(batches)
-    cache_file = batches / CACHE_NAME
-    assert cache_file.is_file()
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
+    """Every entry of a folder (hidden ones too) with its mode, mtime and content digest."""
+    return {p.name: (p.stat().st_mode, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.iterdir())}
 
-    def refuse(*_a: object, **_k: object) -> None:
-        raise AssertionError("batch files were parsed although the cache is valid")
 
-    monkeypatch.setattr(gdata, "_parse_batch", refuse)
-    second = load_cifar10(batches)
-    _assert_same(second, small)
+def test_cache_lives_in_cache_dir_and_the_data_folder_is_unchanged(
+        batches: Path, tmp_path: Path, small: tuple[torch.Tensor, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    cache_dir = tmp_path / "cache"
+    before = _snapshot(batches)
+    first = load_cifar10(batches, cache_dir=cache_dir)
+    assert _snapshot(batches) == before
+    assert [p.name for p in cache_dir.iterdir()] == [gdata.cache_path(batches, cache_dir).name]
+
+    monkeypatch.setattr(gdata, "_parse_batch", lambda *_: pytest.fail("batch files parsed although the cache is valid"))
+    _assert_same(load_cifar10(batches, cache_dir=cache_dir), small)
     _assert_same(first, small)
 
 
-def test_no_cache_when_disabled(batches: Path) -> None:
-    load_cifar10(batches, cache=False)
-    assert not (batches / CACHE_NAME).exists()
-
-
-def test_cache_invalidated_when_source_changes(batches: Path, small: tuple[torch.Tensor, ...]) -> None:
-    load_cifar10(batches)
-    new = make_synthetic(53, 17, seed=99)
-    save_cifar10_format(batches.parent, *new)
-    st = (batches / "test_batch").stat()
-    os.utime(batches / "test_batch", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    _assert_same(load_cifar10(batches), new)
-
-
-def test_corrupt_cache_is_rebuilt(batches: Path, small: tuple[torch.Tensor, ...]) -> None:
-    load_cifar10(batches)
-    (batches / CACHE_NAME).write_bytes(b"not a torch file")
-    _assert_same(load_cifar10(batches), small)
-    assert torch.load(batches / CACHE_NAME, weights_only=True)["version"] == gdata._CACHE_VERSION
-
-
-def test_cache_falls_back_to_cache_dir(batches: Path, tmp_path: Path, small: tuple[torch.Tensor, ...], monkeypatch: pytest.MonkeyPatch) -> None:
-    cache_dir = tmp_path / "cache"
+def test_read_only_data_folder_is_cached_elsewhere(batches: Path, tmp_path: Path, small: tuple[torch.Tensor, ...]) -> None:
     batches.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
     try:
-        load_cifar10(batches, cache_dir=cache_dir)
-        assert not (batches / CACHE_NAME).exists()
-        assert len(list(cache_dir.glob("cifar10-*.pt"))) == 1
-        monkeypatch.setattr(gdata, "_parse_batch", lambda *_: pytest.fail("cache ignored"))
-        _assert_same(load_cifar10(batches, cache_dir=cache_dir), small)
+        before = _snapshot(batches)
+        _assert_same(load_cifar10(batches, cache_dir=tmp_path / "cache"), small)
+        _assert_same(load_cifar10(batches, cache_dir=tmp_path / "cache"), small)
+        assert _snapshot(batches) == before
+        assert len(list((tmp_path / "cache").glob("cifar10-*.pt"))) == 1
     finally:
         batches.chmod(0o755)
 
 
-def test_cache_reload_is_fast(tmp_path: Path) -> None:
-    import time
+def test_cache_is_keyed_by_content(batches: Path, tmp_path: Path, small: tuple[torch.Tensor, ...]) -> None:
+    cache_dir = tmp_path / "cache"
+    load_cifar10(batches, cache_dir=cache_dir)
+    copy = save_cifar10_format(tmp_path / "copy", *small)  # same content elsewhere: same entry
+    assert gdata.cache_path(copy, cache_dir) == gdata.cache_path(batches, cache_dir)
+    new = make_synthetic(53, 17, seed=99)
+    save_cifar10_format(batches.parent, *new)  # same names and sizes, other bytes
+    _assert_same(load_cifar10(batches, cache_dir=cache_dir), new)
+    assert len(list(cache_dir.glob("cifar10-*.pt"))) == 2
 
-    # constant images: only the size matters here, and they are cheap to make
-    tensors = (
-        torch.full((50_000, 3, 32, 32), 7, dtype=torch.uint8),
-        torch.arange(50_000) % 10,
-        torch.full((10_000, 3, 32, 32), 9, dtype=torch.uint8),
-        torch.arange(10_000) % 10,
-    )
-    batches = save_cifar10_format(tmp_path, *tensors)
+
+def test_no_cache_without_cache_dir_or_when_disabled(batches: Path, tmp_path: Path) -> None:
+    before = _snapshot(batches)
     load_cifar10(batches)
-    start = time.perf_counter()
-    ds = load_cifar10(batches)
-    elapsed = time.perf_counter() - start
-    assert ds.train_images.shape[0] == 50_000
-    assert elapsed < 0.5, f"cache reload took {elapsed:.2f}s"
+    load_cifar10(batches, cache=False, cache_dir=tmp_path / "cache")
+    assert _snapshot(batches) == before and not (tmp_path / "cache").exists()
+
+
+def test_corrupt_cache_is_rebuilt(batches: Path, tmp_path: Path, small: tuple[torch.Tensor, ...]) -> None:
+    cache_dir = tmp_path / "cache"
+    load_cifar10(batches, cache_dir=cache_dir)
+    path = gdata.cache_path(batches, cache_dir)
+    path.write_bytes(b"not a torch file")
+    _assert_same(load_cifar10(batches, cache_dir=cache_dir), small)
+    assert torch.load(path, weights_only=True)["version"] == gdata._CACHE_VERSION
 
 
 # ----------------------------------------------------------------------------- corruption
