@@ -127,16 +127,19 @@ def data() -> None:
 
 @data.command("download")
 @click.argument("dest", required=False, default="data", type=click.Path(file_okay=False, path_type=Path))
-def data_download(dest: Path) -> None:
+@click.option("--url", help="A mirror of cifar-10-python.tar.gz (default: the official archive); "
+                            "the official checksum is checked either way.")
+def data_download(dest: Path, url: str | None) -> None:
     """Fetch the official CIFAR-10 archive into DEST and verify its checksum."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from grader.data import DatasetError, download_cifar10
+    from grader.data import OFFICIAL_URL, DatasetError, download_cifar10
 
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
         task = bar.add_task("cifar-10-python.tar.gz", total=None)
         try:
-            folder = download_cifar10(dest, progress=lambda done, total: bar.update(task, completed=done, total=total or None))
+            folder = download_cifar10(dest, url=url or OFFICIAL_URL,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total or None))
         except DatasetError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"CIFAR-10 is in {folder}; grade with --data {dest}")

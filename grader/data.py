@@ -6,9 +6,11 @@ Trusted side: runs in the grader parent process, never inside the sandbox.
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import os
 import pickle
+import socket
 import tarfile
 import tempfile
 import urllib.error
@@ -56,6 +58,20 @@ class DatasetError(Exception):
             f"CIFAR-10 data at {self.path}: {self.problem}. "
             "Get the official data with `autograder data download DIR` "
             "and point the grader at DIR."
+        )
+
+
+class DownloadError(DatasetError):
+    """The download itself failed (no network, server error, checksum): says what and how to go on."""
+
+    def __str__(self) -> str:
+        return (
+            f"Downloading CIFAR-10 from {self.path} failed: {self.problem}. "
+            "If you already have CIFAR-10 (a `cifar-10-batches-py` folder), no download is needed: "
+            "pass that folder, or the folder holding it, with `--data PATH` (or set AUTOGRADER_DATA_DIR=PATH). "
+            "Otherwise fetch cifar-10-python.tar.gz where there is internet, unpack it with "
+            "`tar xzf cifar-10-python.tar.gz`, and point --data at the result, or download from a "
+            "mirror with `autograder data download DIR --url URL` (the checksum is still checked)."
         )
 
 
@@ -392,9 +408,24 @@ def _fetch(url: str, into: Path, progress: Callable[[int, int], None] | None) ->
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DatasetError(url, f"download failed ({exc})") from exc
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(url, f"download failed: the server answered HTTP {exc.code} ({exc.reason})") from exc
+    except urllib.error.URLError as exc:
+        raise DownloadError(url, f"download failed: {_network_problem(exc.reason)}") from exc
+    except (OSError, ValueError) as exc:
+        raise DownloadError(url, f"download failed: {_network_problem(exc)}") from exc
     return digest.hexdigest()
+
+
+def _network_problem(reason: object) -> str:
+    """Say in words whether the network is missing or the server did not answer."""
+    if isinstance(reason, socket.gaierror):
+        return f"no network: the server's name could not be looked up ({reason})"
+    if isinstance(reason, (ConnectionRefusedError, ConnectionResetError, socket.timeout, TimeoutError)):
+        return f"no network connection to the server ({reason})"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"no network: the server is unreachable ({reason})"
+    return str(reason)
 
 
 def _check_member(member: tarfile.TarInfo, dest: Path, archive: str) -> None:
@@ -437,7 +468,8 @@ def download_cifar10(
     try:
         got = _fetch(url, tmp, progress)
         if got != md5.lower():
-            raise DatasetError(url, f"checksum mismatch (md5 {got}, expected {md5})")
+            raise DownloadError(url, f"checksum mismatch: the file received has md5 {got}, the official "
+                                     f"archive has {md5} (cut short or altered on the way); nothing was unpacked")
         _extract(tmp, dest, url)
     finally:
         tmp.unlink(missing_ok=True)
@@ -453,6 +485,7 @@ __all__ = [
     "cache_path",
     "data_sha256",
     "DatasetError",
+    "DownloadError",
     "download_cifar10",
     "find_batches_dir",
     "load_cifar10",

@@ -324,13 +324,36 @@ def test_download_bad_checksum(tmp_path: Path, small: tuple[torch.Tensor, ...]) 
     dest = tmp_path / "dest"
     with pytest.raises(DatasetError, match="checksum mismatch") as ei:
         download_cifar10(dest, url=archive.as_uri(), md5="0" * 32)
-    assert DOWNLOAD_HINT in str(ei.value)
+    assert "nothing was unpacked" in str(ei.value) and "--data" in str(ei.value)
     assert list(dest.iterdir()) == []
 
 
 def test_download_missing_url(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="download failed"):
         download_cifar10(tmp_path / "dest", url=(tmp_path / "absent.tar.gz").as_uri())
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_download_without_network_says_so_and_how_to_use_an_existing_folder(tmp_path: Path) -> None:
+    """Issue 17 item 9: no network must not end in 'run the command that just failed'."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    url = f"http://127.0.0.1:{_closed_port()}/cifar-10-python.tar.gz"
+    result = CliRunner().invoke(main, ["data", "download", str(tmp_path / "dest"), "--url", url])
+    out = " ".join(result.output.split())  # click wraps long lines
+    assert result.exit_code == 1, out
+    assert "no network connection" in out and url in out
+    assert "cifar-10-batches-py" in out and "--data PATH" in out and "AUTOGRADER_DATA_DIR" in out
+    assert "Get the official data with `autograder data download DIR`" not in out  # the failed command
 
 
 def _tar_with(tmp_path: Path, add) -> tuple[Path, str]:
