@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
+from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, ta_gate
 from api.routes import pages, rest
 from grader.settings import Settings
 from storage.db import get_engine
@@ -20,8 +22,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(rest.router)
 
+    caps = body_caps(settings)
+    # Added last, so it wraps every middleware that may read a body (CSRF reads forms).
+    app.add_middleware(CapBodies, caps=caps)
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_body_cap(exc, request.scope):  # Starlette's cap cut a streaming body: say which cap
+            return caps.refuse(request.scope, caps.cap(request.url.path))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/healthz", include_in_schema=False)
@@ -29,6 +37,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def body_caps(settings: Settings) -> BodyCaps:
+    """A student's upload is one file; a TA's batch one zip; any other form is small."""
+    kb, mb = settings.max_upload_kb, settings.max_zip_mb
+    one_file = Cap(kb * 1024 + FORM_OVERHEAD,
+                   f"The upload is larger than {kb} KiB, the most a resnet50_skeleton.py may be; "
+                   "nothing was stored.")
+    batch = Cap((mb << 20) + FORM_OVERHEAD,
+                f"The upload is larger than {mb} MiB, the most one batch may be; split the zip into "
+                "several batches. Nothing was stored.")
+    return BodyCaps(default=Cap(2 << 20, "The request is larger than 2 MiB; nothing was stored."),
+                    by_path={"/submit": one_file, "/api/submissions": one_file, "/api/batches": batch},
+                    gates={("POST", "/api/batches"): ta_gate(settings.resolved_database_url())},
+                    refuse=_too_large)
+
+
+def _too_large(scope: Scope, cap: Cap) -> Response:
+    """JSON for the API; the page's form gets a page it can read."""
+    if scope["path"].startswith("/api/"):
+        return JSONResponse({"detail": cap.message}, status_code=413)
+    return pages.templates.TemplateResponse(Request(scope), "error.html", {"message": cap.message},
+                                            status_code=413)
 
 
 def app_from_env() -> FastAPI:

@@ -54,6 +54,13 @@ SWITCHES = [
      '''                   or_(Submission.status == Status.queued,
                        (Submission.status == Status.running) & (Submission.heartbeat_at < stale)))''',
      "                   )", [A + "test_service_faults.py::test_two_workers_handed_the_same_id_store_one_result"]),
+    ("upload body not capped", "api/main.py", "    app.add_middleware(CapBodies, caps=caps)", "    pass",
+     ["tests/api/test_limits.py::test_declared_3_gib_with_a_wrong_code_is_refused_unread",
+      "tests/api/test_limits.py::test_chunked_body_is_cut_off_at_the_cap",
+      "tests/api/test_limits.py::test_a_batch_over_its_cap_is_refused_unread"]),
+    ("TA token checked after the body", "api/main.py",
+     'gates={("POST", "/api/batches"): ta_gate(settings.resolved_database_url())},', "gates={},",
+     ["tests/api/test_limits.py::test_ta_batch_checks_the_token_before_the_body"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:
