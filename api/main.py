@@ -1,8 +1,11 @@
 """The FastAPI app: the web page, the REST API, OpenAPI docs at /docs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -11,13 +14,16 @@ from api.routes import pages, rest
 from grader.settings import Settings
 from storage.db import get_engine
 
+STATIC = Path(__file__).resolve().parent / "static"
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     get_engine(settings.resolved_database_url())  # creates the tables before the first request
-    app = FastAPI(title="autograder", version="0.1.0",
-                  description="Grades resnet50_skeleton.py submissions: upload, follow, export.")
+    # /docs and /redoc load Swagger UI and ReDoc from the package's files, not from a CDN.
+    app = FastAPIOffline(title="autograder", version="0.1.0", favicon_url="/favicon.ico",
+                         description="Grades resnet50_skeleton.py submissions: upload, follow, export.")
     app.state.settings = settings
     app.include_router(pages.router)
     app.include_router(rest.router)
@@ -31,6 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if is_body_cap(exc, request.scope):  # Starlette's cap cut a streaming body: say which cap
             return caps.refuse(request.scope, caps.cap(request.url.path))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -61,6 +61,8 @@ SWITCHES = [
     ("TA token checked after the body", "api/main.py",
      'gates={("POST", "/api/batches"): ta_gate(settings.resolved_database_url())},', "gates={},",
      ["tests/api/test_limits.py::test_ta_batch_checks_the_token_before_the_body"]),
+    ("API docs from a CDN", "api/main.py", "    app = FastAPIOffline(title=", "    app = FastAPI(title=",
+     ["tests/api/test_page_chromium.py::test_api_docs_render_with_no_network"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:

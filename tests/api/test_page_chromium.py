@@ -64,3 +64,42 @@ def test_student_uploads_watches_progress_and_reads_the_score(tmp_path: Path, te
     assert "Q1a: bottleneck block" in items and "25 / 25" in items
     assert "1024×2×2" in shapes
     assert any("Fine-tuning" in s or "Checking" in s or "Waiting" in s for s in seen), seen
+
+
+def test_api_docs_render_with_no_network(tmp_path: Path, test_checkpoint: Path) -> None:
+    """/docs (Swagger UI) and /redoc list the operations from the server's own files: every
+    request that leaves 127.0.0.1 is blocked and recorded. None may be code, style, font or
+    data; ReDoc's footer asks for its own logo from a CDN, a decorative image that is blocked."""
+    from playwright.sync_api import sync_playwright
+
+    svc = make_service(tmp_path, test_checkpoint, broker="redis")
+    outside: list[tuple[str, str]] = []
+
+    def only_local(route) -> None:
+        if route.request.url.startswith(svc.url):
+            route.continue_()
+        else:
+            outside.append((route.request.resource_type, route.request.url))
+            route.abort()
+
+    try:
+        svc.start_api()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.route("**/*", only_local)
+            page.goto(svc.url + "/docs")
+            page.wait_for_selector(".opblock", timeout=30_000)
+            operations = page.locator(".opblock-summary-path").all_inner_texts()
+            page.goto(svc.url + "/redoc")
+            page.wait_for_selector("[data-section-id^='operation/']", timeout=30_000)
+            redoc = page.locator("[data-section-id^='operation/'] h2").all_inner_texts()
+            icon = page.request.get(svc.url + "/favicon.ico")
+            icon_status, icon_bytes = icon.status, icon.body()
+            browser.close()
+    finally:
+        svc.stop()
+    assert not [(kind, url) for kind, url in outside if kind != "image"], outside
+    assert any(op.startswith("/api/batches") for op in operations), operations
+    assert "Create Batch" in redoc, redoc
+    assert icon_status == 200 and icon_bytes[:4] == b"\x00\x00\x01\x00"  # an ICO file
