@@ -63,6 +63,14 @@ SWITCHES = [
      ["tests/api/test_limits.py::test_ta_batch_checks_the_token_before_the_body"]),
     ("API docs from a CDN", "api/main.py", "    app = FastAPIOffline(title=", "    app = FastAPI(title=",
      ["tests/api/test_page_chromium.py::test_api_docs_render_with_no_network"]),
+    ("live streams not capped per submission", "api/live.py", "        if len(watching) >= self.per_submission:",
+     "        if False:", ["tests/api/test_live.py::test_streams_are_capped_per_client_and_per_submission"]),
+    ("live streams not capped per client", "api/live.py", "        if self._by_client.get(client, 0) >= self.per_client:",
+     "        if False:", ["tests/api/test_live.py::test_streams_are_capped_per_client_and_per_submission"]),
+    ("a database read per live stream", "api/live.py", "            texts = await run_in_threadpool(self._read, ids)",
+     "            texts = {}\n            for sid in ids:\n                for _ in list(self._streams.get(sid, ())):\n"
+     "                    texts.update(await run_in_threadpool(self._read, [sid]))",
+     ["tests/api/test_live.py::test_one_query_per_tick_whatever_the_number_of_streams"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:
