@@ -26,6 +26,7 @@ from typing import Any, Callable, Literal
 import psutil
 
 from grader.cgroups import Cgroup
+from grader.gpu import GPU_MEMORY_EXIT, sandbox_binds
 
 CHILD_DIR = Path(__file__).resolve().parent / "child"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ class Limits:
     log_bytes: int = 64 << 10
     message_bytes: int = 8 << 20  # one JSON line
     total_message_bytes: int = 64 << 20
+    gpu_memory_bytes: int | None = None  # per-grade GPU memory cap, set in the child (grader/child/gpu_limit.py)
 
 
 @dataclass
@@ -119,16 +121,6 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    return args
-
-
-def _gpu_binds() -> list[str]:
-    args: list[str] = []
-    for dev in sorted(Path("/dev").glob("nvidia*")):
-        args += ["--dev-bind", str(dev), str(dev)]
-    for extra in ("/sys/dev/char", "/sys/devices", "/sys/module/nvidia", "/proc/driver/nvidia"):
-        if os.path.exists(extra):
-            args += ["--ro-bind", extra, extra]
     return args
 
 
@@ -219,7 +211,8 @@ def run_sandboxed(
             view = {"submission": str(private / SUBMISSION_NAME), "job": str(private / "job.json"),
                     "child": str(CHILD_DIR / "main.py"), "scratch": str(scratch),
                     "inputs": {name: str(path) for name, path in inputs.items()}}
-        full_job = {**job, "submission": view["submission"], "inputs": view["inputs"], "threads": threads}
+        full_job = {**job, "submission": view["submission"], "inputs": view["inputs"], "threads": threads,
+                    **({"gpu_memory_bytes": limits.gpu_memory_bytes} if gpu else {})}
         (private / "job.json").write_text(json.dumps(full_job))
 
         read_fd, write_fd = os.pipe()
@@ -235,11 +228,14 @@ def run_sandboxed(
                     "--ro-bind", str(private / "job.json"), view["job"]]
             for name, path in inputs.items():
                 cmd += ["--ro-bind", str(path), view["inputs"][name]]
-            if gpu:
-                cmd += _gpu_binds()
+            child_env = _child_env(threads)
+            if gpu:  # device nodes and driver libraries only when the grade runs on a GPU
+                binds = sandbox_binds()
+                cmd += binds.args
+                child_env.update(binds.env)
             cmd += ["--bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",
                     "--remount-ro", "/"]  # the root tmpfs holding the mount points: only /tmp and /scratch stay writable
-            for key, value in _child_env(threads).items():
+            for key, value in child_env.items():
                 cmd += ["--setenv", key, value]
             cmd += python
             env = None
@@ -257,7 +253,7 @@ def run_sandboxed(
         os.close(write_fd)
         return _supervise(proc, read_fd, limits, cgroup, started, on_message,
                           isolation="bubblewrap" if bwrap else "none (unsafe)",
-                          cpu_seconds=cpu_seconds)
+                          cpu_seconds=cpu_seconds, gpu=gpu)
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -266,7 +262,7 @@ def run_sandboxed(
 
 def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgroup | None,
                started: float, on_message: Callable[[dict[str, Any]], None] | None,
-               *, isolation: str, cpu_seconds: int) -> Outcome:
+               *, isolation: str, cpu_seconds: int, gpu: bool = False) -> Outcome:
     log = HeadTail(limits.log_bytes)
     messages: list[dict[str, Any]] = []
     violation: list[str] = []
@@ -345,6 +341,9 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
         status, reason = "timeout", f"did not finish within the {limits.wall_seconds:g} s time limit"
     elif killed_for == "memory_limit" or oom > 0:
         status, reason = "memory_limit", f"used more than the {gib:g} GiB memory limit and was stopped"
+    elif gpu and code == GPU_MEMORY_EXIT and not done:
+        cap = f"the {limits.gpu_memory_bytes / (1 << 30):g} GiB" if limits.gpu_memory_bytes else "its"
+        status, reason = "memory_limit", f"used more than {cap} GPU memory limit and was stopped"
     elif sig == signal.SIGXCPU:
         status, reason = "timeout", f"used more than the {cpu_seconds} CPU-seconds limit"
     elif violation:
