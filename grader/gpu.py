@@ -15,6 +15,9 @@ from pathlib import Path
 # The child exits with this code when its allocation went past the per-grade GPU memory cap
 # (grader/child/gpu_limit.py); the supervisor turns it into the `memory_limit` verdict.
 GPU_MEMORY_EXIT = 75
+# The cap, in bytes, as the sandbox hands it to the child (set by us with --setenv, like the rest
+# of the child's fixed environment); grader/child/gpu_limit.py reads it.
+LIMIT_ENV = "AUTOGRADER_GPU_MEMORY_BYTES"
 
 # Device nodes CUDA opens: one per GPU, the control node, unified memory, and (MIG) the caps.
 _GPU_NODE = re.compile(r"nvidia\d+")
@@ -58,8 +61,8 @@ class GpuBinds:
     env: dict[str, str]  # added to the child's fixed environment
 
 
-def sandbox_binds(*, dev_root: Path = Path("/dev"), library_dirs: list[Path] | None = None,
-                  driver_state: tuple[str, ...] = DRIVER_STATE) -> GpuBinds:
+def sandbox_binds(*, memory_limit_bytes: int | None = None, dev_root: Path = Path("/dev"),
+                  library_dirs: list[Path] | None = None, driver_state: tuple[str, ...] = DRIVER_STATE) -> GpuBinds:
     """Device nodes bound as devices (CUDA opens them read-write for its ioctls; bubblewrap's
     read-only binds are `nodev`, which would make them unusable); the driver's libraries and
     state bound read-only. The sandbox has no /etc (no ld.so.cache), so library folders
@@ -77,6 +80,8 @@ def sandbox_binds(*, dev_root: Path = Path("/dev"), library_dirs: list[Path] | N
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
     env = {"LD_LIBRARY_PATH": ":".join(extra_libs)} if extra_libs else {}
+    if memory_limit_bytes:
+        env[LIMIT_ENV] = str(memory_limit_bytes)
     return GpuBinds(args=args, env=env)
 
 

@@ -211,8 +211,7 @@ def run_sandboxed(
             view = {"submission": str(private / SUBMISSION_NAME), "job": str(private / "job.json"),
                     "child": str(CHILD_DIR / "main.py"), "scratch": str(scratch),
                     "inputs": {name: str(path) for name, path in inputs.items()}}
-        full_job = {**job, "submission": view["submission"], "inputs": view["inputs"], "threads": threads,
-                    **({"gpu_memory_bytes": limits.gpu_memory_bytes} if gpu else {})}
+        full_job = {**job, "submission": view["submission"], "inputs": view["inputs"], "threads": threads}
         (private / "job.json").write_text(json.dumps(full_job))
 
         read_fd, write_fd = os.pipe()
@@ -230,7 +229,7 @@ def run_sandboxed(
                 cmd += ["--ro-bind", str(path), view["inputs"][name]]
             child_env = _child_env(threads)
             if gpu:  # device nodes and driver libraries only when the grade runs on a GPU
-                binds = sandbox_binds()
+                binds = sandbox_binds(memory_limit_bytes=limits.gpu_memory_bytes)
                 cmd += binds.args
                 child_env.update(binds.env)
             cmd += ["--bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     check_timeout_s: float = 60.0
     train_timeout_s: float = 3600.0
     memory_limit_mb: int = 6144
+    gpu_memory_mb: int = 8192  # GPU memory per grade (a grade on a GPU); the memory cgroup cannot see it
     max_processes: int = 512
     unsafe_no_sandbox: bool = False
     device: str = "auto"  # fine-tuning device: auto, cpu, cuda, cuda:1
@@ -86,7 +87,8 @@ class Settings(BaseSettings):
             check_limits=Limits(wall_seconds=check_timeout_s or self.check_timeout_s, **limits),
             allow_unsafe=unsafe or self.unsafe_no_sandbox,
             threads=self.threads, seed=self.seed, cache_dir=self.cache_dir,
-            train=self._train_settings(Limits(wall_seconds=self.train_timeout_s, **limits)),
+            train=self._train_settings(Limits(wall_seconds=self.train_timeout_s,
+                                              gpu_memory_bytes=self.gpu_memory_mb << 20, **limits)),
         )
 
     def _train_settings(self, limits: "Limits") -> "TrainSettings":

@@ -15,6 +15,13 @@ import sys
 import torch
 
 GPU_MEMORY_EXIT = 75  # the same number as grader.gpu.GPU_MEMORY_EXIT
+LIMIT_ENV = "AUTOGRADER_GPU_MEMORY_BYTES"  # set by the sandbox for a GPU grade (grader.gpu.LIMIT_ENV)
+
+
+def limit_bytes() -> int | None:
+    """The grade's GPU memory cap, as the sandbox set it; None: no cap."""
+    value = os.environ.get(LIMIT_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def fraction_for(limit_bytes: int, total_bytes: int) -> float:
@@ -30,22 +37,24 @@ def _stop(*_args: object) -> None:
     os._exit(GPU_MEMORY_EXIT)  # nothing after this may turn it into another verdict
 
 
-def apply(device: str, limit_bytes: int | None) -> None:
-    """Cap this process's GPU memory at limit_bytes (nothing on a CPU or without a limit)."""
-    if limit_bytes is None or not device.startswith("cuda"):
+def apply(device: str) -> None:
+    """Cap this process's GPU memory at the grade's limit (nothing on a CPU or without one)."""
+    limit = limit_bytes()
+    if limit is None or not device.startswith("cuda"):
         return
     dev = torch.device(device)
     total = torch.cuda.get_device_properties(dev).total_memory
-    torch.cuda.set_per_process_memory_fraction(fraction_for(limit_bytes, total), dev)
+    torch.cuda.set_per_process_memory_fraction(fraction_for(limit, total), dev)
     torch.cuda.reset_peak_memory_stats(dev)
     # Called by the caching allocator when an allocation fails (the cap included), before it
     # raises: the student's code cannot catch the error and carry on past the cap.
     torch._C._cuda_attach_out_of_memory_observer(_stop)
 
 
-def check_peak(device: str, limit_bytes: int | None) -> None:
+def check_peak(device: str) -> None:
     """End the run as over the cap if the peak allocation went past it (after training)."""
-    if limit_bytes is None or not device.startswith("cuda"):
+    limit = limit_bytes()
+    if limit is None or not device.startswith("cuda"):
         return
-    if torch.cuda.max_memory_allocated(torch.device(device)) > limit_bytes:
+    if torch.cuda.max_memory_allocated(torch.device(device)) > limit:
         _stop()

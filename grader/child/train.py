@@ -18,6 +18,7 @@ import torch.nn as nn
 from torch import Tensor
 
 import batches
+import gpu_limit
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def fine_tune(model: nn.Module, train_images: Tensor, train_labels: Tensor, cfg:
     labels = train_labels.to(device, torch.long)
     _prepare_model(model, cfg)
     set_determinism(cfg.seed, cfg.device)
+    gpu_limit.apply(cfg.device)  # the grade's GPU memory cap, before the first allocation on the card
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     criterion = nn.CrossEntropyLoss()
     model.train()
@@ -158,6 +160,7 @@ def fine_tune(model: nn.Module, train_images: Tensor, train_labels: Tensor, cfg:
                 break
         if stopped:
             break
+    gpu_limit.check_peak(cfg.device)
     return {"steps": step, "loss_curve": log.curve, "stopped_early": stopped,
             "seconds": time.perf_counter() - started}
 

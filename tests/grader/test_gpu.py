@@ -60,6 +60,8 @@ def test_binds_devices_as_devices_and_libraries_read_only(fake_dev: Path, tmp_pa
     assert not any(str(tmp_path / "absent") in a for a in binds.args)
     assert not any(a.endswith(n) for n in NOT_NODES for a in binds.args)
     assert binds.env == {"LD_LIBRARY_PATH": str(libs)}  # no ld.so.cache inside: say where libcuda is
+    assert gpu.sandbox_binds(memory_limit_bytes=5, dev_root=fake_dev, library_dirs=[], driver_state=()).env \
+        == {gpu.LIMIT_ENV: "5"}
 
 
 def test_driver_library_dirs_are_where_libcuda_is(tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def _run(tmp_path: Path, source: str, *, use_gpu: bool, cap: int | None = None) 
 def test_sandbox_binds_gpu_nodes_only_when_the_grade_uses_the_gpu(
         fake_dev: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_gpu: bool) -> None:
     monkeypatch.setattr(sandbox, "sandbox_binds",
-                        lambda: gpu.sandbox_binds(dev_root=fake_dev, library_dirs=[], driver_state=()))
+                        lambda **kw: gpu.sandbox_binds(dev_root=fake_dev, library_dirs=[], driver_state=(), **kw))
     outcome = _run(tmp_path, LIST_DEV, use_gpu=use_gpu)
     line = next(ln for ln in outcome.log.splitlines() if ln.startswith("DEV "))
     expected = sorted(n for n in (*NODES, "nvidia-caps") if n.startswith("nvidia")) if use_gpu else []
@@ -109,11 +111,15 @@ def test_sandbox_binds_gpu_nodes_only_when_the_grade_uses_the_gpu(
 @needs_bwrap
 def test_going_past_the_gpu_memory_cap_is_a_memory_limit_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child's allocator hook exits with GPU_MEMORY_EXIT; on a GPU run that is `memory_limit`."""
-    monkeypatch.setattr(sandbox, "sandbox_binds", lambda: gpu.GpuBinds(args=[], env={}))
-    over = f"import os\nos._exit({gpu.GPU_MEMORY_EXIT})\n"
+    monkeypatch.setattr(sandbox, "sandbox_binds",
+                        lambda **kw: gpu.sandbox_binds(dev_root=tmp_path / "none", library_dirs=[], driver_state=(), **kw))
+    # The child sees the cap the grader set, and nothing of it on a CPU grade.
+    over = f"import os\nprint('CAP', os.environ.get('{gpu.LIMIT_ENV}'))\nos._exit({gpu.GPU_MEMORY_EXIT})\n"
     outcome = _run(tmp_path, over, use_gpu=True, cap=2 << 30)
+    assert f"CAP {2 << 30}" in outcome.log
     assert outcome.status == "memory_limit" and "2 GiB GPU memory limit" in outcome.reason
-    assert _run(tmp_path, over, use_gpu=False).status == "crashed"  # only a GPU run has that cap
+    cpu = _run(tmp_path, over, use_gpu=False, cap=2 << 30)
+    assert cpu.status == "crashed" and "CAP None" in cpu.log  # only a GPU run has that cap
 
 
 def test_child_and_grader_agree_on_the_exit_code() -> None:
@@ -127,9 +133,14 @@ def test_memory_fraction_is_the_cap_over_the_card() -> None:
         gpu_limit.fraction_for(0, 32 << 30)
 
 
-def test_cap_is_a_no_op_on_the_cpu() -> None:
-    gpu_limit.apply("cpu", 1 << 30)  # would fail on a CPU torch if it touched CUDA
-    gpu_limit.check_peak("cpu", 1)
+def test_cap_is_read_from_the_sandbox_env_and_a_no_op_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(gpu.LIMIT_ENV, str(3 << 30))
+    assert gpu_limit.limit_bytes() == 3 << 30 and gpu.LIMIT_ENV == gpu_limit.LIMIT_ENV
+    gpu_limit.apply("cpu")  # would fail on a CPU torch if it touched CUDA
+    gpu_limit.check_peak("cpu")
+    for bad in ("", "0", "-5", "lots"):
+        monkeypatch.setenv(gpu.LIMIT_ENV, bad)
+        assert gpu_limit.limit_bytes() is None
 
 
 @pytest.mark.parametrize("free_gib,cap_gib,k", [(139, 8, 8), (79, 16, 4), (20, 8, 2), (6, 8, 1), (0, 8, 1)])
