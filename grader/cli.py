@@ -145,6 +145,31 @@ def data_download(dest: Path, url: str | None) -> None:
     click.echo(f"CIFAR-10 is in {folder}; grade with --data {dest}")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as a JSON array.")
+def doctor(as_json: bool) -> None:
+    """Check this host: torch build, CUDA, bubblewrap, cgroups, checkpoint and data sha256, GPU memory.
+
+    Exits 1 when a check fails (the grader cannot work as configured), 0 otherwise.
+    """
+    from grader.doctor import as_json as checks_json
+    from grader.doctor import run_checks
+    from grader.settings import Settings
+
+    checks = run_checks(Settings())
+    if as_json:
+        click.echo(json.dumps(checks_json(checks), indent=2))
+    else:
+        colour = {"ok": "green", "warn": "yellow", "fail": "red"}
+        table = RichTable(title="autograder doctor")
+        for col in ("check", "", "detail"):
+            table.add_column(col)
+        for c in checks:
+            table.add_row(c.name, f"[{colour[c.level]}]{c.level}[/]", c.detail)
+        Console(width=max(100, Console().width)).print(table)
+    sys.exit(1 if any(c.level == "fail" for c in checks) else 0)
+
+
 @main.group()
 def reference() -> None:
     """The reference solution: make a course checkpoint when the course's file is missing."""
