@@ -130,5 +130,8 @@ def token_create(name: str) -> None:
     click.echo(value)
 
 
+from service import worker_cli  # noqa: E402,F401 - registers `worker` (device check, GPU concurrency)
+
+
 if __name__ == "__main__":
     main()
