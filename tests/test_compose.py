@@ -1,10 +1,13 @@
-"""docker-compose.yml and the Dockerfile, checked as data (no Docker engine runs here)."""
+"""docker-compose.yml and the Dockerfile, checked as data (no Docker engine runs here): which
+target each service is built from, what that target installs, and that the commands exist."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
+from click.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -13,11 +16,80 @@ def compose() -> dict:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())
 
 
+class Dockerfile:
+    """Stages of a multi-stage Dockerfile: parent, ARG defaults, RUN/COPY/ENV/CMD lines."""
+
+    def __init__(self, text: str) -> None:
+        text = re.sub(r"\\\n", " ", text)
+        self.stages: dict[str, dict] = {}
+        current: dict | None = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            word, _, rest = line.partition(" ")
+            word = word.upper()
+            if word == "FROM":
+                m = re.fullmatch(r"(\S+)(?:\s+AS\s+(\S+))?", rest, flags=re.I)
+                assert m, line
+                current = {"from": m.group(1), "args": {}, "lines": []}
+                self.stages[m.group(2) or f"#{len(self.stages)}"] = current
+                continue
+            assert current is not None, f"{line!r} before FROM"
+            if word == "ARG":
+                name, _, default = rest.partition("=")
+                current["args"][name] = default
+            current["lines"].append((word, rest))
+
+    def chain(self, target: str) -> list[dict]:
+        """The target and every stage it is built on, base first."""
+        out = []
+        name = target
+        while name in self.stages:
+            out.insert(0, self.stages[name])
+            name = self.stages[name]["from"]
+        return out
+
+    def resolved(self, target: str, word: str, build_args: dict[str, str] | None = None) -> list[str]:
+        """The target's `word` lines (its own and inherited) with ${ARG}s filled in."""
+        out = []
+        for stage in self.chain(target):
+            values = {**stage["args"], **(build_args or {})}
+            for w, rest in stage["lines"]:
+                if w == word:
+                    out.append(re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), rest))
+        return out
+
+    def copied_from(self, target: str) -> set[str]:
+        """Stages whose files the target's chain copies in (COPY --from=stage)."""
+        return {m.group(1) for s in self.chain(target) for w, rest in s["lines"] if w == "COPY"
+                for m in [re.match(r"--from=(\S+)", rest)] if m}
+
+
+def dockerfile() -> Dockerfile:
+    return Dockerfile((REPO / "Dockerfile").read_text())
+
+
+def torch_installs(target: str) -> list[tuple[str, str]]:
+    """(index URL, requirement) of each `pip install --index-url X torch...` the target runs."""
+    found = []
+    for line in dockerfile().resolved(target, "RUN"):
+        m = re.search(r"pip install .*--index-url\s+(\S+)\s+(torch\S*)", line)
+        if m:
+            found.append((m.group(1), m.group(2)))
+    return found
+
+
+def build_of(service: dict) -> dict:
+    build = service["build"]
+    return {"context": build} if isinstance(build, str) else build
+
+
 def test_services_and_one_image_two_commands() -> None:
     services = compose()["services"]
     assert {"redis", "api", "worker", "worker-gpu"} <= set(services)
     api, worker = services["api"], services["worker"]
-    assert api["image"] == worker["image"] and api["build"] == worker["build"] == "."
+    assert api["image"] == worker["image"] and build_of(api) == build_of(worker)
     assert api["command"] != worker["command"]
     assert api["command"][:2] == ["uvicorn", "api.main:app_from_env"] and "celery" in worker["command"]
     assert "worker.app" in worker["command"] and "grading" in worker["command"]
@@ -37,15 +109,56 @@ def test_redis_persists_and_everyone_waits_for_it() -> None:
         assert any(v.endswith(":/checkpoints:ro") for v in volumes) and any(v.endswith(":/data:ro") for v in volumes)
 
 
-def test_gpu_worker_is_optional_with_a_device_reservation() -> None:
+def test_each_service_is_built_from_a_target_that_exists() -> None:
+    stages = dockerfile().stages
+    for name, svc in compose()["services"].items():
+        if "build" in svc:
+            build = build_of(svc)
+            assert build["context"] == "." and build.get("target") in stages, name
+
+
+def test_gpu_worker_gets_torch_with_cuda_and_the_cpu_services_do_not() -> None:
+    """Issue 16: the GPU worker was built from the CPU image. Follow each service's target
+    through the Dockerfile to the index its torch comes from."""
+    services = compose()["services"]
+    gpu = services["worker-gpu"]
+    gpu_target = build_of(gpu)["target"]
+    cpu_target = build_of(services["worker"])["target"]
+    assert gpu["image"] != services["worker"]["image"]  # building one must not replace the other
+    (gpu_index, gpu_req), = torch_installs(gpu_target)
+    (cpu_index, cpu_req), = torch_installs(cpu_target)
+    assert cpu_index.rstrip("/").endswith("/cpu")  # PyTorch's CPU-only index
+    # The CUDA build: PyPI's Linux wheel (CUDA 13) or one of PyTorch's cuXXX indexes; never the CPU one.
+    assert gpu_index.rstrip("/") == "https://pypi.org/simple" or re.search(r"/cu\d+/?$", gpu_index), gpu_index
+    # Both images carry the torch the project pins (read from pyproject, not repeated here).
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = next(d for d in deps if re.match(r"torch\W", d))
+    assert gpu_req == cpu_req == pinned
+    # The app is the same source in both.
+    assert dockerfile().copied_from(gpu_target) == dockerfile().copied_from(cpu_target) != set()
+
+
+def test_gpu_worker_is_optional_reserves_a_gpu_and_checks_its_device_before_taking_jobs() -> None:
+    from service.cli import main
+
     gpu = compose()["services"]["worker-gpu"]
     assert gpu["profiles"] == ["gpu"] and gpu["environment"]["AUTOGRADER_DEVICE"] == "cuda"
     device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    # The command is `autograder worker ...` (refuses to start without a usable GPU): run it dry.
+    command = gpu["command"]
+    assert command[:2] == ["autograder", "worker"]
+    result = CliRunner().invoke(main, [*command[1:], "--dry-run"], env={"AUTOGRADER_DEVICE": "cpu"})
+    assert result.exit_code == 0, result.output
+    assert "worker.app" in result.output and "-Q grading" in result.output
 
 
-def test_dockerfile_copies_what_exists_and_pins_torch() -> None:
+def test_dockerfile_copies_what_exists_and_installs_bubblewrap_in_every_target() -> None:
     text = (REPO / "Dockerfile").read_text()
-    for src in re.findall(r"^COPY (\S+)", text, flags=re.M):
+    for src in re.findall(r"^COPY (?!--from)(\S+)", text, flags=re.M):
         assert (REPO / src).exists(), src
-    assert "bubblewrap" in text and "torch==2.13.0" in text
+    packages = {p for p in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \1$", text, flags=re.M))
+    assert {p.rstrip("*") for p in packages} <= copied  # every package the wheel includes is in the image
+    for target in ("cpu", "cuda"):
+        assert any("bubblewrap" in line for line in dockerfile().resolved(target, "RUN")), target
