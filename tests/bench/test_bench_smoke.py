@@ -31,13 +31,33 @@ def test_grade_time_smoke() -> None:
 
 @pytest.mark.parametrize("name", ["bf16+channels_last", "fp32+channels_last"])
 def test_default_settings_were_checked_against_fp32_over_five_seeds(name: str) -> None:
-    from bench.grade_time import settings_check
+    """Each default precision ships only after its saved check: mean accuracy over >= 5 seeds
+    within 1 point of fp32's, recomputed here from the per-seed accuracies."""
+    from bench.grade_time import PRECISION, settings_check
     from grader.training import PRECISIONS, TrainSettings
 
     line, figures = settings_check(TrainSettings(**PRECISIONS[name]), "cpu")
     assert figures is not None and figures["setting"] == name and figures["seeds"] >= 5, line
-    assert figures["within_1_point"] == (abs(figures["delta_points"]) < 1)
+    assert figures["within_1_point"], line
+    saved = json.loads(PRECISION.read_text())[figures["machine"]]["results"]
+    per_seed = {k: saved[k]["accuracies"] for k in ("fp32", name)}
+    assert all(len(v) >= 5 for v in per_seed.values())
+    delta = (sum(per_seed[name]) / len(per_seed[name]) - sum(per_seed["fp32"]) / len(per_seed["fp32"])) * 100
+    assert abs(delta - figures["delta_points"]) < 1e-6 and abs(delta) < 1
     assert settings_check(TrainSettings(**PRECISIONS["fp32"]), "cpu")[1] is None
+
+
+def test_a_setting_more_than_1_point_off_is_reported_as_not_within(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.grade_time as grade_time
+    from grader.training import PRECISIONS, TrainSettings
+
+    runs = {"some machine": {"seeds": 5, "results": {
+        "fp32": {"mean_accuracy": 0.40, "accuracies": [0.40] * 5},
+        "fp32+channels_last": {"mean_accuracy": 0.385, "accuracies": [0.385] * 5}}}}
+    (tmp_path / "precision.json").write_text(json.dumps(runs))
+    monkeypatch.setattr(grade_time, "PRECISION", tmp_path / "precision.json")
+    line, figures = grade_time.settings_check(TrainSettings(**PRECISIONS["fp32+channels_last"]), "cpu")
+    assert figures is not None and not figures["within_1_point"] and "NOT within 1 point" in line
 
 
 def test_feedback_smoke() -> None:
