@@ -1,13 +1,16 @@
 """Checking uploads before anything is stored: .py files and TA zips (no escape, no bomb)."""
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from grader.engine import validate_source
+from grader.report import Error, Report
+from grader.report import Submission as ReportSubmission
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SKELETON = "resnet50_skeleton.py"
@@ -55,37 +58,139 @@ def student_of(name: str) -> str | None:
     return None
 
 
-def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int) -> list[Entry]:
-    """Entries named by student ID; refuses path escapes, links, bombs and stray files."""
+@dataclass(frozen=True)
+class Rejected:
+    """A student's entry that cannot be graded: it becomes a rejected row for that student."""
+
+    student_id: str
+    entry: str  # the name inside the zip
+    message: str  # names the entry and the student
+    data: bytes = b""
+
+    def report(self, max_score: float) -> Report:
+        """The rejected report the student and the gradebook see (0 points, the reason)."""
+        sub = ReportSubmission(filename=PurePosixPath(self.entry).name, sha256=hashlib.sha256(self.data).hexdigest(),
+                               student_id=self.student_id, size_bytes=len(self.data))
+        return Report(submission=sub, status="rejected", score=0.0, max_score=max_score,
+                      error=Error(kind="invalid_file", message=self.message))
+
+
+@dataclass
+class ZipContents:
+    """What a batch upload (zips and loose files) gives: files to grade, rejected entries, warnings."""
+
+    entries: list[Entry] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # ignored entries and dropped duplicates
+
+    def extend(self, other: "ZipContents") -> None:
+        """Add a later file's contents; for a student already here, the later file wins, with a warning."""
+        later = {e.student_id for e in other.entries} | {r.student_id for r in other.rejected}
+        twice = sorted(later & ({e.student_id for e in self.entries} | {r.student_id for r in self.rejected}))
+        self.entries = [e for e in self.entries if e.student_id not in later] + other.entries
+        self.rejected = [r for r in self.rejected if r.student_id not in later] + other.rejected
+        self.warnings += other.warnings + [f"Student {s} appears in two files of this batch; kept the later one."
+                                           for s in twice]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) + len(self.rejected)
+
+
+def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int) -> ZipContents:
+    """One file per student from a course zip (`ID/resnet50_skeleton.py` or `ID_resnet50_skeleton.py`).
+
+    The whole zip is refused only when it is not a zip, is too big, or holds an entry that
+    points outside its folder or is a link (an attack, not a mistake). A student's bad entry
+    becomes a rejected row for that student, the others are still graded; a file that
+    belongs to no student is ignored with a warning; of two files for one student the last
+    in the zip is kept, with a warning. Every entry, ignored ones too, counts against the limit.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise UploadError("The archive is not a valid zip file.", 422) from exc
-    infos = [i for i in archive.infolist() if not i.is_dir() and not _ignorable(i.filename)]
-    if len(infos) > max_entries:
-        raise UploadError(f"The zip has {len(infos)} files; the limit is {max_entries}.", 413)
-    if sum(i.file_size for i in infos) > max_total:
+    infos = archive.infolist()
+    files = [i for i in infos if not i.is_dir()]
+    if len(files) > max_entries or len(infos) > 2 * max_entries:
+        raise UploadError(f"The zip has {len(files)} files; the limit is {max_entries} (ignored files count too).", 413)
+    if sum(i.file_size for i in files) > max_total:
         raise UploadError(f"The zip unpacks to more than {max_total >> 20} MiB.", 413)
-    entries: list[Entry] = []
     for info in infos:
-        name = info.filename.replace("\\", "/")
+        name = _posix(info.filename)
         if name.startswith("/") or ".." in PurePosixPath(name).parts or (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise UploadError(f"Zip entry {info.filename!r} points outside its folder or is a link.", 422)
-        student = student_of(name)
+    out = ZipContents()
+    by_student: dict[str, list[tuple[str, zipfile.ZipInfo]]] = {}
+    wrapper = _common_folder([_posix(i.filename) for i in files if not _ignorable(i.filename)])
+    for info in files:
+        if _ignorable(info.filename):
+            continue
+        name = _posix(info.filename)[len(wrapper):]
+        student = _student_folder(name)
         if student is None:
-            raise UploadError(f"Zip entry {info.filename!r} is not named STUDENT_ID/{SKELETON} "
-                              f"or STUDENT_ID_{SKELETON}.", 422)
-        if info.file_size > max_file:
-            raise UploadError(f"{info.filename} is larger than {max_file // 1024} KiB.", 413)
+            out.warnings.append(f"Ignored {info.filename!r}: it is not in a student's folder "
+                                f"(expected STUDENT_ID/{SKELETON} or STUDENT_ID_{SKELETON}).")
+        elif not STUDENT_ID.match(student):
+            out.warnings.append(f"Ignored {info.filename!r}: {student!r} is not a student ID "
+                                "(letters, digits, '.', '_' and '-').")
+        else:
+            by_student.setdefault(student, []).append((info.filename, info))
+    for student, found in by_student.items():
+        python = [(n, i) for n, i in found if n.endswith(".py")]
+        proper = [(n, i) for n, i in python if PurePosixPath(n).name in (SKELETON, f"{student}_{SKELETON}")]
+        candidates = proper or python or found
+        chosen, info = candidates[-1]
+        for entry_name, _ in found:
+            if entry_name == chosen:
+                continue
+            if any(entry_name == n for n, _ in candidates):
+                out.warnings.append(f"Ignored {entry_name!r}: a second file for student {student}; "
+                                    f"kept the last one, {chosen!r}.")
+            else:
+                out.warnings.append(f"Ignored {entry_name!r}: student {student}'s submission is {chosen!r}.")
+        who = f"{chosen} (student {student})"
+        if not chosen.endswith(".py"):
+            out.rejected.append(Rejected(student, chosen, f"{who} is not a Python file; the zip has no "
+                                         f"{SKELETON} for this student."))
+            continue
         with archive.open(info) as f:
             content = f.read(max_file + 1)  # the header's size may lie: read no more than allowed
         if len(content) > max_file:
-            raise UploadError(f"{info.filename} is larger than {max_file // 1024} KiB.", 413)
-        check_source(content, PurePosixPath(name).name, max_file)
-        entries.append(Entry(check_student_id(student), SKELETON, content))
-    if not entries:
-        raise UploadError("The zip holds no submissions.", 422)
-    return entries
+            out.rejected.append(Rejected(student, chosen, f"{who} is larger than {max_file // 1024} KiB, "
+                                         "the most a model file may be."))
+            continue
+        problem = validate_source(content)
+        if problem:
+            out.rejected.append(Rejected(student, chosen, f"{who}: {problem}", content))
+            continue
+        out.entries.append(Entry(student, SKELETON, content))
+    if not out.entries and not out.rejected:
+        raise UploadError(f"The zip holds no submissions: name each file STUDENT_ID/{SKELETON}. "
+                          + " ".join(out.warnings[:3]), 422)
+    return out
+
+
+def _student_folder(name: str) -> str | None:
+    """The student an entry belongs to: its folder, or the ID before `_resnet50_skeleton.py`."""
+    parts = PurePosixPath(name).parts
+    if len(parts) == 2:
+        return parts[0]
+    if len(parts) == 1 and parts[0].endswith("_" + SKELETON):
+        return parts[0][: -len(SKELETON) - 1]
+    return None
+
+
+def _common_folder(names: list[str]) -> str:
+    """`course/` when every entry sits in that one folder (a zip of the folder, not of its contents)."""
+    tops = {n.split("/", 1)[0] for n in names}
+    if len(tops) == 1 and names and all("/" in n for n in names) and any(n.count("/") >= 2 for n in names):
+        return tops.pop() + "/"
+    return ""
+
+
+def _posix(name: str) -> str:
+    return name.replace("\\", "/")
 
 
 def _ignorable(name: str) -> bool:

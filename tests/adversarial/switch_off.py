@@ -71,6 +71,11 @@ SWITCHES = [
      "            texts = {}\n            for sid in ids:\n                for _ in list(self._streams.get(sid, ())):\n"
      "                    texts.update(await run_in_threadpool(self._read, [sid]))",
      ["tests/api/test_live.py::test_one_query_per_tick_whatever_the_number_of_streams"]),
+    ("one bad zip entry refuses the whole zip", "api/uploads.py",
+     '            out.rejected.append(Rejected(student, chosen, f"{who}: {problem}", content))',
+     '            raise UploadError(f"{who}: {problem}", 422)',
+     ["tests/api/test_uploads.py::test_bad_entries_are_rejected_rows_for_their_students_and_the_rest_is_accepted",
+      "tests/api/test_batches.py::test_a_zip_with_bad_entries_grades_the_rest"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:
