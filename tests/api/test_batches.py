@@ -42,3 +42,20 @@ def test_a_zip_with_bad_entries_grades_the_rest(service: Service) -> None:
         assert rows["good"]["status"] in ("queued", "running", "graded") and rows["twice"]["status"] != "rejected"
         assert rows["empty"]["status"] == "rejected" and "empty/" in rows["empty"]["error"]
         assert float(rows["empty"]["score"]) == 0
+
+
+def test_batch_progress_is_counts_and_ids_and_pages_on_request(service: Service) -> None:
+    auth = {"Authorization": f"Bearer {service.token()}"}
+    course = _zip([(f"p{i:02d}/{SKELETON}", GOOD + f"# {i}\n".encode()) for i in range(12)]
+                  + [(f"bad{i}/{SKELETON}", b"") for i in range(3)])
+    with service.client(headers=auth) as c:
+        batch = c.post("/api/batches", files={"files": ("course.zip", course, "application/zip")}).json()["batch_id"]
+        poll = c.get(f"/api/batches/{batch}").json()
+        assert poll["total"] == 15 and poll["counts"]["rejected"] == 3 and poll["done"] is False
+        assert len(poll["submissions"]) == 15 and poll["details"] is None
+        assert all(set(s) == {"id", "student_id", "status"} for s in poll["submissions"])  # no reports, no progress
+        page = c.get(f"/api/batches/{batch}", params={"offset": 10, "limit": 4, "details": "true"}).json()
+        assert page["total"] == 15 and [s["student_id"] for s in page["submissions"]] == ["p07", "p08", "p09", "p10"]
+        assert [d["id"] for d in page["details"]] == [s["id"] for s in page["submissions"]]
+        assert page["details"][0]["filename"] == SKELETON and "created_at" in page["details"][0]
+        assert c.get(f"/api/batches/{batch}", params={"limit": 0}).status_code == 422
