@@ -17,10 +17,12 @@ ITEM_IDS: tuple[str, ...] = (
     "q1_downsample", "q1_no_downsample", "q2_blanks", "q2_layer3", "q2_layer4", "accuracy",
 )
 
-# The accuracy item's points get their own name: "accuracy" is the measured percentage.
+# The accuracy item's points get their own name; the measured accuracy is a fraction (0.8118),
+# the same number as in every JSON export, and its column says so.
 ITEM_COLUMNS: tuple[str, ...] = tuple("accuracy_points" if i == "accuracy" else i for i in ITEM_IDS)
+ACCURACY_COLUMN = "accuracy_fraction"
 CSV_COLUMNS: tuple[str, ...] = (
-    "student_id", "score", "max_score", "accuracy", "status", *ITEM_COLUMNS, "error",
+    "student_id", "score", "max_score", ACCURACY_COLUMN, "status", *ITEM_COLUMNS, "error",
 )
 
 # Gradescope visibility values: "hidden", "after_due_date", "after_published", "visible".
@@ -86,7 +88,8 @@ def _top_output(report: Report) -> str:
 def gradebook_csv(rows: Iterable[tuple[str | None, str, Report | None]]) -> str:
     """One line per submission (student_id, service status, report or None while not graded yet).
 
-    Item cells stay empty when the item was not judged, so a TA can tell "0 points" from "not run".
+    Item cells stay empty when the item was not judged (structure-only grading, or not graded
+    yet), so a TA can tell "0 points" from "not run"; a rejected file scores 0 on every item.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)
@@ -99,13 +102,15 @@ def gradebook_csv(rows: Iterable[tuple[str | None, str, Report | None]]) -> str:
         if report is not None:
             score, max_score = _number(report.score), _number(report.max_score)
             if report.accuracy is not None:
-                accuracy = f"{report.accuracy * 100:.2f}"
+                accuracy = f"{report.accuracy:.4f}"
+            if report.status == "rejected":
+                points = {item_id: "0" for item_id in ITEM_IDS}
             for item in report.items:
                 if not item.skipped:
                     points.setdefault(item.id, _number(item.points))
             if report.error is not None:
                 error = _safe_cell(f"{report.error.kind}: {report.error.message}")
-        # Built by position: the item "accuracy" (points) shares its name with the accuracy (%) column.
+        # Built by position: the item "accuracy" (points) is the column accuracy_points.
         writer.writerow([_safe_cell(student_id or ""), score, max_score, accuracy, _safe_cell(status),
                          *(points.get(item_id, "") for item_id in ITEM_IDS), error])
     return buffer.getvalue()

@@ -63,14 +63,14 @@ def _rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
 def test_csv_header_is_exact() -> None:
     header, rows = _rows(gradebook_csv([]))
-    assert header == ["student_id", "score", "max_score", "accuracy", "status", *ITEM_IDS[:-1],
+    assert header == ["student_id", "score", "max_score", "accuracy_fraction", "status", *ITEM_IDS[:-1],
                       "accuracy_points", "error"]
     assert rows == []
 
 
 def test_csv_header_literal() -> None:
     first_line = gradebook_csv([]).splitlines()[0]
-    assert first_line == ("student_id,score,max_score,accuracy,status,q1_downsample,q1_no_downsample,"
+    assert first_line == ("student_id,score,max_score,accuracy_fraction,status,q1_downsample,q1_no_downsample,"
                           "q2_blanks,q2_layer3,q2_layer4,accuracy_points,error")
 
 
@@ -85,14 +85,14 @@ def test_csv_rows_parse_back(full: Report, partial: Report, rejected: Report) ->
     header = next(reader)
     rows = [dict(zip(range(len(header)), r)) for r in reader]
     col = {name: i for i, name in enumerate(header)}
-    acc_summary, acc_item = col["accuracy"], col["accuracy_points"]
+    acc_summary, acc_item = col["accuracy_fraction"], col["accuracy_points"]
     assert len(rows) == 4
     assert all(len(r) == len(header) for r in rows)
 
     alice, bob, carol, dave = rows
     assert alice[col["student_id"]] == "alice"
     assert float(alice[col["score"]]) == 20.0 and float(alice[col["max_score"]]) == 20.0
-    assert alice[acc_summary] == "81.18"
+    assert alice[acc_summary] == "0.8118"  # the same number as the JSON's accuracy
     assert alice[col["status"]] == "graded"
     assert [float(alice[col[i]]) for i in ITEM_IDS[:-1]] == [2.0, 2.0, 3.0, 4.0, 4.0]
     assert float(alice[acc_item]) == 5.0
@@ -106,7 +106,7 @@ def test_csv_rows_parse_back(full: Report, partial: Report, rejected: Report) ->
 
     assert carol[col["status"]] == "rejected"
     assert float(carol[col["score"]]) == 0.0
-    assert all(carol[col[i]] == "" for i in ITEM_IDS[:-1]) and carol[acc_item] == ""
+    assert all(carol[col[i]] == "0" for i in ITEM_IDS[:-1]) and carol[acc_item] == "0"  # rejected: 0, not blank
     assert carol[col["error"]].startswith("syntax_error")
     assert "line 3" in carol[col["error"]]
 
@@ -121,13 +121,14 @@ def test_csv_dictreader_reads_rows(partial: Report) -> None:
     assert row["student_id"] == "bob" and row["status"] == "graded"
     assert row["score"] == "9.5" and row["max_score"] == "15"
     assert row["q1_no_downsample"] == "0.5" and row["q2_blanks"] == "3"
-    assert row["accuracy"] == "" and row["accuracy_points"] == ""
+    assert row["accuracy_fraction"] == "" and row["accuracy_points"] == ""
     assert row["error"] == ""
 
 
 def test_csv_dictreader_accuracy_and_its_points(full: Report) -> None:
     _, rows = _rows(gradebook_csv([("alice", "graded", full)]))
-    assert rows[0]["accuracy"] == "81.18" and rows[0]["accuracy_points"] == "5"
+    assert rows[0]["accuracy_fraction"] == "0.8118" and rows[0]["accuracy_points"] == "5"
+    assert float(rows[0]["accuracy_fraction"]) == full.accuracy
 
 
 @pytest.mark.parametrize("evil", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)"])
