@@ -24,3 +24,13 @@ def test_single_point_is_visible_and_empty_is_empty() -> None:
 
 def svg_circles(svg: str) -> int:
     return svg.count("<circle")
+
+
+def test_axes_are_named_with_units_and_ticked_at_page_width() -> None:
+    svg = loss_curve_svg([[10, 2.44], [20, 1.9], [30, 1.2], [40, 0.9]])
+    root = ET.fromstring(svg)
+    texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any("training step" in t and "100 images" in t for t in texts)  # x: what a step is
+    assert any(t.startswith("loss") and "cross-entropy" in t for t in texts)  # y: which loss
+    assert {"10", "40"} <= set(texts) and {"2.44", "0.90"} <= set(texts)  # the ends of both axes
+    assert int(root.get("width")) >= 600 and int(root.get("font-size")) >= 13
