@@ -10,8 +10,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, ta_gate
-from api.routes import pages, rest
-from grader.settings import Settings
+from api.auth import install_sessions
+from api.routes import course, pages, rest, signin
+from service.settings import ServiceSettings as Settings
 from storage.db import get_engine
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -27,6 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(pages.router)
     app.include_router(rest.router)
+    app.include_router(signin.router)
+    app.include_router(course.router)
+    install_sessions(app, settings)  # signed session cookie + CSRF on every form (api/auth.py)
 
     caps = body_caps(settings)
     # Added last, so it wraps every middleware that may read a body (CSRF reads forms).

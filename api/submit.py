@@ -1,18 +1,22 @@
-"""Accepting a submission: store the file, record it, send the job. Shared by all upload routes."""
+"""Accepting a submission: who may upload, is it on time, store it, record it, send the job.
+
+Identity, the deadline and the rate limit are decided before the file is read; the server's
+clock decides lateness. Shared by the page and the REST route.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from fastapi import Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from fastapi import UploadFile
-from fastapi.concurrency import run_in_threadpool
-
+from api.auth import signed_in_student
 from api.uploads import UploadError, check_source, check_student_id
-from grader.settings import Settings
-from storage import service
+from service.settings import ServiceSettings
+from storage import course, service
 from storage.db import session_scope, write_lock
 from storage.files import FileStore
 from storage.models import Submission, now
@@ -21,55 +25,87 @@ from storage.queue import enqueue
 log = logging.getLogger(__name__)
 
 
-async def submit_upload(settings: Settings, store: FileStore, *, student_id: str, file: UploadFile,
-                        access_code: str) -> Submission:
-    """Check, store and record a student's upload, or raise UploadError saying why not.
+@dataclass(frozen=True)
+class Admission:
+    """Who the upload is for and what the clock said; decided before the body is read."""
 
-    All blocking work (rate count, file, row) is one trip to the threadpool with its own
-    session: each trip costs the event loop a wake-up, and an upload rush is made of them.
-    """
-    if settings.access_code and access_code != settings.access_code:
-        raise UploadError("The course access code is not right.", 403)
-    sid = check_student_id(student_id)
+    student_id: str
+    student_pk: int | None  # None: open self-check mode (no roster), never in a gradebook
+    assignment_id: int
+    late: course.Lateness
+
+
+def admit(session: Session, request: Request, settings: ServiceSettings, *, typed_student_id: str,
+          access_code: str) -> Admission:
+    """With a roster: the signed-in student, on time or late per policy. Without: the typed ID."""
+    assignment = course.default_assignment(session, name=settings.assignment)
+    if course.has_roster(session):
+        student = signed_in_student(request, session)
+        if student is None:
+            raise UploadError("Sign in first with the personal link your TA sent you; "
+                              "uploads count only for signed-in students.", 401)
+        at = now()
+        late = course.lateness(assignment, at=at,
+                               extension=course.extension_until(session, assignment=assignment, student_pk=student.id))
+        if not late.accepted:
+            raise UploadError(late.message + " Nothing was stored.", 403)
+        admission = Admission(student.student_id, student.id, assignment.id, late)
+    else:
+        if settings.access_code and access_code != settings.access_code:
+            raise UploadError("The course access code is not right.", 403)
+        admission = Admission(check_student_id(typed_student_id), None, assignment.id, course.Lateness(True, None, 0.0, ""))
+    check_rate(session, settings, admission)
+    return admission
+
+
+async def submit_upload(settings: ServiceSettings, store: FileStore, request: Request, *, file: UploadFile,
+                        typed_student_id: str = "", access_code: str = "") -> Submission:
+    """Check, store and record a student's upload, or raise UploadError saying why not."""
+    url = settings.resolved_database_url()
+
+    def decide() -> Admission:
+        with session_scope(url) as session:
+            return admit(session, request, settings, typed_student_id=typed_student_id, access_code=access_code)
+
+    admission = await run_in_threadpool(decide)
     data = await file.read(settings.max_upload_kb * 1024 + 1)
     check_source(data, file.filename or "upload", settings.max_upload_kb * 1024)
     filename = file.filename or "resnet50_skeleton.py"
 
     def record() -> Submission:
-        url = settings.resolved_database_url()
         with write_lock(url), session_scope(url) as session:
-            check_rate(session, settings, sid)
-            return accept(session, store, settings, student_id=sid, filename=filename, data=data)
+            check_rate(session, settings, admission)  # again under the lock: a burst cannot slip past
+            return accept(session, store, settings, student_id=admission.student_id, filename=filename, data=data,
+                          assignment_id=admission.assignment_id, student_pk=admission.student_pk,
+                          late_s=admission.late.late_s, late_penalty=admission.late.penalty)
 
     return await run_in_threadpool(record)
 
 
-def check_rate(session: Session, settings: Settings, student_id: str) -> None:
-    since = now() - dt.timedelta(hours=1)
-    count = session.scalar(select(func.count()).select_from(Submission)
-                           .where(Submission.student_id == student_id, Submission.created_at >= since,
-                                  Submission.batch_id.is_(None)))
+def check_rate(session: Session, settings: ServiceSettings, admission: Admission) -> None:
+    count = service.recent_uploads(session, since=now() - dt.timedelta(hours=1), student_pk=admission.student_pk,
+                                   student_id=admission.student_id)
     if count >= settings.student_rate_per_hour:
-        raise UploadError(f"{count} uploads in the last hour for {student_id}; the limit is "
+        raise UploadError(f"{count} uploads in the last hour for {admission.student_id}; the limit is "
                           f"{settings.student_rate_per_hour}. Try again later.", 429)
 
 
-def accept(session: Session, store: FileStore, settings: Settings, *, student_id: str, filename: str,
-           data: bytes, batch_id: str | None = None) -> Submission:
+def accept(session: Session, store: FileStore, settings: ServiceSettings, *, student_id: str, filename: str,
+           data: bytes, batch_id: str | None = None, assignment_id: int | None = None, student_pk: int | None = None,
+           submitted_by: str | None = None, late_s: float | None = None, late_penalty: float = 0.0) -> Submission:
     """Store the file and commit the row; the caller sends the job (after the response).
 
     The row is committed first, so a broker outage or an API crash before the send only
     delays the grade: the workers' recovery loop sends queued jobs whose send is overdue.
     """
     sha256 = store.put(data)
-    sub = Submission(student_id=student_id, filename=filename, sha256=sha256, size_bytes=len(data),
-                     batch_id=batch_id, skip_training=settings.skip_training, sent_at=now())
-    session.add(sub)
-    session.commit()
-    return sub
+    return service.record_submission(session, student_id=student_id, filename=filename, data=data, sha256=sha256,
+                                     skip_training=settings.skip_training, assignment_id=assignment_id,
+                                     student_pk=student_pk, batch_id=batch_id, submitted_by=submitted_by,
+                                     late_s=late_s, late_penalty=late_penalty)
 
 
-def send(settings: Settings, ids: list[str]) -> None:
+def send(settings: ServiceSettings, ids: list[str]) -> None:
     """Send jobs by name; one that fails to send is marked unsent for the recovery loop."""
     failed = []
     for sid in ids:

@@ -15,7 +15,7 @@ from types import FrameType
 import click
 
 from grader.cli import main
-from grader.settings import Settings
+from service.settings import ServiceSettings as Settings
 
 # How long a worker may take to finish its current step after SIGTERM before it is killed;
 # its job is not lost (acks_late, and the recovery loop re-sends it).
@@ -66,8 +66,15 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def startup_line(settings: Settings, n_workers: int) -> str:
     """What serve prints first: where the queue and the database are, and what is graded."""
+    from api.scoring import scale
+
+    s = scale(settings)
+    checkpoint = settings.default_checkpoint()
+    graded = (f"scores out of {s.max_score:g}, accuracy measured on {settings.data_dir}" if s.measures_accuracy
+              else f"scores out of {s.max_score:g}: accuracy NOT measured, {s.why_no_accuracy}")
     return (f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
-            f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)")
+            f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)\n"
+            f"{graded} · checkpoint {checkpoint or 'none: seeded reference weights (set AUTOGRADER_CHECKPOINT)'}")
 
 
 @main.command()
@@ -130,8 +137,8 @@ def token_create(name: str) -> None:
     click.echo(value)
 
 
+from service import course_cli  # noqa: E402,F401 - registers `roster` and `assignment` on the same group
 from service import worker_cli  # noqa: E402,F401 - registers `worker` (device check, GPU concurrency)
-
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,10 @@ class ServiceSettings(Settings):
     max_zip_mb: int = 64
     student_rate_per_hour: int = 30  # uploads per signed-in student (or typed ID in self-check mode)
     client_rate_per_minute: int = 60  # requests that upload or sign in, per client address
+    # Live progress streams (SSE) open at once, per submission and per client address (a lab
+    # behind one NAT shares an address); over either the page refreshes itself instead.
+    live_streams_per_submission: int = 8
+    live_streams_per_client: int = 32
     rate_limit_storage: str = "memory://"  # a `limits` storage URI, e.g. redis://host:6379/3 for many API hosts
     heartbeat_timeout_s: float = 120.0  # a running grade silent this long is re-sent
     recovery_interval_s: float = 30.0
@@ -39,6 +43,7 @@ class ServiceSettings(Settings):
     secret_key: str | None = None
     https: bool = False  # behind HTTPS: cookies get the Secure flag
     session_max_age_s: int = 14 * 24 * 3600
+    public_url: str | None = None  # e.g. https://grader.example.edu: the start of the sign-in links
     assignment: str | None = None  # the assignment the page takes uploads for; default: the default one
 
     @field_validator("secret_key")

@@ -9,10 +9,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import FINAL, SCORED, Status, Submission, now
+from storage.models import FINAL, SCORED, Batch, Status, Submission, now
 
 __all__ = ["FINAL", "Status"]  # FINAL is re-exported for the routes that import it from here
 
@@ -87,4 +87,84 @@ def mark_sent(session: Session, ids: list[str]) -> None:
 def mark_unsent(session: Session, ids: list[str]) -> None:
     session.execute(update(Submission).where(Submission.id.in_(ids), Submission.status == Status.queued)
                     .values(sent_at=None))
+    session.commit()
+
+
+# ---------------------------------------------------------------- the upload side (keyword-only)
+
+def record_submission(session: Session, *, student_id: str, filename: str, data: bytes, sha256: str,
+                      skip_training: bool, assignment_id: int | None, student_pk: int | None = None,
+                      batch_id: str | None = None, submitted_by: str | None = None, late_s: float | None = None,
+                      late_penalty: float = 0.0) -> Submission:
+    """Commit a new queued submission with its bytes (so a worker on any host can grade it).
+
+    A roster student's earlier upload that is still queued is superseded: at most one grade
+    per student waits in the queue, so one student's burst cannot hold up the others.
+    """
+    if student_pk is not None:
+        session.execute(update(Submission)
+                        .where(Submission.student_pk == student_pk, Submission.assignment_id == assignment_id,
+                               Submission.status == Status.queued)
+                        .values(status=Status.superseded, finished_at=now(),
+                                progress_json=json.dumps({"event": "done", "status": Status.superseded}))
+                        .execution_options(synchronize_session=False))
+    sub = Submission(student_id=student_id, filename=filename, sha256=sha256, size_bytes=len(data), content=data,
+                     batch_id=batch_id, skip_training=skip_training, sent_at=now(), assignment_id=assignment_id,
+                     student_pk=student_pk, submitted_by=submitted_by, late_s=late_s, late_penalty=late_penalty,
+                     status=Status.queued)
+    session.add(sub)
+    session.commit()
+    return sub
+
+
+def recent_uploads(session: Session, *, since: dt.datetime, student_pk: int | None = None,
+                   student_id: str | None = None) -> int:
+    """A student's own uploads (not a TA's batch for them) since a time: by roster entry, or by typed ID."""
+    q = select(func.count()).select_from(Submission).where(Submission.created_at >= since,
+                                                           Submission.batch_id.is_(None))
+    q = q.where(Submission.student_pk == student_pk) if student_pk is not None else \
+        q.where(Submission.student_id == student_id, Submission.student_pk.is_(None))
+    return session.scalar(q) or 0
+
+
+def get_submission(session: Session, *, submission_id: str) -> Submission | None:
+    return session.get(Submission, submission_id)
+
+
+def submissions_by_ids(session: Session, *, ids: list[str]) -> list[Submission]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Submission).where(Submission.id.in_(ids))
+                                .order_by(Submission.created_at.desc())))
+
+
+def requeue(session: Session, *, ids: list[str], skip_training: bool) -> None:
+    """Grade again (e.g. after a rubric change); a running grade is left to finish."""
+    session.execute(update(Submission).where(Submission.id.in_(ids), Submission.status != Status.running)
+                    .values(status=Status.queued, regrade=True, worker=None, structure_json=None, progress_json=None,
+                            skip_training=skip_training, sent_at=now())
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def create_batch(session: Session, *, name: str, token_name: str) -> Batch:
+    batch = Batch(name=name[:200], token_name=token_name)
+    session.add(batch)
+    session.commit()
+    return batch
+
+
+def batch_submissions(session: Session, *, batch_id: str) -> list[Submission] | None:
+    """The batch's submissions by student ID, or None when there is no such batch."""
+    if session.get(Batch, batch_id) is None:
+        return None
+    return list(session.scalars(select(Submission).where(Submission.batch_id == batch_id)
+                                .order_by(Submission.student_id)))
+
+
+def store_structure(session: Session, *, submission_id: str, worker: str, structure_json: str) -> None:
+    """The structure verdict, shown before fine-tuning ends; only the worker holding the claim writes it."""
+    session.execute(update(Submission).where(Submission.id == submission_id, Submission.worker == worker,
+                                             Submission.status == Status.running)
+                    .values(structure_json=structure_json))
     session.commit()

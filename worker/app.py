@@ -10,7 +10,7 @@ from celery import Celery
 from celery.signals import worker_ready
 from celery.utils.log import get_task_logger
 
-from grader.settings import Settings
+from service.settings import ServiceSettings as Settings
 from worker import grading
 
 settings = Settings()

@@ -9,11 +9,10 @@ from functools import lru_cache
 from typing import Any
 
 from grader.engine import GradeConfig, grade_bytes
-from grader.settings import Settings
+from service.settings import ServiceSettings as Settings
 from storage import service
 from storage.db import session_scope
 from storage.files import FileStore
-from storage.models import Submission
 
 
 @lru_cache(maxsize=4)
@@ -76,6 +75,7 @@ def run_grade(settings: Settings, submission_id: str, worker: str) -> str:
         if sub is None:
             return "skipped: finished or held by a live worker"
         sha256, filename, student_id, skip, regrade = sub.sha256, sub.filename, sub.student_id, sub.skip_training, sub.regrade
+        content = sub.content  # in the database: a worker on another host needs no shared folder
     config = _config(settings.model_dump_json(), skip)
     key = config_key(config)
     if not regrade:
@@ -89,14 +89,13 @@ def run_grade(settings: Settings, submission_id: str, worker: str) -> str:
                                score=earlier.score, max_score=earlier.max_score, accuracy=earlier.accuracy,
                                config_key=key)
                 return f"reused the report of {earlier.id}"
-    data = FileStore(settings.var_dir / "files").get(sha256)
+    data = content if content is not None else FileStore(settings.var_dir / "files").get(sha256)  # rows from before 0002
     with _Heartbeat(db, submission_id, worker, every_s=max(1.0, settings.heartbeat_timeout_s / 4)) as hb:
         def on_event(event: dict[str, Any]) -> None:
             if event.get("event") == "structure":
                 with session_scope(db) as s2:
-                    row = s2.get(Submission, submission_id)
-                    if row is not None and row.worker == worker:
-                        row.structure_json = json.dumps(event["report"])
+                    service.store_structure(s2, submission_id=submission_id, worker=worker,
+                                            structure_json=json.dumps(event["report"]))
             hb.event({k: v for k, v in event.items() if k != "report"})
 
         try:

@@ -1,18 +1,17 @@
 """The student's web page: upload form, result page at an unguessable URL, live progress (SSE)."""
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
-from typing import Annotated, AsyncIterator
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
-
+from api.auth import CsrfDep, LimiterDep, Viewer, ViewerDep, attach_csrf, can_view, csrf_token, signed_in_student
 from api.deps import SessionDep, SettingsDep, StoreDep
+from api.live import Notifier, TooManyStreams
+from api.page_context import page_context, result_context
 from api.submit import send, submit_upload
 from api.uploads import UploadError
 from api.views import submission_view
@@ -22,72 +21,80 @@ from storage.service import FINAL
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.globals["csrf_token"] = csrf_token
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, settings: SettingsDep) -> HTMLResponse:
-    return templates.TemplateResponse(request, "index.html", {"needs_code": bool(settings.access_code)})
+def index(request: Request, settings: SettingsDep, session: SessionDep) -> HTMLResponse:
+    return attach_csrf(request, templates.TemplateResponse(request, "index.html", page_context(request, session, settings)))
 
 
-@router.post("/submit", response_model=None)
-async def submit(request: Request, store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
-                 student_id: Annotated[str, Form()], file: Annotated[UploadFile, File()],
+@router.post("/submit", response_model=None, dependencies=[CsrfDep])
+async def submit(request: Request, store: StoreDep, settings: SettingsDep, limiter: LimiterDep,
+                 background: BackgroundTasks, file: Annotated[UploadFile, File()],
+                 student_id: Annotated[str, Form()] = "",
                  access_code: Annotated[str, Form()] = "") -> HTMLResponse | RedirectResponse:
+    limiter.hit(request, "upload")
     try:
-        sub = await submit_upload(settings, store, student_id=student_id, file=file, access_code=access_code)
+        sub = await submit_upload(settings, store, request, file=file, typed_student_id=student_id,
+                                  access_code=access_code)
     except UploadError as exc:
-        return templates.TemplateResponse(request, "index.html", {"needs_code": bool(settings.access_code),
-                                                                  "error": str(exc), "student_id": student_id},
-                                          status_code=exc.status)
+        def context() -> dict:
+            with session_scope(settings.resolved_database_url()) as s:
+                return page_context(request, s, settings) | {"error": str(exc), "student_id": student_id}
+
+        return attach_csrf(request, templates.TemplateResponse(request, "index.html", await run_in_threadpool(context),
+                                                               status_code=exc.status))
+    if sub.student_pk is None:  # open self-check mode: this browser's own list of uploads
+        request.session["mine"] = [sub.id, *request.session.get("mine", [])][:20]
     background.add_task(send, settings, [sub.id])
     return RedirectResponse(f"/s/{sub.id}", status_code=303)
 
 
 @router.get("/s/{submission_id}", response_class=HTMLResponse)
-def result(request: Request, submission_id: str, session: SessionDep) -> HTMLResponse:
+def result(request: Request, submission_id: str, session: SessionDep, settings: SettingsDep,
+           viewer: ViewerDep) -> HTMLResponse:
     sub = session.get(Submission, submission_id)
-    if sub is None:
+    if sub is None or not can_view(viewer, sub):  # another student's: as if it did not exist
         raise HTTPException(404, "No submission has this address.")
-    history = session.scalars(select(Submission).where(Submission.student_id == sub.student_id,
-                                                       Submission.batch_id.is_(None))
-                              .order_by(Submission.created_at.desc()).limit(50)).all()
-    view = submission_view(sub)
-    return templates.TemplateResponse(request, "result.html", {
-        "s": view, "report": view["report"] or view["structure"], "final": sub.status in FINAL,
-        "history": [submission_view(h, with_report=False) for h in history]})
+    return templates.TemplateResponse(request, "result.html", result_context(request, session, settings, viewer, sub))
 
 
 @router.get("/s/{submission_id}/events")
-async def events(submission_id: str, settings: SettingsDep) -> StreamingResponse:
-    """Server-Sent Events: one `data:` line per change until the grade is final."""
+async def events(request: Request, submission_id: str, settings: SettingsDep) -> StreamingResponse:
+    """Server-Sent Events: one `data:` line per change until the grade is final (api/live.py)."""
     db = settings.resolved_database_url()
 
     def snapshot() -> dict | None:
-        with session_scope(db) as s:
+        with session_scope(db) as s:  # the viewer is checked once, when the stream opens
             sub = s.get(Submission, submission_id)
-            return None if sub is None else submission_view(sub, with_report=False) | {
-                "has_structure": sub.structure_json is not None}
+            if sub is None or not can_view(Viewer(student=signed_in_student(request, s)), sub):
+                return None
+            return _live_view(sub)
 
-    if await run_in_threadpool(snapshot) is None:
+    first = await run_in_threadpool(snapshot)
+    if first is None:
         raise HTTPException(404, "No submission has this address.")
-
-    async def stream() -> AsyncIterator[str]:
-        last, idle = None, 0
-        for _ in range(24 * 3600 * 2):  # bounded: at most a day at two polls a second
-            view = await run_in_threadpool(snapshot)
-            if view is None:
-                return
-            text = json.dumps(view)
-            if text != last:
-                last, idle = text, 0
-                yield f"data: {text}\n\n"
-            else:
-                idle += 1
-                if idle % 30 == 0:
-                    yield ": keep-alive\n\n"
-            if view["status"] in FINAL:
-                return
-            await asyncio.sleep(0.5)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    notifier = _notifier(request, settings)
+    try:
+        stream = notifier.open(submission_id, request.client.host if request.client else "", first)
+    except TooManyStreams as exc:
+        raise HTTPException(429, str(exc)) from exc
+    return StreamingResponse(notifier.events(stream, final=lambda view: view["status"] in FINAL),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _live_view(sub: Submission) -> dict:
+    return submission_view(sub, with_report=False, released=False).model_dump() | {
+        "has_structure": sub.structure_json is not None}
+
+
+def _notifier(request: Request, settings: SettingsDep) -> Notifier:
+    """One per API process (made on the first stream), shared by every stream."""
+    state = request.app.state
+    if getattr(state, "notifier", None) is None:
+        state.notifier = Notifier(settings.resolved_database_url(), _live_view,
+                                  per_submission=settings.live_streams_per_submission,
+                                  per_client=settings.live_streams_per_client)
+    return state.notifier

@@ -5,17 +5,21 @@ import json
 from typing import Annotated, Any
 
 from fastapi.concurrency import run_in_threadpool
-from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import select, update
+from pydantic import BaseModel
 
+from api.auth import CsrfDep, LimiterDep, ViewerDep, can_view
 from api.deps import SessionDep, SettingsDep, StoreDep, TaDep
 from api.exports import gradebook_csv, gradescope_results, prairielearn_results
 from api.submit import accept, send, submit_upload
-from api.uploads import Entry, UploadError, check_source, check_student_id, read_zip, student_of
-from api.views import submission_view
+from api.scoring import scale
+from api.uploads import Entry, UploadError, ZipContents, check_source, check_student_id, read_zip, student_of
+from api.views import SubmissionView, submission_view
 from grader.report import Report
-from storage.models import Batch, Submission
+from storage import batches, course, service
+from storage.rejected import record_rejected
+from storage.models import FINAL, Submission
 
 router = APIRouter(prefix="/api")
 
@@ -25,28 +29,40 @@ def _refuse(exc: UploadError) -> HTTPException:
 
 
 def _get(session: SessionDep, submission_id: str) -> Submission:
-    sub = session.get(Submission, submission_id)
+    sub = service.get_submission(session, submission_id=submission_id)
     if sub is None:
         raise HTTPException(404, "No submission has this id.")
     return sub
 
 
-@router.post("/submissions", status_code=202)
-async def create_submission(store: StoreDep, settings: SettingsDep, background: BackgroundTasks,
-                            student_id: Annotated[str, Form()], file: Annotated[UploadFile, File()],
-                            access_code: Annotated[str, Form()] = "") -> dict[str, Any]:
-    """Upload one file; grading runs in the background. Poll `url` or the events stream."""
+@router.post("/submissions", status_code=202, response_model=SubmissionView, dependencies=[CsrfDep])
+async def create_submission(request: Request, store: StoreDep, settings: SettingsDep, limiter: LimiterDep,
+                            background: BackgroundTasks, file: Annotated[UploadFile, File()],
+                            student_id: Annotated[str, Form()] = "",
+                            access_code: Annotated[str, Form()] = "") -> SubmissionView:
+    """Upload one file; grading runs in the background. Poll `url` or the events stream.
+
+    With a roster, the signed-in student's session (and the `x-csrftoken` header) decides
+    who it is for and `student_id` is ignored; without one, `student_id` names a self-check.
+    """
+    limiter.hit(request, "upload")
     try:
-        sub = await submit_upload(settings, store, student_id=student_id, file=file, access_code=access_code)
+        sub = await submit_upload(settings, store, request, file=file, typed_student_id=student_id,
+                                  access_code=access_code)
     except UploadError as exc:
         raise _refuse(exc) from exc
     background.add_task(send, settings, [sub.id])  # after the response: the row is already durable
     return submission_view(sub, with_report=False)
 
 
-@router.get("/submissions/{submission_id}")
-def read_submission(session: SessionDep, submission_id: str) -> dict[str, Any]:
-    return submission_view(_get(session, submission_id))
+@router.get("/submissions/{submission_id}", response_model=SubmissionView)
+def read_submission(session: SessionDep, viewer: ViewerDep, submission_id: str) -> SubmissionView:
+    """Its owner (signed in) or a TA (bearer token); an open self-check upload by its id."""
+    sub = _get(session, submission_id)
+    if not can_view(viewer, sub):
+        raise HTTPException(404, "No submission has this id.")  # not yours: not even whether it exists
+    released = viewer.ta is not None or course.released_for(session, submission=sub)
+    return submission_view(sub, released=released)
 
 
 def _report(sub: Submission) -> Report:
@@ -65,18 +81,16 @@ def prairielearn(session: SessionDep, _ta: TaDep, submission_id: str) -> dict[st
     return prairielearn_results(_report(_get(session, submission_id)))
 
 
-@router.post("/submissions/{submission_id}/regrade", status_code=202)
-def regrade_one(session: SessionDep, settings: SettingsDep, _ta: TaDep, submission_id: str) -> dict[str, Any]:
+@router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=SubmissionView)
+def regrade_one(session: SessionDep, settings: SettingsDep, _ta: TaDep, submission_id: str) -> SubmissionView:
     sub = _get(session, submission_id)
     _requeue(session, settings, [sub.id])
-    return submission_view(session.get(Submission, sub.id), with_report=False)
+    session.refresh(sub)
+    return submission_view(sub, with_report=False)
 
 
 def _requeue(session: SessionDep, settings: SettingsDep, ids: list[str]) -> None:
-    session.execute(update(Submission).where(Submission.id.in_(ids), Submission.status != "running")
-                    .values(status="queued", regrade=True, worker=None, structure_json=None, progress_json=None,
-                            skip_training=settings.skip_training))
-    session.commit()
+    service.requeue(session, ids=ids, skip_training=settings.skip_training)
     send(settings, ids)
 
 
@@ -86,7 +100,7 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
                        name: Annotated[str, Form()] = "") -> dict[str, Any]:
     """Many files at once: `ID_resnet50_skeleton.py` files, or zips of `ID/resnet50_skeleton.py`."""
     limit = settings.max_upload_kb * 1024
-    entries: list[Entry] = []
+    contents = ZipContents()  # a bad entry becomes a rejected row for its student (api/uploads.py)
     try:
         for upload in files:
             fname = upload.filename or ""
@@ -94,46 +108,88 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
                 data = await upload.read(settings.max_zip_mb * 1024 * 1024 + 1)
                 if len(data) > settings.max_zip_mb * 1024 * 1024:
                     raise UploadError(f"{fname} is larger than {settings.max_zip_mb} MiB.", 413)
-                entries += read_zip(data, max_entries=settings.max_zip_entries,
-                                    max_total=settings.max_zip_mb * 1024 * 1024, max_file=limit)
+                contents.extend(read_zip(data, max_entries=settings.max_zip_entries,
+                                         max_total=settings.max_zip_mb * 1024 * 1024, max_file=limit))
             else:
                 student = student_of(fname)
                 if student is None:
                     raise UploadError(f"{fname!r}: name files STUDENT_ID_resnet50_skeleton.py, or upload a zip.", 422)
                 data = await upload.read(limit + 1)
                 check_source(data, fname, limit)
-                entries.append(Entry(check_student_id(student), "resnet50_skeleton.py", data))
-        if len(entries) > settings.max_zip_entries:
-            raise UploadError(f"{len(entries)} files in one batch; the limit is {settings.max_zip_entries}.", 413)
+                contents.extend(ZipContents(entries=[Entry(check_student_id(student), "resnet50_skeleton.py", data)]))
+        if contents.count > settings.max_zip_entries:
+            raise UploadError(f"{contents.count} files in one batch; the limit is {settings.max_zip_entries}.", 413)
     except UploadError as exc:
         raise _refuse(exc) from exc
-    batch = Batch(name=name[:200], token_name=ta)
-    session.add(batch)
-    await run_in_threadpool(session.commit)
-    subs = await run_in_threadpool(lambda: [
-        accept(session, store, settings, student_id=e.student_id, filename=e.filename, data=e.data,
-               batch_id=batch.id) for e in entries])
+    max_score = scale(settings).max_score
+
+    def record() -> tuple[list[Submission], list[Submission]]:
+        """Entries for roster students join the assignment as submitted by this TA for them."""
+        batch = service.create_batch(session, name=name, token_name=ta)
+        assignment = course.default_assignment(session, name=settings.assignment)
+        out, refused = [], []
+        for e in contents.entries:
+            student = course.get_student(session, student_id=e.student_id)
+            out.append(accept(session, store, settings, student_id=e.student_id, filename=e.filename, data=e.data,
+                              batch_id=batch.id, assignment_id=assignment.id,
+                              student_pk=student.id if student else None, submitted_by=ta))
+        for r in contents.rejected:
+            student = course.get_student(session, student_id=r.student_id)
+            report = r.report(max_score)
+            refused.append(record_rejected(session, student_id=r.student_id, filename=report.submission.filename,
+                                           sha256=report.submission.sha256, size_bytes=len(r.data),
+                                           report_json=report.model_dump_json(), max_score=max_score,
+                                           batch_id=batch.id, assignment_id=assignment.id,
+                                           student_pk=student.id if student else None, submitted_by=ta))
+        return out, refused
+
+    subs, refused = await run_in_threadpool(record)
+    batch_id = (subs or refused)[0].batch_id
     background.add_task(send, settings, [sub.id for sub in subs])
-    return {"batch_id": batch.id, "url": f"/api/batches/{batch.id}",
-            "submissions": [{"id": s.id, "student_id": s.student_id} for s in subs]}
+    return {"batch_id": batch_id, "url": f"/api/batches/{batch_id}",
+            "submissions": [{"id": s.id, "student_id": s.student_id, "status": s.status,
+                             "in_roster": s.student_pk is not None} for s in [*subs, *refused]],
+            "rejected": [{"id": s.id, "student_id": r.student_id, "entry": r.entry, "message": r.message}
+                         for s, r in zip(refused, contents.rejected)],
+            "warnings": contents.warnings}
 
 
 def _batch(session: SessionDep, batch_id: str) -> list[Submission]:
-    if session.get(Batch, batch_id) is None:
+    subs = service.batch_submissions(session, batch_id=batch_id)
+    if subs is None:
         raise HTTPException(404, "No batch has this id.")
-    return list(session.scalars(select(Submission).where(Submission.batch_id == batch_id)
-                                .order_by(Submission.student_id)).all())
+    return subs
 
 
-@router.get("/batches/{batch_id}")
-def read_batch(session: SessionDep, _ta: TaDep, batch_id: str) -> dict[str, Any]:
-    subs = _batch(session, batch_id)
-    counts: dict[str, int] = {}
-    for s in subs:
-        counts[s.status] = counts.get(s.status, 0) + 1
-    return {"batch_id": batch_id, "total": len(subs), "counts": counts,
-            "done": all(s.status in ("graded", "rejected", "failed") for s in subs),
-            "submissions": [submission_view(s, with_report=False) for s in subs]}
+class BatchEntryView(BaseModel):
+    id: str
+    student_id: str
+    status: str
+
+
+class BatchView(BaseModel):
+    batch_id: str
+    total: int
+    counts: dict[str, int]  # per status, over the whole batch
+    done: bool
+    offset: int
+    limit: int
+    submissions: list[BatchEntryView]  # this page: ids and statuses only
+    details: list[SubmissionView] | None = None  # this page's full records, with ?details=true
+
+
+@router.get("/batches/{batch_id}", response_model=BatchView)
+def read_batch(session: SessionDep, _ta: TaDep, batch_id: str, offset: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 500, details: bool = False) -> BatchView:
+    """Progress for a poll: counts and a page of ids (cheap); `details=true` adds that page's records."""
+    progress = batches.batch_progress(session, batch_id=batch_id, offset=offset, limit=limit)
+    if progress is None:
+        raise HTTPException(404, "No batch has this id.")
+    full = ([submission_view(s, with_report=False) for s in
+             batches.batch_page(session, batch_id=batch_id, offset=offset, limit=limit)] if details else None)
+    return BatchView(batch_id=batch_id, total=progress.total, counts=progress.counts,
+                     done=all(status in FINAL for status in progress.counts), offset=offset, limit=limit,
+                     submissions=[BatchEntryView(**e.__dict__) for e in progress.entries], details=full)
 
 
 @router.get("/batches/{batch_id}/gradebook.csv", response_class=PlainTextResponse)

@@ -1,0 +1,61 @@
+"""What the student's pages show: mode, who is signed in, the deadline and time left, their own
+history and the TA changes to their grade. Built here so the page routes only do HTTP."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from api.auth import Viewer, signed_in_student
+from api.scoring import scale
+from api.views import audit_view, submission_view
+from service.settings import ServiceSettings
+from storage import course, gradebook, service
+from storage.models import FINAL, LatePolicy, Submission
+
+
+def _policy_text(a) -> str:  # noqa: ANN001 - an Assignment
+    if a.deadline is None:
+        return "No deadline is set."
+    if a.late_policy == LatePolicy.none:
+        return "Late submissions are not accepted."
+    unit = "hour" if a.late_policy == LatePolicy.per_hour else "day"
+    cutoff = f"; nothing is accepted after {course.show_time(a.late_cutoff, a.timezone)}" if a.late_cutoff else ""
+    return f"Late submissions lose {a.late_penalty:.0%} of the maximum score per started {unit}{cutoff}."
+
+
+def page_context(request: Request, session: Session, settings: ServiceSettings) -> dict[str, Any]:
+    a = course.default_assignment(session, name=settings.assignment)
+    roster = course.has_roster(session)
+    student = signed_in_student(request, session) if roster else None
+    ext = course.extension_until(session, assignment=a, student_pk=student.id) if student else None
+    deadline = course.due(a, ext)
+    if student is not None:
+        mine = course.history(session, student_pk=student.id)
+    elif not roster:
+        mine = service.submissions_by_ids(session, ids=list(request.session.get("mine", []))[:20])
+    else:
+        mine = []
+    released = course.released(a, extension=ext)
+    return {
+        "scale": scale(settings),  # one maximum score; whether and why not accuracy is measured
+        "mode": "course" if roster else "self_check", "student": student, "needs_code": bool(settings.access_code) and not roster,
+        "assignment": a.title or a.name, "deadline": course.show_time(deadline, a.timezone) if deadline else None,
+        "deadline_iso": deadline.isoformat() + "Z" if deadline else None,
+        "time_left": course.time_left(a, extension=ext), "policy": _policy_text(a),
+        "extended": ext is not None and a.deadline is not None and ext > a.deadline,
+        "history": [submission_view(h, with_report=False, released=released) for h in mine],
+        "audit": [audit_view(e) for e in gradebook.audit_log(session, student_pk=student.id) if e.action == "override"]
+        if student else [],
+    }
+
+
+def result_context(request: Request, session: Session, settings: ServiceSettings, viewer: Viewer,
+                   sub: Submission) -> dict[str, Any]:
+    released = viewer.ta is not None or course.released_for(session, submission=sub)
+    view = submission_view(sub, released=released)
+    page = page_context(request, session, settings)
+    audit = [audit_view(e) for e in gradebook.audit_log(session, submission_id=sub.id) if e.action == "override"]
+    return page | {"s": view, "report": view.report or view.structure, "final": sub.status in FINAL,
+                   "released": released, "sub_audit": audit}

@@ -1,0 +1,193 @@
+"""`autograder roster ...` and `autograder assignment ...`: a TA's course set-up from the shell.
+
+Each command is a thin call into storage.course; registered on the `autograder` group by api/cli.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from grader.cli import main
+
+
+def _settings():  # noqa: ANN202 - imported late: `autograder grade` needs none of this
+    from service.settings import ServiceSettings
+
+    return ServiceSettings()
+
+
+def _base_url(base_url: str | None) -> str:
+    return base_url or _settings().public_url or "http://127.0.0.1:8000"
+
+
+def _write_links(links: list, base_url: str | None, out: Path | None) -> None:
+    from api.roster import links_csv
+
+    text = links_csv(links, _base_url(base_url))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        out.chmod(0o600)  # the links sign students in: keep them as private as passwords
+        click.echo(f"{len(links)} link(s) written to {out}", err=True)
+
+
+@main.group()
+def roster() -> None:
+    """The course roster and the students' personal sign-in links."""
+
+
+_BASE = click.option("--base-url", help="The service's public address (default AUTOGRADER_PUBLIC_URL, else "
+                                        "http://127.0.0.1:8000).")
+_OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                    help="Write the links CSV (student_id,name,email,link) here instead of stdout.")
+
+
+@roster.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_BASE
+@_OUT
+def roster_import(csv_file: Path, base_url: str | None, out: Path | None) -> None:
+    """Add or update the students of CSV_FILE (student_id,name,email); print the links issued now.
+
+    Each student without a link gets one; a link is shown only once (its hash is stored).
+    """
+    from api.roster import parse_roster_csv
+    from api.uploads import UploadError
+    from storage.course import import_roster
+    from storage.db import session_scope
+
+    try:
+        rows = parse_roster_csv(csv_file.read_bytes())
+    except UploadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with session_scope(_settings().resolved_database_url()) as session:
+        links = import_roster(session, rows=rows)
+    click.echo(f"{len(rows)} student(s) on the roster, {len(links)} new link(s)", err=True)
+    _write_links(links, base_url, out)
+
+
+@roster.command("links")
+@click.argument("student_ids", nargs=-1)
+@_BASE
+@_OUT
+def roster_links(student_ids: tuple[str, ...], base_url: str | None, out: Path | None) -> None:
+    """Issue new links (for STUDENT_IDS, or everyone); the old links stop working."""
+    from storage.course import get_student, issue_link, list_students
+    from storage.db import session_scope
+
+    with session_scope(_settings().resolved_database_url()) as session:
+        students = [get_student(session, student_id=s) for s in student_ids] if student_ids else list_students(session)
+        if None in students:
+            raise click.ClickException("not on the roster: " + ", ".join(s for s, st in zip(student_ids, students)
+                                                                           if st is None))
+        links = [issue_link(session, student=st, actor="cli") for st in students]
+    _write_links(links, base_url, out)
+
+
+@roster.command("revoke")
+@click.argument("student_ids", nargs=-1, required=True)
+def roster_revoke(student_ids: tuple[str, ...]) -> None:
+    """Make these students' links (and their signed-in sessions) stop working."""
+    from storage.course import get_student, revoke_link
+    from storage.db import session_scope
+
+    with session_scope(_settings().resolved_database_url()) as session:
+        for sid in student_ids:
+            st = get_student(session, student_id=sid)
+            if st is None:
+                raise click.ClickException(f"{sid} is not on the roster")
+            revoke_link(session, student=st, actor="cli")
+    click.echo(f"revoked {len(student_ids)} link(s)")
+
+
+@main.group()
+def assignment() -> None:
+    """The assignment: deadline, late policy, final-submission rule, release of scores."""
+
+
+def _options(f):  # noqa: ANN001, ANN202 - shared options of create and set
+    for opt in reversed([
+        click.option("--title"),
+        click.option("--deadline", help="ISO 8601, e.g. 2026-12-01T23:59:00+09:00; without an offset it is read in "
+                                        "--timezone; '' removes it."),
+        click.option("--timezone", help="IANA name the deadline is shown in, e.g. Asia/Seoul (default UTC)."),
+        click.option("--late-policy", type=click.Choice(["none", "per-hour", "per-day"]),
+                     help="none (default): refuse after the deadline; or a penalty per started hour/day."),
+        click.option("--late-penalty", type=float, help="Fraction of the maximum score per hour or day, e.g. 0.1."),
+        click.option("--cutoff", "late_cutoff", help="Hard cutoff (ISO 8601) after which nothing is accepted."),
+        click.option("--final-rule", type=click.Choice(["last-on-time", "best"]),
+                     help="Which submission counts (default last-on-time)."),
+        click.option("--release", type=click.Choice(["immediate", "after-deadline"]),
+                     help="When students see score and accuracy (structure feedback is immediate)."),
+        click.option("--default", "make_default", is_flag=True, help="Make it the assignment the page takes."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _configure(name: str, create: bool, **fields) -> None:  # noqa: ANN003
+    from storage.course import CourseError, configure_assignment, get_assignment, show_time
+    from storage.db import session_scope
+
+    fields = {k: (v.replace("-", "_") if isinstance(v, str) and k in ("late_policy", "final_rule", "release") else v)
+              for k, v in fields.items()}
+    with session_scope(_settings().resolved_database_url()) as session:
+        if create and get_assignment(session, name=name) is not None:
+            raise click.ClickException(f"an assignment named {name!r} exists already: use `autograder assignment set`")
+        try:
+            a = configure_assignment(session, name=name, create=create, **fields)
+        except CourseError as exc:
+            raise click.ClickException(str(exc)) from exc
+        deadline = show_time(a.deadline, a.timezone) if a.deadline else "none"
+        click.echo(f"{a.name}: deadline {deadline} · late policy {a.late_policy}"
+                   f"{f' {a.late_penalty:g}' if a.late_policy != 'none' else ''} · final rule {a.final_rule} · "
+                   f"release {a.release}{' · default' if a.is_default else ''}")
+
+
+@assignment.command("create")
+@click.argument("name")
+@_options
+def assignment_create(name: str, **fields) -> None:  # noqa: ANN003
+    """Create assignment NAME."""
+    _configure(name, True, **fields)
+
+
+@assignment.command("set")
+@click.argument("name")
+@_options
+def assignment_set(name: str, **fields) -> None:  # noqa: ANN003
+    """Change assignment NAME (only the options given)."""
+    _configure(name, False, **fields)
+
+
+@assignment.command("list")
+def assignment_list() -> None:
+    from storage.course import list_assignments, show_time
+    from storage.db import session_scope
+
+    with session_scope(_settings().resolved_database_url()) as session:
+        for a in list_assignments(session):
+            click.echo(f"{a.name}\t{show_time(a.deadline, a.timezone) if a.deadline else 'no deadline'}\t"
+                       f"{a.late_policy}\t{a.final_rule}\t{a.release}{chr(9) + 'default' if a.is_default else ''}")
+
+
+@assignment.command("extend")
+@click.argument("name")
+@click.argument("student_id")
+@click.option("--until", required=True, help="ISO 8601: this student's own deadline.")
+def assignment_extend(name: str, student_id: str, until: str) -> None:
+    """Give STUDENT_ID an extension on assignment NAME."""
+    from storage.course import CourseError, get_assignment, get_student, set_extension
+    from storage.db import session_scope
+
+    with session_scope(_settings().resolved_database_url()) as session:
+        a, st = get_assignment(session, name=name), get_student(session, student_id=student_id)
+        if a is None or st is None:
+            raise click.ClickException(f"no assignment {name!r}" if a is None else f"{student_id} is not on the roster")
+        try:
+            set_extension(session, assignment=a, student=st, until=until, actor="cli")
+        except CourseError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"{student_id}: extension on {name} until {until}")

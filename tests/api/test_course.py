@@ -1,0 +1,201 @@
+"""The course of record end to end: real uvicorn, Celery worker, Redis and SQLite on disk.
+
+A roster imported with the CLI, students signed in by their links, privacy between them,
+CSRF, rate limits that one student cannot spend for another, the deadline, the gradebook
+with its final rule, overrides with their audit log, and a regrade after a rubric change.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from grader.rubric import SOLUTION
+from tests.api.conftest import REPO, Service, make_service
+from tests.conftest import listening
+
+REFERENCE = SOLUTION.read_bytes()
+COURSE_REDIS_DB = 12
+ROSTER = "student_id,name,email\nA1,Ann Lee,ann@example.edu\nB2,Bo Kim,bo@example.edu\nC3,Cy Park,cy@example.edu\n"
+
+
+def cli(svc: Service, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=REPO, env=svc.env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def import_roster(svc: Service, tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "roster.csv"
+    path.write_text(ROSTER)
+    links = cli(svc, "roster", "import", str(path), "--base-url", svc.url)
+    return {row["student_id"]: row["link"] for row in csv.DictReader(io.StringIO(links))}
+
+
+def signed_in(svc: Service, link: str) -> httpx.Client:
+    c = svc.client(follow_redirects=True)
+    r = c.get(link.removeprefix(svc.url))
+    assert r.status_code == 200 and "signed-in" in r.text, r.text[:500]
+    return c
+
+
+def csrf(c: httpx.Client) -> str:
+    return re.search(r'name="csrftoken" value="([^"]+)"', c.get("/").text).group(1)
+
+
+def page_upload(c: httpx.Client, data: bytes = REFERENCE, token: str | None = None) -> httpx.Response:
+    return c.post("/submit", data={"csrftoken": token if token is not None else csrf(c)},
+                  files={"file": ("resnet50_skeleton.py", data, "text/x-python")}, follow_redirects=False)
+
+
+def sub_id(r: httpx.Response) -> str:
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"].removeprefix("/s/")
+
+
+@pytest.fixture
+def course(tmp_path: Path, test_checkpoint: Path):
+    assert listening(6379), "Redis is not running on 127.0.0.1:6379"
+    import redis
+
+    svc = make_service(tmp_path, test_checkpoint, broker="redis")
+    # A Redis database of its own: another checkout's service tests on this machine share db 7,
+    # and their workers would take these jobs.
+    redis.Redis(db=COURSE_REDIS_DB).flushdb()
+    svc.env["AUTOGRADER_BROKER_URL"] = f"redis://127.0.0.1:6379/{COURSE_REDIS_DB}"
+    with svc.running():
+        yield svc
+
+
+def test_students_see_and_spend_only_their_own(course: Service, tmp_path: Path) -> None:
+    links = import_roster(course, tmp_path)
+    assert set(links) == {"A1", "B2", "C3"}
+    ta = {"Authorization": f"Bearer {course.token()}"}
+    anon = course.client()
+    assert "signin-needed" in anon.get("/").text  # a roster exists: no upload form without sign-in
+    r = anon.post("/api/submissions", data={"student_id": "A1"}, files={"file": ("resnet50_skeleton.py", REFERENCE)})
+    assert r.status_code == 401 and "Sign in" in r.json()["detail"]
+    assert anon.get(links["A1"].removeprefix(course.url) + "x").status_code == 403  # a wrong link signs nobody in
+
+    a, b = signed_in(course, links["A1"]), signed_in(course, links["B2"])
+    mine = sub_id(page_upload(a))
+    theirs = sub_id(page_upload(b))
+    # A cannot see B's result, by page, API or event stream; a TA can.
+    for path in (f"/s/{theirs}", f"/api/submissions/{theirs}", f"/s/{theirs}/events"):
+        assert a.get(path).status_code == 404, path
+        assert anon.get(path).status_code == 404, path
+    assert a.get(f"/api/submissions/{mine}").json()["student_id"] == "A1"
+    assert anon.get(f"/api/submissions/{theirs}", headers=ta).status_code == 200
+    assert theirs not in a.get("/").text and mine in a.get("/").text
+    # A cannot submit as B: the session decides, a typed ID is ignored.
+    r = a.post("/api/submissions", data={"student_id": "B2"}, headers={"X-CSRF-Token": csrf(a)},
+               files={"file": ("resnet50_skeleton.py", REFERENCE)})
+    assert r.status_code == 202 and r.json()["student_id"] == "A1"
+    # A form or upload without the page's CSRF token is refused and stores nothing.
+    before = len(a.get("/").text.split("/s/"))
+    r = page_upload(a, token="forged")
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert len(a.get("/").text.split("/s/")) == before
+    # A spends A's limit (5 an hour in these tests), not B's.
+    codes = [page_upload(a).status_code for _ in range(4)]
+    assert codes[-1] == 429 and codes[:2] == [303, 303], codes
+    assert page_upload(b).status_code == 303
+    # Re-issuing A's link ends A's session; the old link no longer signs in.
+    cli(course, "roster", "links", "A1", "--base-url", course.url)
+    assert "signin-needed" in a.get("/").text
+    assert anon.get(links["A1"].removeprefix(course.url)).status_code == 403
+
+
+def test_gradebook_final_rule_override_audit_and_regrade(course: Service, tmp_path: Path, test_checkpoint: Path) -> None:
+    from tests.grader.mutations import MUTATIONS
+
+    links = import_roster(course, tmp_path)
+    ta = {"Authorization": f"Bearer {course.token()}"}
+    a, b = signed_in(course, links["A1"]), signed_in(course, links["B2"])
+    wrong = next(m for m in MUTATIONS.values() if sum(m.lost.values()) > 0)
+    first = sub_id(page_upload(a, wrong.apply().encode()))
+    course.wait_for(a, first)
+    last = sub_id(page_upload(a))  # last on time: the correct one counts, though uploaded after
+    course.wait_for(a, last)
+    # A TA's batch attaches to the assignment as submitted by the TA for B.
+    batch = course.client(headers=ta).post("/api/batches", files=[("files", ("B2_resnet50_skeleton.py", wrong.apply()))])
+    assert batch.status_code == 201, batch.text
+    bsub = batch.json()["submissions"][0]["id"]
+    course.wait_for(course.client(headers=ta), bsub)
+
+    book = {r["student_id"]: r for r in course.client(headers=ta).get("/api/assignments/resnet50/gradebook.json").json()}
+    assert set(book) == {"A1", "B2", "C3"}  # one row per roster student
+    assert book["A1"]["submission_id"] == last and book["A1"]["final_score"] == 105
+    assert book["B2"]["submitted_by"] and book["B2"]["final_score"] == 105 - sum(wrong.lost.values())
+    assert book["C3"]["status"] == "missing" and book["C3"]["final_score"] == 0
+    assert "submitted by TA" in b.get("/").text
+
+    r = course.client(headers=ta).post(f"/api/submissions/{last}/overrides",
+                                       json={"item": "q2_blanks", "points": 20, "comment": "blank 7 read by hand"})
+    assert r.status_code == 200 and r.json()["old"] == "25" and r.json()["new"] == "20"
+    row = next(r for r in course.client(headers=ta).get("/api/assignments/resnet50/gradebook.json").json()
+               if r["student_id"] == "A1")
+    assert row["final_score"] == 100 and row["overridden"] == ["q2_blanks"]
+    audit = course.client(headers=ta).get("/api/audit", params={"student_id": "A1"}).json()
+    assert any(e["action"] == "override" and e["old"] == "25" and e["new"] == "20" for e in audit)
+    page = a.get(f"/s/{last}").text
+    assert "blank 7 read by hand" in page and 'id="audit"' in page
+    canvas = course.client(headers=ta).get("/api/assignments/resnet50/canvas.csv").text.splitlines()
+    assert canvas[0].startswith("Student,ID,SIS User ID,SIS Login ID,Section,") and "A1" in canvas[2]
+
+    # A rubric change, then a regrade: the gradebook follows.
+    rubric = tmp_path / "rubric.toml"
+    text = (REPO / "reference" / "rubric.toml").read_text()
+    rubric.write_text(re.sub(r"(\[q1_downsample\][^\[]*?points = )20", r"\g<1>30", text, count=1))
+    course.kill(course.workers.pop())
+    course.env["AUTOGRADER_RUBRIC"] = str(rubric)
+    course.start_worker()
+    assert course.client(headers=ta).post(f"/api/submissions/{last}/regrade").status_code == 202
+    course.wait_for(course.client(headers=ta), last)
+    row = next(r for r in course.client(headers=ta).get("/api/assignments/resnet50/gradebook.json").json()
+               if r["student_id"] == "A1")
+    assert row["max_score"] == 115 and row["score"] == 110  # 115 - the override's 5 points
+
+
+def test_deadline_refuses_or_penalizes_by_policy(course: Service, tmp_path: Path) -> None:
+    links = import_roster(course, tmp_path)
+    ta = {"Authorization": f"Bearer {course.token()}"}
+    a = signed_in(course, links["A1"])
+    assert "no deadline set" in a.get("/").text
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)).isoformat()
+    cli(course, "assignment", "set", "resnet50", "--deadline", past, "--timezone", "Asia/Seoul")
+    page = a.get("/").text
+    assert "Asia/Seoul" in page and "the deadline has passed" in page
+    r = page_upload(a)
+    assert r.status_code == 403 and "late submissions are not accepted" in r.text
+    assert 'id="history"' not in a.get("/").text  # nothing was stored
+    # An extension moves A's own deadline.
+    cli(course, "assignment", "extend", "resnet50", "A1", "--until",
+        (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat())
+    assert "(your extension)" in a.get("/").text and "left" in a.get("/").text
+    on_time = sub_id(page_upload(a))
+    # B has no extension: with a per-day penalty, B's upload is accepted, marked late, 10 % off.
+    cli(course, "assignment", "set", "resnet50", "--late-policy", "per-day", "--late-penalty", "0.1", "--cutoff",
+        (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).isoformat())
+    b = signed_in(course, links["B2"])
+    late = sub_id(page_upload(b))
+    view = course.wait_for(b, late)
+    assert view["late"] and view["late_penalty"] == pytest.approx(0.1)
+    assert "Late:" in b.get(f"/s/{late}").text
+    course.wait_for(a, on_time)
+    book = {r["student_id"]: r for r in course.client(headers=ta).get("/api/assignments/resnet50/gradebook.json").json()}
+    assert book["B2"]["late"] and book["B2"]["late_penalty"] == pytest.approx(10.5)
+    assert book["B2"]["final_score"] == pytest.approx(94.5) and book["B2"]["score"] == 105
+    assert not book["A1"]["late"] and book["A1"]["final_score"] == 105
+    # Past the hard cutoff nothing is accepted.
+    cli(course, "assignment", "set", "resnet50", "--cutoff", past)
+    r = page_upload(b)
+    assert r.status_code == 403 and "no more submissions are accepted" in r.text
