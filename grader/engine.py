@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import atexit
+import functools
 import shutil
 import tempfile
 import threading
@@ -135,7 +136,7 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
         inputs["checkpoint"] = config.checkpoint
     job = {"seed": config.seed, "module_name": "resnet50_skeleton",
            "blocks": [{"name": n, "args": list(b.args)} for n, b in config.table.probe_blocks.items()]}
-    collector = Collector()
+    collector = Collector(names=frozenset({"model", *config.table.probe_blocks}))
     with tempfile.TemporaryDirectory(prefix="autograder-src-") as tmp:
         source = Path(tmp) / "resnet50_skeleton.py"
         source.write_bytes(data)
@@ -146,8 +147,11 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
         try:
             from grader.expected import build_expected  # torch: imported while the child starts
 
+            from grader import verify
+
             ref_started = time.perf_counter()
             expected = build_expected(config.table, config.checkpoint, out_dir)
+            verify.reference(config.table)  # exported once per process
             timings = {"reference": time.perf_counter() - ref_started}
         finally:
             result = runner.join()
@@ -157,26 +161,33 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
             raise result
         outcome = result
         timings["checks"] = outcome.wall_seconds
-        report = _judge(submission, config, expected, collector, outcome)
+        programs = _check_programs(config, collector)
+        report = _judge(submission, config, expected, collector, outcome, programs)
+        tally(report)
         emit({"event": "structure", "score": report.score, "max_score": report.max_score,
               "report": report.model_dump(mode="json")})
         if not config.skip_training:
-            _train(report, source, config, emit, timings)
-    report.score = round(sum(i.points for i in report.items), 4)
+            _train(report, source, config, emit, timings, programs["model"])
+    tally(report)
     report.timings = {**timings, "total": time.perf_counter() - started}
     return report
 
 
 def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Event], None],
-           timings: dict[str, float]) -> None:
-    """Fine-tune and score accuracy; a model that does not build is not trained."""
+           timings: dict[str, float], checked: Any) -> None:
+    """Fine-tune and score accuracy; a model that does not build is not trained.
+
+    A checked program is fine-tuned by our code (shared with identical programs) and
+    compared with the reference program's fine-tune; otherwise the student's own code is
+    fine-tuned in the sandbox and the accuracy is self-reported.
+    """
     from grader.training import accuracy_item, prepare_data, run_training
 
     rubric = config.rubric.accuracy
     if report.status == "rejected":
         return
     if report.error and report.error.kind in ("missing_definition", "runtime_error", "timeout",
-                                              "memory_limit", "crashed"):
+                                              "memory_limit", "crashed") and checked.program is None:
         report.items.append(accuracy_item(rubric, None, f"Not trained: {report.error.message}"))
         return
     if config.data_dir is None:
@@ -185,18 +196,93 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     started = time.perf_counter()
     data = prepare_data(config.data_dir, work_root(), config.cache_dir)
     timings["data"] = time.perf_counter() - started
-    result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
-                          threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
+    if checked.program is not None:
+        from grader import verify
+
+        result, shared_with = _trusted_fine_tune(checked.program, data, config, emit)
+        reference, _ = _trusted_fine_tune(verify.reference(config.table).model, data, config, None)
+        report.reference_accuracy = reference.accuracy
+        report.trust.fine_tune = "shared" if shared_with else "ran"
+        report.trust.fine_tune_shared_with = shared_with
+        item = accuracy_item(rubric, result, reference=reference.accuracy)
+        if shared_with:
+            item.feedback.append(f"Fine-tune shared with {shared_with} earlier grade(s) of an identical model "
+                                 "(same program, checkpoint, data and settings give the same accuracy).")
+    else:
+        result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
+                              threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
+        item = _self_reported(accuracy_item(rubric, result), checked.problem)
+        report.trust.fine_tune = f"self-reported: {checked.problem}"
     timings["training"] = result.outcome.wall_seconds
     report.sandbox["training"] = {"status": result.outcome.status, "exit_code": result.outcome.exit_code,
                                   "peak_memory_bytes": result.outcome.peak_memory_bytes}
-    report.accuracy = result.accuracy
+    report.accuracy = result.accuracy if item.verified else None
     report.training = result.training
     if result.error is not None and report.error is None:
         report.error = result.error
     report.log = (report.log + "\n--- fine-tuning ---\n" + result.outcome.log).strip()
-    report.items.append(accuracy_item(rubric, result))
+    report.items.append(item)
     emit({"event": "accuracy", "accuracy": result.accuracy})
+
+
+def _trusted_fine_tune(program: Any, data: Any, config: GradeConfig,
+                       emit: Callable[[Event], None] | None) -> tuple[Any, int]:
+    """Fine-tune a checked program in a sandbox that holds no student file; once per identical program."""
+    from grader import shared_finetune
+    from grader.training import resolve_device, run_training, train_config
+
+    checkpoint = config.checkpoint or (expected_dir(config) / "reference-seeded.pt")
+    settings = train_config(config.train, resolve_device(config.train.device))
+    digest = shared_finetune.key(program_digest=program.digest(), checkpoint_sha256=_file_sha256(checkpoint),
+                                 settings=settings, data=f"{data.train.parent.name}:{data.n_train}")
+
+    def compute() -> Any:
+        with tempfile.TemporaryDirectory(prefix="autograder-program-") as tmp:
+            path = Path(tmp) / "program.json"
+            path.write_text(json.dumps(program.to_data()))
+            return run_training(source=None, program=path, data=data, checkpoint=checkpoint,
+                                settings=config.train, threads=config.threads,
+                                allow_unsafe=config.allow_unsafe, on_event=emit)
+
+    return shared_finetune.shared((config.cache_dir or work_root()) / "fine-tunes", digest, compute)
+
+
+def _file_sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_cached(path: str, _size: int, _mtime: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_programs(config: GradeConfig, found: Collector) -> dict[str, Any]:
+    """Each program the child sent, checked by our code; a missing one says why it is missing."""
+    from grader import verify
+
+    shapes = {"model": [1, *config.table.input],
+              **{name: list(b.input) for name, b in config.table.probe_blocks.items()}}
+    out: dict[str, Any] = {}
+    for name, shape in shapes.items():
+        msg = found.programs.get(name)
+        if msg is None:
+            out[name] = verify.Checked(None, None, "the grading process stopped before exporting the model")
+        elif msg.data is None:
+            out[name] = verify.Checked(None, None, f"torch.export could not trace it ({(msg.error or '')[:300]})")
+        else:
+            out[name] = verify.check(msg.data, shape)
+    return out
+
+
+def tally(report: Report) -> None:
+    """Verified points make the score; self-reported ones wait apart for a TA's review."""
+    report.score = round(sum(i.points for i in report.items if i.verified), 4)
+    report.provisional_score = round(sum(i.points for i in report.items if not i.verified), 4)
 
 
 def _rejected(submission: Submission, config: GradeConfig, error: Error, started: float) -> Report:
@@ -219,27 +305,43 @@ def _outcome_error(outcome: Outcome) -> Error | None:
                  else (outcome.reason or "The grading process crashed."))
 
 
+def _import_error(imported: Any) -> Error:
+    e = imported.error
+    kind = e.kind if e.kind in ("syntax_error", "import_error", "runtime_error", "crashed") else "runtime_error"
+    message = {
+        "syntax_error": f"Syntax error on line {e.line}: {e.message}",
+        "import_error": f"Your file imports the module {e.module!r}, which the grader does not have. "
+                        "Use only torch and the Python standard library.",
+    }.get(kind, f"Your file raised an error while being imported: {e.message}")
+    if kind == "crashed":
+        message = (f"Your file called sys.exit({e.message}) while being imported, which stops the grader's "
+                   "process; remove it (the grader imports your file, it does not run it as a script).")
+    return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
+
+
+def _self_reported(item: Item, why: str) -> Item:
+    item.verified = False
+    item.review = (f"Self-reported: {why}. These points come from your own process's report and "
+                   "count once a TA has reviewed them.")
+    return item
+
+
 def _judge(submission: Submission, config: GradeConfig, expected: Any,
-           found: Collector, outcome: Outcome) -> Report:
-    from grader import judge  # imports torch; loaded by then
+           found: Collector, outcome: Outcome, programs: dict[str, Any]) -> Report:
+    """Items from the checked programs where there are any; from the child's report otherwise.
+
+    `programs` maps "model" and each probe block to verify.Checked. An item whose program
+    was refused is judged from the child's own messages and marked self-reported.
+    """
+    from grader import judge, verify  # imports torch; loaded by then
+    from grader.protocol import CheckpointMsg
 
     rubric = config.rubric
     imported = found.get("import")
     definitions = found.get("definitions")
     error = _outcome_error(outcome)
     if imported is not None and imported.error is not None:
-        e = imported.error
-        kind = e.kind if e.kind in ("syntax_error", "import_error", "runtime_error", "crashed") else "runtime_error"
-        message = {
-            "syntax_error": f"Syntax error on line {e.line}: {e.message}",
-            "import_error": f"Your file imports the module {e.module!r}, which the grader does not have. "
-                            "Use only torch and the Python standard library.",
-        }.get(kind, f"Your file raised an error while being imported: {e.message}")
-        if kind == "crashed":
-            message = (f"Your file called sys.exit({e.message}) while being imported, which stops the grader's "
-                       "process; remove it (the grader imports your file, it does not run it as a script).")
-        error = Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
-        return _finish(submission, config, "rejected", [], Checks(), error, outcome)
+        return _finish(submission, config, "rejected", [], Checks(), _import_error(imported), outcome)
     if imported is None:
         error = error or Error(kind="crashed", message="The grading process stopped before importing the file.")
         return _finish(submission, config, "rejected", [], Checks(), error, outcome)
@@ -251,19 +353,43 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                       message=f"Your file does not define {' and '.join(missing)} as an nn.Module class; "
                               "keep the skeleton's class names.")
     unavailable = (f"Not checked: {error.message}" if error else None)
+    seed = verify.fresh_seed(submission.sha256)
+    ref = verify.reference(config.table)
 
-    model = found.get("model")
-    shapes = judge.check_shapes(found.get("shapes"), expected, unavailable if model else None)
-    ckpt = judge.check_checkpoint(model, found.get("checkpoint"), expected)
-    equivalence = judge.check_equivalence(found.get("equivalence"), ckpt, expected)
     items: list[Item] = []
     for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
         spec = config.table.probe_blocks[item.block]
-        items.append(judge.judge_block(item, item_id, found.blocks.get(item.block),
-                                       expected.blocks[item.block], spec.args, unavailable))
-    items.append(judge.judge_blanks(rubric.q2_blanks, model, shapes, equivalence, unavailable))
+        checked = programs[item.block]
+        if checked.program is not None:
+            msg, want = verify.block_findings(item.block, checked, ref, list(spec.input), seed)
+            items.append(judge.judge_block(item, item_id, msg, want, spec.args, None))
+        else:
+            msg = found.blocks.get(item.block)
+            graded = judge.judge_block(item, item_id, msg, expected.blocks[item.block], spec.args, unavailable)
+            items.append(graded if msg is None or msg.error is not None
+                         else _self_reported(graded, checked.problem))
+
+    checked = programs[verify.MODEL]
+    if checked.program is not None:
+        model, shapes_msg = verify.model_findings(checked)
+        shapes = judge.check_shapes(shapes_msg, expected, None)
+        fits = dict(model.state_dict or []) == expected.checkpoint_shapes
+        ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
+        equivalence = (verify.equivalence(checked, ref, list(config.table.input), seed) if ckpt.ok else
+                       judge.EquivalenceCheck(checked=False, message="Not checked: the checkpoint did not load."))
+        trusted_model = True
+    else:
+        model = found.get("model")
+        shapes = judge.check_shapes(found.get("shapes"), expected, unavailable if model else None)
+        ckpt = judge.check_checkpoint(model, found.get("checkpoint"), expected)
+        equivalence = judge.check_equivalence(found.get("equivalence"), ckpt, expected)
+        trusted_model = False
+    model_items = [judge.judge_blanks(rubric.q2_blanks, model, shapes, equivalence, unavailable)]
     for item_id, layer_item in (("q2_layer3", rubric.q2_layer3), ("q2_layer4", rubric.q2_layer4)):
-        items.append(judge.judge_layer(layer_item, item_id, model, config.table, shapes, unavailable))
+        model_items.append(judge.judge_layer(layer_item, item_id, model, config.table, shapes, unavailable))
+    if not trusted_model and model is not None and model.modules is not None:
+        model_items = [_self_reported(i, checked.problem) for i in model_items]
+    items += model_items
     if config.skip_training:
         items.append(Item(id="accuracy", title=rubric.accuracy.title, points=0, max_points=0,
                           passed=False, skipped=True,
@@ -272,14 +398,16 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
     if model is not None and model.error is not None and error is None:
         error = Error(kind="runtime_error", message=f"ResNet50_layer4() raised {model.error.message}",
                       line=model.error.line, traceback=model.error.traceback)
-    return _finish(submission, config, "graded", items, checks, error, outcome)
+    report = _finish(submission, config, "graded", items, checks, error, outcome)
+    report.trust.programs = {name: c.problem for name, c in programs.items()}
+    return report
 
 
 def _finish(submission: Submission, config: GradeConfig, status: str, items: list[Item],
             checks: Checks, error: Error | None, outcome: Outcome) -> Report:
     return Report(
         submission=submission, status=status,  # type: ignore[arg-type]
-        score=round(sum(i.points for i in items), 4), max_score=_max_score(config),
+        score=0.0, max_score=_max_score(config),
         items=items, checks=checks, error=error, log=outcome.log,
         sandbox={"isolation": outcome.isolation, "status": outcome.status, "exit_code": outcome.exit_code,
                  "peak_memory_bytes": outcome.peak_memory_bytes, **outcome.limits},

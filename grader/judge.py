@@ -140,7 +140,7 @@ def _forward_problem(msg: BlockMsg, expected: ExpectedBlock) -> str | None:
         return f"forward returns shape {msg.shape}, the reference {expected.shape}."
     diff = (torch.tensor(msg.output) - expected.output).abs().max().item()
     tol = _tolerance(expected.output)
-    if diff > tol:
+    if not diff <= tol:  # NaN compares False both ways: a NaN output differs
         return (f"with the reference weights its output differs from the reference block by up to "
                 f"{diff:.3g} (tolerance {tol:.1g}); forward must be layer(x) + shortcut(x) with no "
                 "ReLU or other step after the addition.")
@@ -402,7 +402,7 @@ def check_equivalence(msg: EquivalenceMsg | None, checkpoint: CheckpointCheck, e
         return EquivalenceCheck(checked=True, ok=False, tolerance=tol,
                                 message=f"the logits have shape {msg.shape}, the reference {list(expected.logits.shape)}")
     diff = (torch.tensor(msg.logits) - expected.logits).abs().max().item()
-    ok = diff <= tol
+    ok = diff <= tol  # False for NaN
     text = ("Same logits as the reference with the checkpoint loaded." if ok else
             f"With the checkpoint loaded the logits differ from the reference by up to {diff:.3g}: "
             "the model computes another function (e.g. a ReLU after the addition, or other padding).")

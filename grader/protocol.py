@@ -123,13 +123,22 @@ class TrainMsg(_Msg):
     predictions: list[Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=list, max_length=1_000_000)
 
 
+class ProgramMsg(_Msg):
+    """The model as data (grader/child/program.py); checked again by grader/verify.py."""
+
+    type: Literal["program"]
+    name: str = Field(max_length=50)
+    data: dict[str, Any] | None
+    error: str | None = Field(default=None, max_length=2000)
+
+
 class DoneMsg(_Msg):
     type: Literal["done"]
 
 
 Message = Annotated[
     Union[ImportMsg, DefinitionsMsg, BlockMsg, ModelMsg, ShapesMsg, CheckpointMsg,
-          EquivalenceMsg, TrainMsg, DoneMsg],
+          EquivalenceMsg, TrainMsg, ProgramMsg, DoneMsg],
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
@@ -139,9 +148,12 @@ PROGRESS: TypeAdapter[Any] = TypeAdapter(ProgressMsg)
 class Collector:
     """Validates each message as it arrives; keeps one of each (blocks: one per name)."""
 
-    def __init__(self, extra: dict[str, TypeAdapter[Any]] | None = None) -> None:
+    def __init__(self, extra: dict[str, TypeAdapter[Any]] | None = None,
+                 names: frozenset[str] = frozenset()) -> None:
         self.found: dict[str, Any] = {}
         self.blocks: dict[str, BlockMsg] = {}
+        self.programs: dict[str, ProgramMsg] = {}
+        self.names = names  # the block and program names the job asked for; nothing else is kept
         self.extra = extra or {}  # other message types, e.g. training progress (repeatable)
         self.events: list[Any] = []
 
@@ -159,10 +171,13 @@ class Collector:
             msg = _ADAPTER.validate_python(raw)
         except ValidationError as exc:
             raise ProtocolError(f"sent a malformed {str(kind)[:40]!r} message ({exc.error_count()} errors)") from None
-        if isinstance(msg, BlockMsg):
-            if msg.name in self.blocks:
-                raise ProtocolError(f"sent the {msg.name!r} block result twice")
-            self.blocks[msg.name] = msg
+        if isinstance(msg, (BlockMsg, ProgramMsg)):
+            kept: dict[str, Any] = self.blocks if isinstance(msg, BlockMsg) else self.programs
+            if msg.name not in self.names:
+                raise ProtocolError(f"sent a {msg.type} result for {msg.name[:40]!r}, which the job did not ask for")
+            if msg.name in kept:
+                raise ProtocolError(f"sent the {msg.name!r} {msg.type} result twice")
+            kept[msg.name] = msg
             return
         if msg.type in self.found:
             raise ProtocolError(f"sent the {msg.type!r} result twice")

@@ -40,6 +40,10 @@ class Item(BaseModel):
     feedback: list[str] = Field(default_factory=list)
     deductions: list[Deduction] = Field(default_factory=list)
     accepted_alternatives: list[str] = Field(default_factory=list)
+    # False: graded from what the student's own process reported (the model could not be
+    # checked as a program); the points are provisional until a TA accepts them.
+    verified: bool = True
+    review: str | None = None  # why the item is self-reported
 
 
 class ShapeRow(BaseModel):
@@ -101,13 +105,24 @@ class Training(BaseModel):
     plot_svg: str | None = None
 
 
+class Trust(BaseModel):
+    """How each part of the grade was established (README: the trust model)."""
+
+    programs: dict[str, str | None] = Field(default_factory=dict)  # name -> why refused, None: checked
+    fine_tune: str | None = None  # "ran", "shared", or why no trusted fine-tune ran
+    fine_tune_shared_with: int = 0  # other grades whose identical program reused this fine-tune
+
+
 class Report(BaseModel):
-    schema_version: int = 1
+    schema_version: int = 2
     submission: Submission
     status: Literal["graded", "rejected"]
-    score: float
+    score: float  # verified points only
     max_score: float
+    provisional_score: float = 0.0  # self-reported points, counted once a TA accepts them
     accuracy: float | None = None
+    reference_accuracy: float | None = None  # the reference solution, same checkpoint/data/settings
+    trust: Trust = Field(default_factory=Trust)
     items: list[Item] = Field(default_factory=list)
     checks: Checks = Field(default_factory=Checks)
     error: Error | None = None

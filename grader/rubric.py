@@ -69,6 +69,10 @@ class AccuracyItem(_Strict):
     points: float = Field(ge=0)
     target: float = Field(gt=0, le=1)
     scale: Literal["threshold", "linear"] = "threshold"
+    # "reference": full points within `tolerance` of the reference solution's accuracy under the
+    # same checkpoint, data and settings, linear below; "target": the fixed target and scale.
+    compare: Literal["reference", "target"] = "reference"
+    tolerance: float = Field(default=0.01, ge=0, le=1)
 
 
 class Rubric(_Strict):

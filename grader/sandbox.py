@@ -60,7 +60,6 @@ class Limits:
 class Outcome:
     status: Status
     reason: str | None
-    messages: list[dict[str, Any]]
     exit_code: int | None
     log: str
     wall_seconds: float
@@ -174,7 +173,7 @@ def _tree_rss(pid: int) -> int:
 
 def run_sandboxed(
     *,
-    submission: Path,
+    submission: Path | None,
     job: dict[str, Any],
     inputs: dict[str, Path],
     limits: Limits,
@@ -184,6 +183,8 @@ def run_sandboxed(
     on_message: Callable[[dict[str, Any]], None] | None = None,
 ) -> Outcome:
     """Run the child on `submission`; `inputs` are host files the child may read.
+
+    `submission` None: a trusted run of our own code on data (no student file in the sandbox).
 
     `on_message` sees each JSON message as it arrives and may raise ProtocolError.
     """
@@ -202,7 +203,8 @@ def run_sandboxed(
         scratch = work / "scratch"  # the child's only writable place
         private.mkdir()
         scratch.mkdir()
-        shutil.copyfile(submission, private / SUBMISSION_NAME)
+        if submission is not None:
+            shutil.copyfile(submission, private / SUBMISSION_NAME)
         if bwrap:
             view = {"submission": f"/submission/{SUBMISSION_NAME}", "job": "/in/job.json",
                     "child": "/opt/autograder/child/main.py", "scratch": "/scratch",
@@ -223,8 +225,9 @@ def run_sandboxed(
             for root in python_roots():  # after /tmp: a venv may live under it
                 cmd += ["--ro-bind", root, root]
             cmd += ["--ro-bind", str(CHILD_DIR), "/opt/autograder/child",
-                    "--ro-bind", str(private / SUBMISSION_NAME), view["submission"],
                     "--ro-bind", str(private / "job.json"), view["job"]]
+            if submission is not None:
+                cmd += ["--ro-bind", str(private / SUBMISSION_NAME), view["submission"]]
             for name, path in inputs.items():
                 cmd += ["--ro-bind", str(path), view["inputs"][name]]
             child_env = _child_env(threads)
@@ -263,7 +266,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                started: float, on_message: Callable[[dict[str, Any]], None] | None,
                *, isolation: str, cpu_seconds: int, gpu: bool = False) -> Outcome:
     log = HeadTail(limits.log_bytes)
-    messages: list[dict[str, Any]] = []
+    done: list[bool] = []  # the messages themselves go to on_message only: nothing is kept here
     violation: list[str] = []
 
     def kill() -> None:
@@ -300,7 +303,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                         try:
                             if on_message is not None:
                                 on_message(msg)
-                            messages.append(msg)
+                            if msg["type"] == "done":
+                                done.append(True)
                         except ProtocolError as exc:
                             problem = str(exc)
                 if problem:
@@ -335,7 +339,6 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
     sig = _signal_of(code)
     oom = cgroup.oom_kills() if cgroup is not None else 0
     gib = limits.memory_bytes / (1 << 30)
-    done = any(m.get("type") == "done" for m in messages)
     if killed_for == "timeout":
         status, reason = "timeout", f"did not finish within the {limits.wall_seconds:g} s time limit"
     elif killed_for == "memory_limit" or oom > 0:
@@ -362,7 +365,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
             reason += f" It also hit the limit of {limits.max_processes} processes/threads."
         status = "crashed"
     return Outcome(
-        status=status, reason=reason, messages=messages, exit_code=code, log=log.text(),
+        status=status, reason=reason, exit_code=code, log=log.text(),
         wall_seconds=wall, peak_memory_bytes=cgroup.peak_memory() if cgroup else None,
         isolation=isolation,
         limits={"wall_seconds": limits.wall_seconds, "cpu_seconds": cpu_seconds,

@@ -1,6 +1,6 @@
 """Sandbox entry point: import the student's file and run the probes the job asks for.
 
-Runs as `python -I main.py JOB.json FD` inside bubblewrap. Every finding is sent as one
+Runs as `python -s -B main.py JOB.json FD` inside bubblewrap. Every finding is sent as one
 JSON line on FD as soon as it is known, so a later timeout or crash keeps what came before.
 Imports only the standard library, torch and its sibling modules.
 """
@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 import probe
+import program
 
 
 class Channel:
@@ -48,6 +49,16 @@ def import_submission(path: str, name: str) -> tuple[Any, dict[str, Any] | None]
     except BaseException as exc:  # anything the student's top-level code raises
         return None, {"kind": "runtime_error", **probe.student_traceback(exc, path)}
     return module, None
+
+
+def send_program(channel: Channel, name: str, module: Any, example: torch.Tensor) -> None:
+    """The model as data: the one output of this process that the grade rests on."""
+    try:
+        data = program.to_data(module, example)
+    except BaseException as exc:  # export refuses the model (e.g. its forward fails)
+        channel.send("program", name=name, data=None, error=f"{type(exc).__name__}: {str(exc)[:1500]}")
+        return
+    channel.send("program", name=name, data=data, error=None)
 
 
 def run_block(cls: type, config: dict[str, Any], tensors: dict[str, torch.Tensor],
@@ -117,6 +128,12 @@ def main(job: dict[str, Any], channel: Channel) -> int:
         for config in job.get("blocks", []):
             torch.manual_seed(int(job.get("seed", 0)))
             channel.send("block", **run_block(block_cls, config, tensors, recorder, fail))
+        for config in job.get("blocks", []):
+            try:
+                block = block_cls(*config["args"])
+            except BaseException:
+                continue  # already reported with the block's findings
+            send_program(channel, config["name"], block, tensors[f"{config['name']}.input"])
 
     if names["ResNet50_layer4"] != "class":
         return 0
@@ -140,6 +157,7 @@ def main(job: dict[str, Any], channel: Channel) -> int:
 
     model.eval()
     channel.send("shapes", **probe.stage_shapes(model, tensors["shapes.input"], fail))
+    send_program(channel, "model", model, tensors["equivalence.input"][:2])
 
     if checkpoint:
         weights = torch.load(checkpoint, weights_only=True, map_location="cpu")
@@ -161,13 +179,12 @@ def main(job: dict[str, Any], channel: Channel) -> int:
 
 
 def main_train(job: dict[str, Any], channel: Channel) -> int:
-    """Fine-tune the student's model with the course protocol; send predictions, not accuracy.
+    """Fine-tune the student's own model (the self-reported path); send predictions, not accuracy.
 
     The test labels are not in this sandbox: accuracy is computed by the grader.
     """
     import train
 
-    inputs = job["inputs"]
     path = job["submission"]
     fail = lambda exc: probe.student_traceback(exc, path)  # noqa: E731
     cfg = train.TrainConfig(**job["train"])
@@ -176,14 +193,36 @@ def main_train(job: dict[str, Any], channel: Channel) -> int:
     if module is None:
         channel.send("train", error=error)
         return 0
-    data = torch.load(inputs["train"], weights_only=True)
-    test_images = torch.load(inputs["test_images"], weights_only=True)["images"]
     train.set_determinism(cfg.seed, cfg.device)
     try:
         model = module.ResNet50_layer4()
     except BaseException as exc:
         channel.send("train", error=fail(exc))
         return 0
+    return fine_tune_and_send(model, job["inputs"], cfg, channel, fail)
+
+
+def main_program_train(job: dict[str, Any], channel: Channel) -> int:
+    """Fine-tune a checked program (the trusted path): our code only, no student file here."""
+    import train
+
+    cfg = train.TrainConfig(**job["program_train"])
+    torch.set_num_threads(int(job.get("threads", 1)))
+    with open(job["inputs"]["program"], encoding="utf-8") as f:
+        model = program.ProgramModule(program.parse(json.load(f)))
+    train.set_determinism(cfg.seed, cfg.device)
+    model.load_state_dict(program.random_state(model, torch.Generator().manual_seed(cfg.seed)))
+    fail = lambda exc: {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {str(exc)[:1900]}",  # noqa: E731
+                        "line": None, "traceback": []}
+    return fine_tune_and_send(model, job["inputs"], cfg, channel, fail)
+
+
+def fine_tune_and_send(model: Any, inputs: dict[str, str], cfg: Any, channel: Channel, fail: Any) -> int:
+    """Load the checkpoint strictly, run the course's epoch, send the test predictions."""
+    import train
+
+    data = torch.load(inputs["train"], weights_only=True)
+    test_images = torch.load(inputs["test_images"], weights_only=True)["images"]
     checkpoint_error = None
     if inputs.get("checkpoint"):
         weights = torch.load(inputs["checkpoint"], weights_only=True, map_location="cpu")
@@ -237,7 +276,8 @@ if __name__ == "__main__":
     channel = Channel(int(sys.argv[2]))
     with open(sys.argv[1], encoding="utf-8") as f:
         job = json.load(f)
-    code = main_train(job, channel) if "train" in job else main(job, channel)
+    code = (main_program_train(job, channel) if "program_train" in job
+            else main_train(job, channel) if "train" in job else main(job, channel))
     channel.send("done")
     sys.stdout.flush()
     sys.stderr.flush()

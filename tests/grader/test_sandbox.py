@@ -9,17 +9,19 @@ from grader import sandbox
 from grader.sandbox import Limits, SandboxUnavailable, run_sandboxed
 
 
-def run(tmp_path: Path, source: str, **limits) -> sandbox.Outcome:
+def run(tmp_path: Path, source: str, seen: list | None = None, **limits) -> sandbox.Outcome:
     path = tmp_path / "resnet50_skeleton.py"
     path.write_text(source)
     return run_sandboxed(submission=path, job={"blocks": []}, inputs={},
-                         limits=Limits(**{"wall_seconds": 30, **limits}))
+                         limits=Limits(**{"wall_seconds": 30, **limits}),
+                         on_message=None if seen is None else seen.append)
 
 
 def test_clean_file_runs_ok(tmp_path: Path) -> None:
-    out = run(tmp_path, "x = 1\n")
+    seen: list = []
+    out = run(tmp_path, "x = 1\n", seen)
     assert out.status == "ok" and out.exit_code == 0
-    assert [m["type"] for m in out.messages][:2] == ["import", "definitions"]
+    assert [m["type"] for m in seen][:2] == ["import", "definitions"]
 
 
 def test_infinite_loop_is_a_timeout(tmp_path: Path) -> None:

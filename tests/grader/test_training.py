@@ -58,8 +58,13 @@ def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig) -> None
     steps = [e["step"] for e in events if e["event"] == "progress"]
     assert steps == [1, 2, 3, 4]
     assert first.training.plot_svg.startswith("<svg") and "polyline" in first.training.plot_svg
+    # The reference's own fine-tune is the yardstick: the reference file matches it exactly.
+    assert first.reference_accuracy == first.accuracy
     item = next(i for i in first.items if i.id == "accuracy")
-    assert item.points == (10 if first.accuracy >= 0.8 else 0)
+    assert item.points == 10 and item.verified
+    # The second grade of the identical program reuses the first one's fine-tune.
+    assert second.trust.fine_tune == "shared" and second.trust.fine_tune_shared_with >= 1
+    assert any("shared with" in f for f in next(i for i in second.items if i.id == "accuracy").feedback)
 
 
 def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeConfig) -> None:
@@ -70,22 +75,38 @@ def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeC
     assert any("without the course checkpoint" in f for f in item.feedback)
 
 
+# `out * 1.0` is an operator no ResNet of this assignment needs: such a model is not checked
+# as a program, so its own code is fine-tuned (self-reported path) and these limits apply.
+OFF_LIST = "        out = self.fc(out)\n        out = out * 1.0\n"
+
+
 def test_nan_loss_stops_early(train_config: GradeConfig) -> None:
     source = SOLUTION.read_text().replace(
-        "        out = self.fc(out)\n", "        out = self.fc(out)\n        if self.training:\n            out = out * float('nan')\n")
+        "        out = self.fc(out)\n", OFF_LIST + "        if self.training:\n            out = out * float('nan')\n")
     report = grade(source, train_config)
     assert report.accuracy is None and "NaN" in report.training.stopped_early
     item = next(i for i in report.items if i.id == "accuracy")
-    assert item.points == 0 and any("NaN" in f for f in item.feedback)
+    assert item.points == 0 and any("NaN" in f for f in item.feedback) and not item.verified
 
 
 def test_forward_that_sleeps_while_training_times_out(train_config: GradeConfig) -> None:
     source = SOLUTION.read_text().replace(
-        "        out = self.fc(out)\n", "        out = self.fc(out)\n        if self.training:\n            import time; time.sleep(3600)\n")
+        "        out = self.fc(out)\n", OFF_LIST + "        if self.training:\n            import time; time.sleep(3600)\n")
     config = replace(train_config, train=replace(train_config.train, limits=Limits(wall_seconds=15)))
     report = grade(source, config)
     assert report.error.kind == "timeout" and "fine-tuning" in report.error.message
-    assert report.accuracy is None and report.score == 105  # structure kept
+    # Structure kept: the blocks are checked programs (40), the model's 65 points self-reported.
+    assert report.accuracy is None and (report.score, report.provisional_score) == (40, 65)
+
+
+def test_training_mode_code_of_the_student_never_runs(train_config: GradeConfig) -> None:
+    """On the trusted path our code trains the checked program: a forward that misbehaves
+    only in training mode changes nothing (here it would sleep past the limit)."""
+    source = SOLUTION.read_text().replace(
+        "        out = self.fc(out)\n", "        out = self.fc(out)\n        if self.training:\n            import time; time.sleep(3600)\n")
+    config = replace(train_config, train=replace(train_config.train, limits=Limits(wall_seconds=60)))
+    report = grade(source, config)
+    assert report.error is None and report.accuracy is not None and report.score == 115
 
 
 def test_model_that_does_not_build_is_not_trained(train_config: GradeConfig) -> None:

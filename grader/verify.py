@@ -1,0 +1,189 @@
+"""The trusted path: check the programs the sandbox wrote, and compute every finding from them.
+
+Runs in the grader's process, which never imports the student's file. What the judge
+reads here (modules, shapes, block outputs, checkpoint fit, equivalence) is computed by
+our code from the program data alone; block outputs and logits use weights and inputs
+drawn fresh for each grade, so no table of expected numbers can be prepared in advance.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from grader.child import probe
+from grader.child.program import Program, ProgramError, ProgramModule, meta_shapes, parse, random_state, to_data
+from grader.expected import ExpectedBlock, load_reference
+from grader.facts import Facts, describe
+from grader.protocol import BlockMsg, ModelMsg, ModuleEntry, ShapesMsg
+from grader.report import EquivalenceCheck
+from grader.rubric import Table
+
+MODEL = "model"
+MAX_PROGRAM_BYTES = 2 << 20
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One program from the sandbox: usable (program + facts) or refused (why)."""
+
+    program: Program | None
+    facts: Facts | None
+    problem: str | None
+
+
+def check(data: Any, input_shape: list[int]) -> Checked:
+    """Parse, bound and describe untrusted program data; never raises for bad data."""
+    if data is None:
+        return Checked(None, None, "the model could not be exported as a program")
+    try:
+        if len(json.dumps(data)) > MAX_PROGRAM_BYTES:
+            raise ProgramError("the program is larger than any model of this assignment")
+        program = parse(data)
+        shapes = meta_shapes(program, input_shape)
+        return Checked(program, describe(program, shapes), None)
+    except ProgramError as exc:
+        return Checked(None, None, str(exc))
+    except (RecursionError, ValueError, TypeError) as exc:  # malformed beyond what parse names
+        return Checked(None, None, f"the program data is malformed ({type(exc).__name__})")
+
+
+@dataclass(frozen=True)
+class Reference:
+    model: Program
+    model_facts: Facts
+    blocks: dict[str, Program]
+    block_facts: dict[str, Facts]
+
+
+@lru_cache(maxsize=2)
+def _reference(table_json: str) -> Reference:
+    table = Table.model_validate_json(table_json)
+    ref = load_reference()
+    blocks, block_facts = {}, {}
+    for name, spec in table.probe_blocks.items():
+        torch.manual_seed(0)
+        checked = check(to_data(ref.ResidualBlock(*spec.args), torch.randn(*spec.input)), list(spec.input))
+        assert checked.program is not None and checked.facts is not None, checked.problem
+        blocks[name], block_facts[name] = checked.program, checked.facts
+    torch.manual_seed(0)
+    checked = check(to_data(ref.ResNet50_layer4(), torch.randn(2, *table.input)), [1, *table.input])
+    assert checked.program is not None and checked.facts is not None, checked.problem
+    return Reference(checked.program, checked.facts, blocks, block_facts)
+
+
+def reference(table: Table) -> Reference:
+    """The reference solution as programs, exported by our code: built once per process."""
+    return _reference(table.model_dump_json(by_alias=True))
+
+
+_SECRET = os.urandom(32)  # drawn when the grader process starts; never leaves it
+
+
+def fresh_seed(content_sha256: str) -> int:
+    """Random weights and inputs no student can know in advance: drawn from a secret this
+    process made at start, keyed by the file, so one file graded twice in a process reads
+    the same numbers (its report does not flicker) while another process draws anew."""
+    digest = hashlib.sha256(_SECRET + content_sha256.encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _run(program: Program, state: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, str | None]:
+    """Eval-mode output with grad-tracking parameters (for the op signature)."""
+    module = ProgramModule(program).eval()
+    module.load_state_dict(state, strict=True)
+    out = module(x.clone())
+    return out, probe.graph_signature(out)
+
+
+def _loads(program: Program, state: dict[str, torch.Tensor]) -> str | None:
+    """Why `state` does not load strictly into `program`, or None when it does."""
+    mine = {s.target: (list(s.shape), s.dtype) for s in program.state}
+    theirs = {k: (list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in state.items()}
+    missing = [k for k in theirs if k not in mine]
+    unexpected = [k for k in mine if k not in theirs]
+    mismatched = [k for k in theirs if k in mine and mine[k] != theirs[k]]
+    if not (missing or unexpected or mismatched):
+        return None
+    return (f"Missing key(s): {missing[:5]}; unexpected key(s): {unexpected[:5]}; "
+            f"size or type mismatch for: {mismatched[:5]}")
+
+
+def block_findings(name: str, checked: Checked, ref: Reference, input_shape: list[int],
+                   seed: int) -> tuple[BlockMsg, ExpectedBlock]:
+    """The block's findings and the reference's, with the same fresh weights and input."""
+    gen = torch.Generator().manual_seed(seed)
+    ref_program = ref.blocks[name]
+    state = random_state(ProgramModule(ref_program), gen)
+    x = torch.randn(*input_shape, generator=gen)
+    ref_out, ref_graph = _run(ref_program, state, x)
+    ref_facts = ref.block_facts[name]
+    expected = ExpectedBlock(modules=ref_facts.rows, state_dict=[[k, v] for k, v in ref_facts.state.items()],
+                             shape=list(ref_out.shape), output=ref_out.detach().flatten(), graph=ref_graph)
+    assert checked.program is not None and checked.facts is not None
+    facts = checked.facts
+    msg: dict[str, Any] = {"type": "block", "name": name, "error": None,
+                           "modules": [ModuleEntry(**r) for r in facts.rows],
+                           "state_dict": [(k, v) for k, v in facts.state.items()],
+                           "shape": _full_shape(checked.program, input_shape), "shape_error": None,
+                           "output": None, "load_error": _loads(checked.program, state), "graph": None}
+    if msg["load_error"] is None:
+        out, graph = _run(checked.program, state, x)
+        msg["output"] = out.detach().flatten().tolist()
+        msg["graph"] = graph
+    return BlockMsg(**msg), expected
+
+
+def _full_shape(program: Program, input_shape: list[int]) -> list[int] | None:
+    return meta_shapes(program, input_shape).get(program.output)
+
+
+def model_findings(checked: Checked) -> tuple[ModelMsg, ShapesMsg]:
+    assert checked.facts is not None
+    facts = checked.facts
+    fc = next((r for r in facts.rows if r["path"] == "fc" and r["type"] == "Linear"), None)
+    classes = fc["args"]["out_features"] if fc else (facts.output[-1] if facts.output else None)
+    model = ModelMsg(type="model", error=None, num_classes_default=classes,
+                     modules=[ModuleEntry(**r) for r in facts.rows],
+                     state_dict=[(k, v) for k, v in facts.state.items()])
+    shapes = ShapesMsg(type="shapes", rows=facts.stages, error=None, failed_stage=None, output=facts.output)
+    return model, shapes
+
+
+def checkpoint_loads(checked: Checked, checkpoint: dict[str, torch.Tensor]) -> str | None:
+    assert checked.program is not None
+    return _loads(checked.program, checkpoint)
+
+
+def equivalence(checked: Checked, ref: Reference, input_shape: list[int], seed: int) -> EquivalenceCheck:
+    """Same logits as the reference under the same fresh random weights and inputs?"""
+    gen = torch.Generator().manual_seed(seed ^ 0x5EED)
+    state = random_state(ProgramModule(ref.model), gen)
+    x = torch.randn(8, *input_shape, generator=gen)
+    assert checked.program is not None
+    problem = _loads(checked.program, state)
+    if problem is not None:
+        return EquivalenceCheck(checked=False, message="Not checked: the model's parameters are not the "
+                                                       "reference's, so the same weights cannot be loaded.")
+    with torch.no_grad():
+        want = ProgramModule(ref.model).eval()
+        want.load_state_dict(state)
+        got = ProgramModule(checked.program).eval()
+        got.load_state_dict(state)
+        a, b = want(x), got(x)
+    tol = 1e-3 * max(1.0, a.abs().max().item())
+    if a.shape != b.shape:
+        return EquivalenceCheck(checked=True, ok=False, tolerance=tol,
+                                message=f"the logits have shape {list(b.shape)}, the reference {list(a.shape)}")
+    diff = (a - b).abs().max().item()
+    ok = bool(torch.isfinite(b).all()) and diff <= tol
+    text = ("Same logits as the reference under fresh random weights and inputs." if ok else
+            f"Under the same fresh random weights the logits differ from the reference by up to {diff:.3g}: "
+            "the model computes another function (e.g. a ReLU after the addition, or other padding).")
+    return EquivalenceCheck(checked=True, ok=ok, max_abs_diff=diff if diff == diff else None, tolerance=tol,
+                            message=text)
