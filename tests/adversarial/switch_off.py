@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[2]
 W = Path(tempfile.gettempdir()) / "autograder-switch-off"
 PY = sys.executable
 A = "tests/adversarial/"
+C = "tests/api/test_course.py::"
 SWITCHES = [
     ("network namespace shared", "grader/sandbox.py", '[bwrap, "--unshare-all",',
      '[bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup",',
@@ -76,6 +77,17 @@ SWITCHES = [
      '            raise UploadError(f"{who}: {problem}", 422)',
      ["tests/api/test_uploads.py::test_bad_entries_are_rejected_rows_for_their_students_and_the_rest_is_accepted",
       "tests/api/test_batches.py::test_a_zip_with_bad_entries_grades_the_rest"]),
+    ("result visible to any student (ownership check off)", "api/auth.py",
+     "    return viewer.student is not None and viewer.student.id == sub.student_pk", "    return True",
+     [C + "test_students_see_and_spend_only_their_own"]),
+    ("CSRF token not checked", "api/auth.py",
+     '    if request.headers.get("authorization", "").startswith("Bearer ") or SESSION_COOKIE not in request.cookies:',
+     "    if True:", [C + "test_students_see_and_spend_only_their_own"]),
+    ("re-issued link keeps old sessions", "api/auth.py",
+     "    if student is None or student.link_generation != value[1]:", "    if student is None:",
+     [C + "test_students_see_and_spend_only_their_own"]),
+    ("deadline not enforced", "storage/course.py", "    if deadline is None or at <= deadline:", "    if True:",
+     [C + "test_deadline_refuses_or_penalizes_by_policy"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:
