@@ -12,7 +12,7 @@ from api.scoring import scale
 from api.views import audit_view, submission_view
 from service.settings import ServiceSettings
 from storage import course, gradebook, service
-from storage.models import FINAL, LatePolicy, Submission
+from storage.models import FINAL, LatePolicy, Status, Submission
 
 
 def _policy_text(a) -> str:  # noqa: ANN001 - an Assignment
@@ -57,5 +57,11 @@ def result_context(request: Request, session: Session, settings: ServiceSettings
     view = submission_view(sub, released=released)
     page = page_context(request, session, settings)
     audit = [audit_view(e) for e in gradebook.audit_log(session, submission_id=sub.id) if e.action == "override"]
-    return page | {"s": view, "report": view.report or view.structure, "final": sub.status in FINAL,
+    queue = service.queue_position(session, submission=sub) if sub.status == Status.queued else None
+    return page | {"queue_position": queue[0] if queue else None,
+                   "queue_wait": _minutes(queue[1]) if queue and queue[1] is not None else None,"s": view, "report": view.report or view.structure, "final": sub.status in FINAL,
                    "released": released, "sub_audit": audit}
+
+
+def _minutes(seconds: float) -> str:
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"

@@ -168,3 +168,23 @@ def store_structure(session: Session, *, submission_id: str, worker: str, struct
                                              Submission.status == Status.running)
                     .values(structure_json=structure_json))
     session.commit()
+
+
+def queue_position(session: Session, *, submission: Submission, window: int = 20) -> tuple[int, float | None]:
+    """Where a queued grade stands: how many queued grades go before it (FIFO; at most one per
+    roster student, so the order is round-robin across students) and an estimate of the wait
+    in seconds from the recent grade times and the workers seen lately (None: no grade yet)."""
+    ahead = session.scalar(select(func.count()).select_from(Submission)
+                           .where(Submission.status == Status.queued, Submission.created_at < submission.created_at)) or 0
+    recent = session.execute(select(Submission.started_at, Submission.finished_at, Submission.worker)
+                             .where(Submission.status.in_(SCORED), Submission.started_at.is_not(None),
+                                    Submission.finished_at.is_not(None))
+                             .order_by(Submission.finished_at.desc()).limit(window)).all()
+    if not recent:
+        return ahead + 1, None
+    mean = sum((f - s).total_seconds() for s, f, _ in recent) / len(recent)
+    since = now() - dt.timedelta(minutes=10)
+    workers = session.scalar(select(func.count(func.distinct(Submission.worker)))
+                             .where(Submission.heartbeat_at >= since)) or 1
+    running = session.scalar(select(func.count()).select_from(Submission).where(Submission.status == Status.running)) or 0
+    return ahead + 1, mean * (ahead + min(running, workers)) / workers + mean
