@@ -69,6 +69,8 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
                 report = grade_file(path, config=config, student_id=student_id, on_event=progress.update)
         except (CheckpointError, DatasetError) as exc:
             raise click.UsageError(str(exc)) from exc
+        except Exception as exc:  # a grader failure on one file must not stop the others
+            report = failed_report(path, exc)
         reports.append(report)
         print_report(console, report)
     if json_out is not None:
@@ -79,6 +81,20 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
             json_out.write_text(text + "\n", encoding="utf-8")
     code = 3 if any(r.error is not None and r.error.kind == "sandbox_unavailable" for r in reports) else 0
     _exit_now(code)
+
+
+def failed_report(path: Path, exc: Exception) -> Report:
+    """The report for a file the grader itself failed on: says so, and the next file is graded."""
+    import hashlib
+
+    from grader.report import Error, Submission
+
+    data = path.read_bytes() if path.is_file() else b""
+    return Report(submission=Submission(filename=path.name, sha256=hashlib.sha256(data).hexdigest(),
+                                        size_bytes=len(data)),
+                  status="rejected", score=0.0, max_score=0.0,
+                  error=Error(kind="grader_error", message=f"The grader failed on this file "
+                              f"({type(exc).__name__}: {str(exc)[:300]}); a TA will grade it by hand."))
 
 
 class _Progress:

@@ -319,6 +319,18 @@ def _import_error(imported: Any) -> Error:
     return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
 
 
+def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[[], Item]) -> Item:
+    """One item's judgement; if judging itself fails, that item says so and the grade goes on."""
+    from grader import judge
+
+    try:
+        return judge_item()
+    except Exception as exc:  # a grader bug or data it did not expect: never a failed grade
+        return judge.not_graded(rubric_item, item_id, points,
+                                f"This item could not be graded ({type(exc).__name__}: {str(exc)[:200]}); "
+                                "a TA will grade it by hand.")
+
+
 def _self_reported(item: Item, why: str) -> Item:
     item.verified = False
     item.review = (f"Self-reported: {why}. These points come from your own process's report and "
@@ -361,11 +373,13 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         spec = config.table.probe_blocks[item.block]
         checked = programs[item.block]
         if checked.program is not None:
-            msg, want = verify.block_findings(item.block, checked, ref, list(spec.input), seed)
-            items.append(judge.judge_block(item, item_id, msg, want, spec.args, None))
+            items.append(_safely(item, item_id, item.points, lambda: judge.judge_block(
+                item, item_id, *verify.block_findings(item.block, checked, ref, list(spec.input), seed),
+                spec.args, None)))
         else:
             msg = found.blocks.get(item.block)
-            graded = judge.judge_block(item, item_id, msg, expected.blocks[item.block], spec.args, unavailable)
+            graded = _safely(item, item_id, item.points, lambda: judge.judge_block(
+                item, item_id, msg, expected.blocks[item.block], spec.args, unavailable))
             items.append(graded if msg is None or msg.error is not None
                          else _self_reported(graded, checked.problem))
 
@@ -384,9 +398,11 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         ckpt = judge.check_checkpoint(model, found.get("checkpoint"), expected)
         equivalence = judge.check_equivalence(found.get("equivalence"), ckpt, expected)
         trusted_model = False
-    model_items = [judge.judge_blanks(rubric.q2_blanks, model, shapes, equivalence, unavailable)]
+    model_items = [_safely(rubric.q2_blanks, "q2_blanks", rubric.q2_blanks.points, lambda: judge.judge_blanks(
+        rubric.q2_blanks, model, shapes, equivalence, unavailable))]
     for item_id, layer_item in (("q2_layer3", rubric.q2_layer3), ("q2_layer4", rubric.q2_layer4)):
-        model_items.append(judge.judge_layer(layer_item, item_id, model, config.table, shapes, unavailable))
+        model_items.append(_safely(layer_item, item_id, layer_item.points, lambda: judge.judge_layer(
+            layer_item, item_id, model, config.table, shapes, unavailable)))
     if not trusted_model and model is not None and model.modules is not None:
         model_items = [_self_reported(i, checked.problem) for i in model_items]
     items += model_items

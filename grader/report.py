@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 ErrorKind = Literal[
     "syntax_error", "import_error", "missing_definition", "runtime_error",
-    "timeout", "memory_limit", "crashed", "sandbox_unavailable", "invalid_file",
+    "timeout", "memory_limit", "crashed", "sandbox_unavailable", "invalid_file", "grader_error",
 ]
 Effect = Literal["none", "shape_change", "function_change", "crash", "unknown"]
 

@@ -1,0 +1,182 @@
+"""Attacks on what the grade believes (issue 12): nothing the student's process says counts
+unless our code derived it from the model as data.
+
+Each test fails with its defence switched off (tests/adversarial/switch_off.py).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader.data import load_cifar10
+from grader.engine import GradeConfig
+from grader.report import Report
+from grader.rubric import SOLUTION
+from tests.adversarial.conftest import attack, grade
+from tests.grader.mutations import MUTATIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+WRONG = ["stride_on_3x3", "relu_after_addition", "missing_block_layer3", "wrong_num_classes"]
+
+
+def honest_twin() -> str:
+    """A wrong model, written honestly: the stride on the 3×3 conv, a ReLU after the addition,
+    three blocks in layer3, 100 classes."""
+    source = SOLUTION.read_text()
+    for name in WRONG:
+        for old, new, count in MUTATIONS[name].edits:
+            source = source.replace(old, new, count)
+    return source
+
+
+def forger(export: str) -> str:
+    """The reference file, whose every report is honest, but whose programs are the twin's wrong
+    model (`export="wrong"`) or whose export is made to fail on purpose (`export="fail"`)."""
+    twin = honest_twin()
+    wrong = twin[twin.index("class ResidualBlock"):]
+    wrong = wrong.replace("ResidualBlock", "_WrongResidualBlock").replace("ResNet50_layer4", "_WrongResNet50_layer4")
+    patch = f'''
+import sys as _sys
+
+_main = _sys.modules.get("__main__")
+if _main is not None and hasattr(_main, "send_program"):
+    _send_program = _main.send_program
+    _ARGS = {{"downsample": (24, 8, 40, True), "no_downsample": (24, 8, 40, False)}}
+
+    def _forged(channel, name, module, example):
+        if {export!r} == "fail":
+            channel.send("program", name=name, data=None, error="RuntimeError: made to fail")
+            return
+        module = _WrongResNet50_layer4() if name == "model" else _WrongResidualBlock(*_ARGS[name])
+        _send_program(channel, name, module, example)
+
+    _main.send_program = _forged
+'''
+    return SOLUTION.read_text() + "\n\n" + wrong + patch
+
+
+def points(report: Report) -> dict[str, float]:
+    return {i.id: i.points for i in report.items if not i.skipped}
+
+
+@pytest.fixture(scope="module")
+def twin(config: GradeConfig) -> Report:
+    report = grade(honest_twin().encode(), config)
+    assert report.status == "graded" and report.score <= 85 and report.provisional_score == 0  # room to forge
+    return report
+
+
+def test_forged_reports_score_what_the_honest_twin_scores(config: GradeConfig, twin: Report) -> None:
+    report = grade(forger("wrong").encode(), config)
+    assert points(report) == points(twin)
+    assert report.score == twin.score and report.provisional_score == 0
+    assert all(i.verified for i in report.items)
+
+
+def test_export_failed_on_purpose_counts_nothing_before_review(config: GradeConfig, twin: Report) -> None:
+    report = grade(forger("fail").encode(), config)
+    scored = [i for i in report.items if not i.skipped]
+    assert scored and not any(i.verified for i in scored)
+    assert report.score == 0 <= twin.score
+    assert report.provisional_score > twin.score  # what the forged reports claim: apart, for review
+    assert all("Self-reported" in (i.review or "") for i in scored)
+
+
+@pytest.fixture(scope="module")
+def honest(train_config: GradeConfig) -> Report:
+    report = grade(SOLUTION.read_bytes(), train_config)
+    assert report.accuracy is not None and report.accuracy < 0.9  # room to cheat upwards
+    return report
+
+
+def _lookup(config: GradeConfig) -> dict[tuple[float, float], int]:
+    """What an attacker builds from the public test labels: image fingerprint → label,
+    for the images as the course's test transform hands them to forward."""
+    from grader.augment import normalize
+
+    data = load_cifar10(config.data_dir, cache=False)
+    images = normalize(data.test_images)
+    return {(round(float(i.double().sum()), 2), round(float(i.flatten()[0]), 3)): int(y)
+            for i, y in zip(images, data.test_labels)}
+
+
+def test_label_lookup_forward_gets_no_more_than_the_honest_model(train_config: GradeConfig, honest: Report) -> None:
+    report = grade(attack("label_lookup", LOOKUP=_lookup(train_config)), train_config)
+    item = next(i for i in report.items if i.id == "accuracy")
+    assert report.accuracy is None or report.accuracy <= honest.accuracy
+    assert not item.verified and report.trust.programs["model"] is not None
+    assert report.score <= honest.score
+
+
+def test_extra_epochs_change_nothing(train_config: GradeConfig, honest: Report) -> None:
+    report = grade(attack("extra_epochs"), train_config)
+    assert report.accuracy == honest.accuracy
+    assert report.training.loss_curve == honest.training.loss_curve
+    assert report.trust.fine_tune in ("ran", "shared")
+
+
+def test_message_flood_keeps_the_grader_small(config: GradeConfig) -> None:
+    me = psutil.Process()
+    before = me.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], me.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        report = grade(attack("message_flood"), config)
+    finally:
+        done.set()
+        sampler.join()
+    assert report.status == "rejected" and "did not ask for" in report.error.message
+    assert peak[0] - before < 300 << 20, f"the grader grew by {(peak[0] - before) >> 20} MiB"
+
+
+ODD_CTOR = [("ResidualBlock(256, 128, 512, False),", "ResidualBlock([256, 0], 128, 512, False),", 1),
+            ("        super(ResidualBlock, self).__init__()\n",
+             "        super(ResidualBlock, self).__init__()\n"
+             "        in_channels = in_channels[0] if isinstance(in_channels, list) else in_channels\n", 1)]
+
+
+def _odd(off_list: bool) -> str:
+    source = SOLUTION.read_text()
+    for old, new, count in ODD_CTOR:
+        source = source.replace(old, new, count)
+    if off_list:  # an operator no ResNet needs: graded from the child's own report
+        source = source.replace("        out = self.fc(out)\n", "        out = self.fc(out)\n        out = out * 1.0\n")
+    return source
+
+
+def test_odd_constructor_argument_gets_a_graded_report(config: GradeConfig) -> None:
+    report = grade(_odd(off_list=True).encode(), config)
+    assert report.status == "graded" and len(report.items) == 6
+    layer3 = next(i for i in report.items if i.id == "q2_layer3")
+    assert any("could not be graded" in f for f in layer3.feedback)
+    assert next(i for i in report.items if i.id == "q1_downsample").points == 20
+    # On the trusted path the same file is read off its operators: plain integers, full marks.
+    trusted = grade(_odd(off_list=False).encode(), config)
+    assert trusted.score == 105
+
+
+def test_cli_goes_on_to_the_next_file(tmp_path: Path, test_checkpoint: Path) -> None:
+    odd = tmp_path / "a" / "resnet50_skeleton.py"
+    odd.parent.mkdir()
+    odd.write_text(_odd(off_list=True))
+    out = tmp_path / "reports.json"
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade", str(odd), str(SOLUTION), "--skip-training",
+                           "--checkpoint", str(test_checkpoint), "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reports = json.loads(out.read_text())
+    assert [r["status"] for r in reports] == ["graded", "graded"]
+    assert reports[1]["score"] == 105
