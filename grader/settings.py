@@ -1,4 +1,5 @@
-"""Settings read from the environment (prefix AUTOGRADER_), in one place for CLI, API and worker.
+"""The engine's settings read from the environment (prefix AUTOGRADER_); the service extends them
+in service/settings.py.
 
 The engine itself takes an explicit GradeConfig; `grade_config()` builds it from here.
 """
@@ -40,33 +41,14 @@ class Settings(BaseSettings):
     channels_last: bool = True
     cache_dir: Path = Path.home() / ".cache" / "autograder"
 
-    # service
-    var_dir: Path = PROJECT_ROOT / "var"  # database, uploaded files, embedded broker
-    database_url: str | None = None  # default: SQLite in var_dir; postgresql+psycopg://... works
-    broker_url: str | None = None  # default: an embedded SQLite broker in var_dir (no server)
-    skip_training: bool = False  # the service grades structure only (e.g. no data on this host)
-    access_code: str | None = None  # students must type it on the page when set
-    max_upload_kb: int = 256
-    max_zip_entries: int = 500
-    max_zip_mb: int = 64
-    student_rate_per_hour: int = 30
-    heartbeat_timeout_s: float = 120.0  # a running grade silent this long is re-sent
-    recovery_interval_s: float = 30.0
-    # A queued job sent this long ago, unclaimed while the broker's queue is empty, was lost by
-    # the broker (e.g. Redis restarted without persistence): it is sent again.
-    resend_after_s: float = 300.0
+    skip_training: bool = False  # structure only (e.g. no data on this host)
+    # The service's settings (database, broker, sign-in, limits) are service/settings.py's.
 
     def default_checkpoint(self) -> Path | None:
         if self.checkpoint is not None:
             return self.checkpoint
         course = PROJECT_ROOT / "checkpoints" / "resnet50_epoch285.ckpt"
         return course if course.is_file() else None
-
-    def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.var_dir / 'autograder.sqlite'}"
-
-    def resolved_broker_url(self) -> str:
-        return self.broker_url or f"sqla+sqlite:///{self.var_dir / 'broker.sqlite'}"
 
     def grade_config(self, *, skip_training: bool | None = None, rubric: Path | None = None,
                      checkpoint: Path | None = None, data_dir: Path | None = None,
