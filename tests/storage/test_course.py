@@ -98,3 +98,23 @@ def test_a_new_upload_supersedes_the_queued_one_and_queue_order(db_url: str) -> 
         s.flush()
         position, wait = service.queue_position(s, submission=second_a)
         assert position == 1 and wait == pytest.approx(30, abs=2)
+
+
+def test_release_after_the_deadline_holds_score_and_accuracy_back() -> None:
+    from api.views import submission_view
+    from storage.models import Release, Submission
+
+    a = assignment()
+    a.release = Release.after_deadline
+    assert not course.released(a, extension=None, at=T0 - dt.timedelta(minutes=1))
+    assert course.released(a, extension=None, at=T0 + dt.timedelta(minutes=1))
+    assert not course.released(a, extension=T0 + dt.timedelta(days=1), at=T0 + dt.timedelta(minutes=1))
+    report = {"score": 90, "max_score": 105, "accuracy": 0.8, "items": [{"id": "q1_downsample", "points": 20}],
+              "checks": {"shapes": {"rows": []}}, "error": None}
+    sub = Submission(id="x", student_id="A", filename="f.py", sha256="a" * 64, size_bytes=1, status="graded",
+                     score=90, max_score=105, accuracy=0.8, report_json=json.dumps(report), created_at=T0,
+                     late_penalty=0.0)
+    held = submission_view(sub, released=False)
+    assert held.score is None and held.accuracy is None and held.report is None
+    assert held.structure == {"checks": report["checks"], "error": None, "held": True}
+    assert submission_view(sub).score == 90
