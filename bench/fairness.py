@@ -23,7 +23,9 @@ from grader.rubric import SOLUTION
 SLEEPER = "import time\ntime.sleep(58)  # holds whatever runs the import\n"
 
 
-def run(n_honest: int, n_sleepers: int, workers: int) -> list[float]:
+def run(n_honest: int, n_sleepers: int, workers: int) -> tuple[list[float], int]:
+    """Seconds from the burst to each honest structure verdict, and how many honest files the
+    time limit cut short (on a loaded host an honest check can exceed it: then raise the limit)."""
     source = SOLUTION.read_text()
     with running_service(workers=workers) as (url, _), httpx.Client(base_url=url, timeout=120) as client:
         warm = client.post("/api/submissions", data={"student_id": "warm"},
@@ -44,14 +46,17 @@ def run(n_honest: int, n_sleepers: int, workers: int) -> list[float]:
             ids = list(pool.map(upload, files))
         pending = {sid: student for student, sid in ids if student.startswith("honest")}
         times: list[float] = []
+        timed_out = 0
         while pending:
             for sid in list(pending):
                 view = client.get(f"/api/submissions/{sid}").json()
-                if view["report"] or view["structure"] or view["status"] in ("graded", "rejected", "failed"):
+                verdict = view["report"] or view["structure"]
+                if verdict or view["status"] in ("graded", "rejected", "failed"):
                     times.append(time.perf_counter() - started)
+                    timed_out += bool(verdict and (verdict.get("error") or {}).get("kind") == "timeout")
                     del pending[sid]
             time.sleep(0.1)
-    return times
+    return times, timed_out
 
 
 def main() -> None:
@@ -62,11 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     figures = {}
     for label, sleepers in (("without sleepers", 0), ("with sleepers", args.sleepers)):
-        times = run(args.honest, sleepers, args.workers)
+        times, timed_out = run(args.honest, sleepers, args.workers)
         figures[label] = percentile(times, 95)
         print(f"{label:>17}: honest time to structure verdict p50 {percentile(times, 50):.1f} s, "
-              f"p95 {figures[label]:.1f} s, max {max(times):.1f} s ({len(times)} uploads, {args.workers} workers)",
-              flush=True)
+              f"p95 {figures[label]:.1f} s, max {max(times):.1f} s ({len(times)} uploads, {args.workers} workers, "
+              f"{timed_out} honest cut by the time limit)", flush=True)
     ratio = figures["with sleepers"] / figures["without sleepers"]
     print(f"\np95 with {args.sleepers} sleepers / without: {ratio:.2f} (goal ≤ 2)")
     emit("fairness", {"honest": args.honest, "sleepers": args.sleepers, "workers": args.workers,

@@ -86,6 +86,8 @@ SWITCHES = [
     ("re-issued link keeps old sessions", "api/auth.py",
      "    if student is None or student.link_generation != value[1]:", "    if student is None:",
      [C + "test_students_see_and_spend_only_their_own"]),
+    ("no per-address rate limit", "api/auth.py", "        if not self._limiter.hit(self._rate, what, address):",
+     "        if False:", [C + "test_per_address_limit_stops_link_guessing_and_upload_floods"]),
     ("deadline not enforced", "storage/course.py", "    if deadline is None or at <= deadline:", "    if True:",
      [C + "test_deadline_refuses_or_penalizes_by_policy"]),
     ("child's structure reports believed (no program check)", "grader/engine.py",
@@ -112,6 +114,15 @@ SWITCHES = [
      "    except ZeroDivisionError as exc:",
      [A + "test_trust.py::test_odd_constructor_argument_gets_a_graded_report",
       A + "test_trust.py::test_cli_goes_on_to_the_next_file"]),
+    ("GPU device nodes bound for every grade", "grader/sandbox.py",
+     "            if gpu:  # device nodes and driver libraries only when the grade runs on a GPU", "            if True:",
+     ["tests/grader/test_gpu.py::test_sandbox_binds_gpu_nodes_only_when_the_grade_uses_the_gpu"]),
+    ("GPU memory cap not handed to the child", "grader/sandbox.py",
+     "binds = sandbox_binds(memory_limit_bytes=limits.gpu_memory_bytes)", "binds = sandbox_binds()",
+     ["tests/grader/test_gpu.py::test_going_past_the_gpu_memory_cap_is_a_memory_limit_verdict"]),
+    ("GPU memory cap exit not a verdict", "grader/sandbox.py",
+     "    elif gpu and code == GPU_MEMORY_EXIT and not done:", "    elif False:",
+     ["tests/grader/test_gpu.py::test_going_past_the_gpu_memory_cap_is_a_memory_limit_verdict"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:

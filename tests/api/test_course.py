@@ -12,7 +12,9 @@ import io
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -61,17 +63,23 @@ def sub_id(r: httpx.Response) -> str:
     return r.headers["location"].removeprefix("/s/")
 
 
-@pytest.fixture
-def course(tmp_path: Path, test_checkpoint: Path):
-    assert listening(6379), "Redis is not running on 127.0.0.1:6379"
+@contextmanager
+def course_service(tmp_path: Path, test_checkpoint: Path, **env: str) -> Iterator[Service]:
     import redis
 
+    assert listening(6379), "Redis is not running on 127.0.0.1:6379"
     svc = make_service(tmp_path, test_checkpoint, broker="redis")
     # A Redis database of its own: another checkout's service tests on this machine share db 7,
     # and their workers would take these jobs.
     redis.Redis(db=COURSE_REDIS_DB).flushdb()
-    svc.env["AUTOGRADER_BROKER_URL"] = f"redis://127.0.0.1:6379/{COURSE_REDIS_DB}"
+    svc.env.update({"AUTOGRADER_BROKER_URL": f"redis://127.0.0.1:6379/{COURSE_REDIS_DB}", **env})
     with svc.running():
+        yield svc
+
+
+@pytest.fixture
+def course(tmp_path: Path, test_checkpoint: Path) -> Iterator[Service]:
+    with course_service(tmp_path, test_checkpoint) as svc:
         yield svc
 
 
@@ -199,3 +207,14 @@ def test_deadline_refuses_or_penalizes_by_policy(course: Service, tmp_path: Path
     cli(course, "assignment", "set", "resnet50", "--cutoff", past)
     r = page_upload(b)
     assert r.status_code == 403 and "no more submissions are accepted" in r.text
+
+
+def test_per_address_limit_stops_link_guessing_and_upload_floods(tmp_path: Path, test_checkpoint: Path) -> None:
+    with course_service(tmp_path, test_checkpoint, AUTOGRADER_CLIENT_RATE_PER_MINUTE="4",
+                        AUTOGRADER_STUDENT_RATE_PER_HOUR="100") as svc:
+        links = import_roster(svc, tmp_path)
+        with svc.client() as guesser:
+            codes = [guesser.get(f"/signin/guess{i}").status_code for i in range(5)]
+        assert codes == [403, 403, 403, 403, 429], codes
+        with svc.client() as c:  # the same address: the real link waits a minute too
+            assert c.get(links["A1"].removeprefix(svc.url)).status_code == 429
