@@ -133,6 +133,9 @@ def override_item(session: Session, *, submission: Submission, item: str, points
             raise ValueError(f"{item!r} is not an item of this submission's report; items: "
                              f"{', '.join(before.items) or 'none (not graded yet)'}, or {LATE_PENALTY_ITEM}.")
         old = before.items[item]
+        top = _max_points(submission, item)
+        if top is not None and not 0 <= points <= top:
+            raise ValueError(f"{item} is worth 0 to {top:g} points.")
     o = current.get(item)
     if o is None:
         o = Override(submission_id=submission.id, item=item, points=points, comment=comment, by=actor, at=now())
@@ -153,3 +156,12 @@ def audit_log(session: Session, *, student_pk: int | None = None, submission_id:
     if submission_id is not None:
         q = q.where(AuditEntry.submission_id == submission_id)
     return list(session.scalars(q))
+
+
+def _max_points(sub: Submission, item: str) -> float | None:
+    if not sub.report_json:
+        return None
+    for i in json.loads(sub.report_json).get("items", []):
+        if i.get("id") == item and i.get("max_points") is not None:
+            return float(i["max_points"])
+    return None

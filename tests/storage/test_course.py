@@ -47,8 +47,8 @@ def _graded(s, student, *, score: float, created: dt.datetime, late_s: float | N
                                     skip_training=True, assignment_id=1, student_pk=student.id, late_s=late_s,
                                     late_penalty=penalty)
     sub.status, sub.score, sub.max_score, sub.created_at = Status.graded, score, 105.0, created
-    sub.report_json = json.dumps({"items": [{"id": "q1_downsample", "points": min(score, 20.0)},
-                                            {"id": "q2_blanks", "points": score - min(score, 20.0)}]})
+    sub.report_json = json.dumps({"items": [{"id": "q1_downsample", "points": min(score, 20.0), "max_points": 20},
+                                            {"id": "q2_blanks", "points": score - min(score, 20.0), "max_points": 85}]})
     s.flush()
     return sub
 
@@ -76,6 +76,8 @@ def test_gradebook_final_rule_penalty_and_override(db_url: str) -> None:  # noqa
         assert (entry.actor, entry.item, entry.old, entry.new) == ("ta", "q2_blanks", "70", "85")
         with pytest.raises(ValueError):
             gradebook.override_item(s, submission=last, item="nope", points=1, comment="x", actor="ta")
+        with pytest.raises(ValueError, match="0 to 20 points"):
+            gradebook.override_item(s, submission=last, item="q1_downsample", points=25, comment="x", actor="ta")
 
 
 def test_a_new_upload_supersedes_the_queued_one_and_queue_order(db_url: str) -> None:  # noqa: F811
