@@ -1,6 +1,7 @@
 """The student's page in headless Chromium (Debian's build, driven by Playwright)."""
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ def test_student_uploads_watches_progress_and_reads_the_score(tmp_path: Path, te
     upload.write_bytes(SOLUTION.read_bytes())
     ARTIFACTS.mkdir(exist_ok=True)
     seen: list[str] = []
+    interim: list[str] = []
     try:
         svc.start_api()
         svc.start_worker()
@@ -48,8 +50,10 @@ def test_student_uploads_watches_progress_and_reads_the_score(tmp_path: Path, te
                 # between two calls: read it without waiting, and poll again after a reload.
                 try:
                     seen.extend(page.locator("#progress-text").all_inner_texts())
+                    headings = page.locator("#score").all_inner_texts()
                     if page.locator("#loss-plot").count():
                         break
+                    interim.extend(headings)  # the structure verdict while fine-tuning runs
                 except PlaywrightError:
                     pass
                 time.sleep(0.1)
@@ -57,10 +61,30 @@ def test_student_uploads_watches_progress_and_reads_the_score(tmp_path: Path, te
             score = page.locator("#score").inner_text()
             items = page.locator("#items").inner_text()
             shapes = page.locator("#shapes").inner_text()
+            # A phone: nothing wider than its 390 px, on the result page, the form, and a second result.
+            page.set_viewport_size({"width": 390, "height": 844})
+            widths = {"result": page.evaluate("document.documentElement.scrollWidth")}
+            page.goto(svc.url + "/")
+            widths["form"] = page.evaluate("document.documentElement.scrollWidth")
+            page.fill("#student_id", "2021320322")
+            page.set_input_files("#file", str(upload))
+            page.click("#submit")
+            page.wait_for_url("**/s/**")
+            # Same bytes: the stored report is reused, and the page reloads itself when it lands.
+            page.wait_for_selector("#loss-plot", timeout=240_000)
+            page.wait_for_load_state()
+            widths["second"] = page.evaluate("document.documentElement.scrollWidth")
+            history = page.locator("#history tr").all_inner_texts()
+            current = page.locator("#history tr.current").all_inner_texts()
+            page.screenshot(path=str(ARTIFACTS / "student-second-390px.png"), full_page=True)
             browser.close()
     finally:
         svc.stop()
-    assert score.startswith("105 / 115") and "accuracy" in score
+    assert re.match(r"\d+(\.\d+)? / 115 ", score) and "accuracy" in score, score  # accuracy points vary
+    assert interim and all("so far" in h and "accuracy pending" in h and "/ 115" not in h for h in interim), interim
+    assert all(w <= 390 for w in widths.values()), widths
+    assert len(history) == 3 and len(current) == 1 and "(this one)" in current[0], history  # header + 2 uploads
+    assert "(this one)" not in "".join(h for h in history if h not in current)
     assert "Q1a: bottleneck block" in items and "25 / 25" in items
     assert "1024×2×2" in shapes
     assert any("Fine-tuning" in s or "Checking" in s or "Waiting" in s for s in seen), seen

@@ -15,10 +15,16 @@ from grader.rubric import SOLUTION
 
 
 def test_serve_runs_page_api_and_worker_without_services(test_checkpoint: Path) -> None:
+    # The check timeout is generous here: this test is about serve, not about a slow shared CPU.
     env = {"AUTOGRADER_CHECKPOINT": str(test_checkpoint), "AUTOGRADER_ACCESS_CODE": "cnn-2026",
+           "AUTOGRADER_CHECK_TIMEOUT_S": "60",
            "AUTOGRADER_THREADS": "1", "AUTOGRADER_STUDENT_RATE_PER_HOUR": "30"}
     with running_service(broker=None, extra_env=env) as (url, var), httpx.Client(base_url=url, timeout=30) as c:
-        assert 'name="access_code"' in c.get("/").text  # the page asks for the code
+        page = c.get("/").text
+        assert 'name="access_code"' in page  # the page asks for the code
+        # No data set: the page and serve's first lines say accuracy is not measured, and why.
+        assert 'id="no-accuracy"' in page and "AUTOGRADER_DATA_DIR" in page
+        assert "accuracy NOT measured" in (var / "serve.log").read_text()
         files = {"file": ("resnet50_skeleton.py", SOLUTION.read_bytes(), "text/x-python")}
         wrong = c.post("/api/submissions", data={"student_id": "s1", "access_code": "nope"}, files=files)
         assert wrong.status_code == 403 and "access code" in wrong.json()["detail"]
@@ -28,7 +34,7 @@ def test_serve_runs_page_api_and_worker_without_services(test_checkpoint: Path) 
             assert time.monotonic() < deadline, (var / "serve.log").read_text()[-3000:]
             time.sleep(0.3)
         # No data set configured: structure-only by default, full marks for the reference.
-        assert view["status"] == "graded" and view["score"] == view["max_score"] == 105
+        assert view["status"] == "graded" and view["score"] == view["max_score"] == 105, (view["report"] or {}).get("error")
         assert (var / "broker.sqlite").exists() and (var / "autograder.sqlite").exists()
 
 
