@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from grader.child import probe
-from grader.child.program import Program, ProgramError, ProgramModule, meta_shapes, parse, random_state, to_data
+from grader.child.program import (Program, ProgramError, ProgramModule, canonicalize, meta_shapes, parse,
+                                  random_state, to_data)
 from grader.expected import ExpectedBlock, load_reference
 from grader.facts import Facts, describe
 from grader.protocol import BlockMsg, ModelMsg, ModuleEntry, ShapesMsg
@@ -46,7 +47,8 @@ def check(data: Any, input_shape: list[int]) -> Checked:
             raise ProgramError("the program is larger than any model of this assignment")
         program = parse(data)
         shapes = meta_shapes(program, input_shape)
-        return Checked(program, describe(program, shapes), None)
+        # Facts are read off what the student wrote; the program run is the canonical form.
+        return Checked(canonicalize(program, shapes), describe(program, shapes), None)
     except ProgramError as exc:
         return Checked(None, None, str(exc))
     except (RecursionError, ValueError, TypeError) as exc:  # malformed beyond what parse names

@@ -424,6 +424,29 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 8_
     return shapes
 
 
+def canonicalize(program: Program, shapes: dict[str, list[int]]) -> Program:
+    """Rewrite what provably does not change the function, so more programs share a fine-tune.
+
+    A pooling window that covers its whole unpadded input yields one value per channel
+    whatever its stride (the skeleton's AvgPool2d(2, 1) and (2, 2) on a 2×2 map): the
+    stride is set to the kernel.
+    """
+    pools = {"aten.avg_pool2d.default": 2, "aten.max_pool2d.default": 2}
+    calls = []
+    for call in program.calls:
+        args = list(call.args)
+        source = args[0][1] if isinstance(args[0], tuple) and args[0][0] == "ref" else None
+        if call.op in pools and source in shapes and len(shapes[source]) == 4:
+            kernel, padding = list(args[1]), list(args[3])
+            ceil_mode = args[4] if call.op == "aten.avg_pool2d.default" else args[5]
+            if (len(kernel) == 2 and shapes[source][2:] == kernel and not ceil_mode
+                    and all(p == 0 for p in padding) and len(padding) in (1, 2)
+                    and (call.op != "aten.max_pool2d.default" or all(d == 1 for d in args[4]))):
+                args[2] = tuple(kernel)
+        calls.append(Call(call.name, call.op, tuple(args), call.stack))
+    return Program(program.state, program.input, tuple(calls), program.output)
+
+
 class ProgramShapeError(ProgramError):
     def __init__(self, call: Call, message: str) -> None:
         super().__init__(message)
