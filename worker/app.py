@@ -7,9 +7,10 @@ from __future__ import annotations
 import threading
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from celery.utils.log import get_task_logger
 
+from grader.gpu import cuda_problem
 from service.settings import ServiceSettings as Settings
 from worker import grading
 
@@ -45,6 +46,15 @@ def _recovery_loop(stop: threading.Event) -> None:
                 log.warning("re-sent %d stuck submissions: %s", len(ids), ", ".join(ids[:10]))
         except Exception:  # the loop must outlive a database or broker hiccup
             log.exception("recovery pass failed")
+
+
+@worker_init.connect
+def _refuse_an_unusable_device(**_: object) -> None:
+    """A worker for CUDA on a host without a usable GPU would fail every job: it does not start.
+    (SystemExit, not an exception: Celery logs and ignores exceptions from signal handlers.)"""
+    problem = cuda_problem(settings.device)
+    if problem:
+        raise SystemExit(f"this worker cannot grade, so it does not start: {problem}.")
 
 
 @worker_ready.connect

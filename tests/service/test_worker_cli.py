@@ -30,6 +30,16 @@ def test_a_cuda_worker_on_a_host_without_cuda_refuses_to_start_and_says_why(tmp_
     assert "celery" not in proc.stdout.lower() and not (tmp_path / "broker.sqlite").exists()  # nothing started
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a host without CUDA")
+def test_celery_started_directly_for_cuda_on_a_host_without_it_also_refuses(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
+                           "--concurrency", "1", "-n", "t@%h"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "AUTOGRADER_DEVICE": "cuda",
+                               "AUTOGRADER_VAR_DIR": str(tmp_path)})
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and "cannot grade, so it does not start" in out and "AUTOGRADER_DEVICE=cpu" in out
+
+
 @pytest.mark.parametrize("given,expected", [(None, "1"), ("3", "3")])
 def test_concurrency_is_passed_to_celery(tmp_path: Path, given: str | None, expected: str) -> None:
     args = ["worker", "--dry-run", "--queue", "grading", "--name", "gpu@%h"] + (["--concurrency", given] if given else [])
