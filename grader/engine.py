@@ -319,6 +319,63 @@ def _import_error(imported: Any) -> Error:
     return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
 
 
+def _derived_rows(modules: list[Any]) -> list[dict[str, Any]]:
+    """The tree's rows with each block's (in, middle, out, downsample) read off its convs,
+    as on the trusted path, instead of the constructor arguments the child recorded."""
+    from grader.facts import block_of
+
+    rows = [m.model_dump() for m in modules]
+    paths = [r["path"] for r in rows]
+    leaves = [r for r in rows if r["path"] and not any(p.startswith(r["path"] + ".") for p in paths)]
+    for row in rows:
+        if row.get("block") is not None:
+            row["block"] = block_of(row["path"], leaves)
+    return rows
+
+
+def _crash_from_tree(msg: Any, role: str, input_shape: list[int]) -> Any:
+    """A block whose forward crashes, rebuilt by our code: its findings if the rebuild crashes too."""
+    from grader import rebuild
+    from grader.protocol import StudentError
+
+    if msg.error is not None or not msg.modules or msg.shape_error is None:
+        return None
+    try:
+        crash = rebuild.find_crash(rebuild.build([m.model_dump() for m in msg.modules], role), input_shape)
+    except rebuild.RebuildError:
+        return None
+    if crash is None:
+        return None
+    return msg.model_copy(update={
+        "modules": [type(msg.modules[0]).model_validate(r) for r in _derived_rows(msg.modules)],
+        "shape": None, "output": None, "graph": None, "load_error": None,
+        "shape_error": StudentError(type="RuntimeError", message=crash.message.removeprefix("RuntimeError: "))})
+
+
+def _model_crash_from_tree(model: Any, reported: Any, input_shape: list[int]) -> Any:
+    """(model findings, shapes) for a model whose forward crashed and whose rebuilt tree crashes too."""
+    from grader import rebuild
+    from grader.protocol import ModelMsg, ModuleEntry, ShapesMsg, StudentError
+
+    if model is None or model.error is not None or not model.modules or reported is None or reported.error is None:
+        return None
+    try:
+        built = rebuild.build([m.model_dump() for m in model.modules], "model")
+        crash = rebuild.find_crash(built, input_shape)
+    except rebuild.RebuildError:
+        return None
+    if crash is None:
+        return None
+    rows = _derived_rows(model.modules)
+    state = [(k, list(v.shape)) for k, v in built.state_dict().items()]
+    fc = next((r for r in rows if r["path"] == "fc" and r["type"] == "Linear"), None)
+    found = ModelMsg(type="model", error=None, num_classes_default=fc["args"].get("out_features") if fc else None,
+                     modules=[ModuleEntry.model_validate(r) for r in rows], state_dict=state)
+    shapes = ShapesMsg(type="shapes", rows=crash.rows, failed_stage=crash.stage, output=None,
+                       error=StudentError(type="RuntimeError", message=crash.message))
+    return found, shapes
+
+
 def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[[], Item]) -> Item:
     """One item's judgement; if judging itself fails, that item says so and the grade goes on."""
     from grader import judge
@@ -378,9 +435,10 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                 spec.args, None)))
         else:
             msg = found.blocks.get(item.block)
+            crashed = _crash_from_tree(msg, "block", list(spec.input)) if msg is not None else None
             graded = _safely(item, item_id, item.points, lambda: judge.judge_block(
-                item, item_id, msg, expected.blocks[item.block], spec.args, unavailable))
-            items.append(graded if msg is None or msg.error is not None
+                item, item_id, crashed or msg, expected.blocks[item.block], spec.args, unavailable))
+            items.append(graded if msg is None or msg.error is not None or crashed is not None
                          else _self_reported(graded, checked.problem))
 
     checked = programs[verify.MODEL]
@@ -391,6 +449,14 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
         equivalence = (verify.equivalence(checked, ref, list(config.table.input), seed) if ckpt.ok else
                        judge.EquivalenceCheck(checked=False, message="Not checked: the checkpoint did not load."))
+        trusted_model = True
+    elif (crash := _model_crash_from_tree(found.get("model"), found.get("shapes"),
+                                          [1, *config.table.input])) is not None:
+        model, shapes_msg = crash
+        fits = dict(model.state_dict or []) == expected.checkpoint_shapes
+        shapes = judge.check_shapes(shapes_msg, expected, None)
+        ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
+        equivalence = judge.EquivalenceCheck(checked=False, message="Not checked: the forward fails.")
         trusted_model = True
     else:
         model = found.get("model")

@@ -109,7 +109,7 @@ def describe(program: Program, shapes: dict[str, list[int]]) -> Facts:
     rows: list[dict[str, Any]] = []
     for path, kind in sorted(containers.items(), key=lambda pk: _first_use(pk[0], leaves)):
         row: dict[str, Any] = {"path": path, "type": kind, "args": {}}
-        block = _block(path, leaves)
+        block = block_of(path, leaves)
         if block is not None:
             row["block"] = block
         rows.append(row)
@@ -122,7 +122,7 @@ def _first_use(path: str, leaves: list[dict[str, Any]]) -> int:
                  or not path), len(leaves))
 
 
-def _block(path: str, leaves: list[dict[str, Any]]) -> dict[str, Any] | None:
+def block_of(path: str, leaves: list[dict[str, Any]]) -> dict[str, Any] | None:
     """(in, middle, out, downsample) of a bottleneck block, read from the convs its forward ran."""
     def convs(sub: str) -> list[dict[str, Any]]:
         prefix = _child(path, sub) + "."

@@ -94,6 +94,11 @@ SWITCHES = [
      "        if checked.program is not None:\n            items.append(_safely(",
      "        if False:\n            items.append(_safely(",
      [A + "test_trust.py::test_forged_reports_score_what_the_honest_twin_scores"]),
+    ("a crash the child reports believed without rebuilding the tree", "grader/rebuild.py",
+     '        return Crash(stage=stage, message=f"{type(exc).__name__}: {str(exc)[:300]}", rows=rows)\n    return None',
+     '        return Crash(stage=stage, message=f"{type(exc).__name__}: {str(exc)[:300]}", rows=rows)\n'
+     '    return Crash(stage=stage, message="assumed", rows=rows)',
+     [A + "test_trust.py::test_claimed_crash_with_a_tree_that_runs_stays_self_reported"]),
     ("self-reported points counted in the score", "grader/engine.py",
      "    report.score = round(sum(i.points for i in report.items if i.verified), 4)",
      "    report.score = round(sum(i.points for i in report.items), 4)",

@@ -88,6 +88,26 @@ def test_export_failed_on_purpose_counts_nothing_before_review(config: GradeConf
     assert all("Self-reported" in (i.review or "") for i in scored)
 
 
+def test_claimed_crash_with_a_tree_that_runs_stays_self_reported(config: GradeConfig) -> None:
+    """Export made to fail and the blocks reported as crashing, over a tree that runs: the
+    grader's rebuild does not crash, so the claim is not believed."""
+    claim = forger("fail") + '''
+if _main is not None and hasattr(_main, "run_block"):
+    _run_block = _main.run_block
+
+    def _claims_crash(*args, **kwargs):
+        result = _run_block(*args, **kwargs)
+        result["shape_error"] = {"type": "RuntimeError", "message": "RuntimeError: claimed", "line": None,
+                                 "traceback": []}
+        return result
+
+    _main.run_block = _claims_crash
+'''
+    report = grade(claim.encode(), config)
+    blocks = [i for i in report.items if i.id.startswith("q1_")]
+    assert blocks and not any(i.verified for i in blocks) and report.score == 0
+
+
 @pytest.fixture(scope="module")
 def honest(train_config: GradeConfig) -> Report:
     report = grade(SOLUTION.read_bytes(), train_config)

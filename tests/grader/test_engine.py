@@ -45,6 +45,9 @@ def test_mutation_loses_exactly_its_points(name: str, config: GradeConfig) -> No
                 assert d.message and d.effect in ("shape_change", "function_change", "crash", "none")
     n_alts = sum(len(i.accepted_alternatives) for i in report.items)
     assert n_alts == mutation.alternatives
+    # Every real mistake lands on the trusted path: facts from the checked program, or, for a
+    # forward that crashes, from the module tree rebuilt by the grader (which crashes too).
+    assert all(i.verified for i in report.items) and report.provisional_score == 0
 
 
 def test_stride_on_3x3_message_names_the_convs(config: GradeConfig) -> None:
