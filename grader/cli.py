@@ -252,6 +252,8 @@ def print_report(console: Console, report: Report) -> None:
             mark = "[green]ok[/]" if row.ok else ("[bold red]← first mismatch[/]" if first else "[red]differs[/]")
             if shapes.failed_stage == row.stage:
                 mark = "[bold red]← forward failed here[/]"
+            elif not row.reached:
+                mark = "[dim]not reached[/]"
             table.add_row(row.stage, _shape(row.expected), _shape(row.found), mark)
         console.print(table)
         if shapes.error:
@@ -260,7 +262,7 @@ def print_report(console: Console, report: Report) -> None:
                 console.print(f"    {tb}", markup=False, highlight=False)
     ck, eq = report.checks.checkpoint_load, report.checks.equivalence
     if ck:
-        console.print(f"checkpoint ({ck.source}): {'[green]ok[/]' if ck.ok else '[red]fails[/]'} — {ck.message}")
+        console.print(f"checkpoint — {ck.source}: {'[green]ok[/]' if ck.ok else '[red]fails[/]'} — {ck.message}")
         for label, keys in (("missing", ck.missing), ("unexpected", ck.unexpected), ("mismatched", ck.mismatched)):
             if keys:
                 console.print(f"  {label}: " + ", ".join(keys[:8]) + (" …" if len(keys) > 8 else ""),

@@ -139,7 +139,7 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
         _randomise_bn(model, gen)
         weights = model.state_dict()
         torch.save(weights, out_dir / "reference-seeded.pt")  # the child loads it from there
-        source = "seeded reference weights (no course checkpoint configured)"
+        source = "seeded reference weights: no course checkpoint is configured"
     checkpoint_shapes = {k: list(v.shape) for k, v in weights.items()}
     model.eval()
     try:

@@ -349,7 +349,10 @@ def check_shapes(msg: ShapesMsg | None, expected: Expected, unavailable: str | N
     found_rows: dict[str, list[int] | None] = {}
     for r in (msg.rows if msg else []):
         found_rows.setdefault(r.stage, r.shape)
-    rows = [ShapeRow(stage=s, expected=e, found=found_rows.get(s), ok=found_rows.get(s) == e)
+    # After a crash, the stages the forward never got to are "not reached", not "differs".
+    crashed = msg is not None and msg.error is not None
+    rows = [ShapeRow(stage=s, expected=e, found=found_rows.get(s), ok=found_rows.get(s) == e,
+                     reached=not (crashed and s not in found_rows and s != msg.failed_stage))
             for s, e in expected_rows.items()]
     check = ShapesCheck(rows=rows)
     check.first_mismatch = next((r.stage for r in rows if not r.ok), None)
@@ -384,7 +387,9 @@ def check_checkpoint(model: ModelMsg | None, msg: CheckpointMsg | None, expected
         check.message = (f"{len([k for k in want if k not in found])} missing, "
                          f"{len([k for k in found if k not in want])} unexpected and "
                          f"{len([k for k in want if k in found and found[k] != want[k]])} mismatched tensors: "
-                         "the course checkpoint does not load into this model.")
+                         + ("the course checkpoint does not load into this model." if expected.checkpoint_source.startswith("course")
+                            else "the model's parameters are not named and shaped like the skeleton's (checked against "
+                                 "the reference solution's, as no course checkpoint is configured)."))
     return check
 
 

@@ -51,6 +51,7 @@ class ShapeRow(BaseModel):
     expected: list[int] | None
     found: list[int] | None
     ok: bool
+    reached: bool = True  # False: the forward failed before this stage
 
 
 class ShapesCheck(BaseModel):

@@ -118,3 +118,21 @@ def test_structure_only_is_deterministic(config: GradeConfig) -> None:
     source = MUTATIONS["stride_on_3x3"].apply()
     a, b = grade_source(source, config), grade_source(source, config)
     assert a.model_dump(exclude={"timings", "sandbox", "log"}) == b.model_dump(exclude={"timings", "sandbox", "log"})
+
+
+def test_stages_after_a_crash_are_not_reached(config: GradeConfig) -> None:
+    report = grade_source(MUTATIONS["padding0_on_3x3"].apply(), config)
+    rows = {r.stage: r for r in report.checks.shapes.rows}
+    assert report.checks.shapes.failed_stage == "layer2"
+    assert rows["layer1"].ok and rows["layer2"].reached
+    assert not rows["layer3"].reached and not rows["fc"].reached
+
+
+def test_without_a_course_checkpoint_the_fit_is_not_the_students_fault(test_checkpoint) -> None:
+    from grader.engine import GradeConfig as Config
+
+    source = SOLUTION.read_text().replace("num_classes=10", "num_classes=12")
+    report = grade_source(source, Config(checkpoint=None, threads=2))
+    ck = report.checks.checkpoint_load
+    assert ck.source == "seeded reference weights: no course checkpoint is configured"
+    assert not ck.ok and "course checkpoint does not load" not in ck.message and "skeleton" in ck.message
