@@ -23,8 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2023, 0.1994, 0.2010)
+from grader.child.batches import CIFAR_MEAN, CIFAR_STD  # noqa: E402  (one definition, both sides)
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"

@@ -1,9 +1,8 @@
-"""The course's transforms and batch order as whole-batch tensor ops, for the sandbox child.
+"""The course's transforms and batch order as whole-batch tensor ops: the one implementation.
 
-This is a copy of grader/augment.py's semantics (normalize, random_crop_flip, BatchLoader's
-order): the sandbox puts only grader/child on sys.path, so the child cannot import
-grader.augment or grader.data. Keep the two in step; tests/grader/test_child_train.py
-checks that they agree bit for bit. Imports only the standard library and torch.
+The sandboxed training child imports it as a top-level module (only grader/child is on its
+sys.path); trusted code imports it as grader.child.batches (grader/augment.py, grader/data.py).
+Imports only the standard library and torch.
 """
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-# Same values as grader.data.CIFAR_MEAN / CIFAR_STD (the course's Normalize).
+# The course's Normalize (grader.data re-exports these).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 PADDING = 4
@@ -81,8 +80,8 @@ def iterate(
 ) -> Iterator[tuple[Tensor, Tensor | None]]:
     """One epoch of (normalised images, labels) batches, the last partial batch included.
 
-    Same order and draws as grader.augment.BatchLoader: the epoch's generator is seeded with
-    seed + epoch, shuffles first, then draws each batch's crops. `images` should already be
+    The epoch's generator is seeded with seed + epoch, shuffles first, then draws each
+    batch's crops. `images` should already be
     on the device; randomness lives there too.
     """
     dev = images.device
