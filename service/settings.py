@@ -46,6 +46,9 @@ class ServiceSettings(Settings):
     secret_key: str | None = None
     https: bool = False  # behind HTTPS: cookies get the Secure flag
     session_max_age_s: int = 14 * 24 * 3600
+    # Workers on several hosts: the sha256 their checkpoint and data must have (worker/host.py).
+    checkpoint_sha256: str | None = None
+    data_sha256: str | None = None
     public_url: str | None = None  # e.g. https://grader.example.edu: the start of the sign-in links
     assignment: str | None = None  # the assignment the page takes uploads for; default: the default one
 

@@ -13,6 +13,7 @@ from celery.utils.log import get_task_logger
 from grader.gpu import cuda_problem
 from service.settings import ServiceSettings as Settings
 from worker import grading
+from worker.host import host_problems
 
 settings = Settings()
 app = Celery("autograder", broker=settings.resolved_broker_url())
@@ -55,6 +56,14 @@ def _refuse_an_unusable_device(**_: object) -> None:
     problem = cuda_problem(settings.device)
     if problem:
         raise SystemExit(f"this worker cannot grade, so it does not start: {problem}.")
+
+
+@worker_init.connect
+def _refuse_other_files_than_the_course(**_: object) -> None:
+    """A host whose checkpoint or data differ from the course's pinned sha256 does not start."""
+    problems = host_problems(settings)
+    if problems:
+        raise SystemExit("this worker's files differ from the course's, so it does not start: " + "; ".join(problems))
 
 
 @worker_ready.connect

@@ -13,6 +13,7 @@ from service.settings import ServiceSettings as Settings
 from storage import service
 from storage.db import session_scope
 from storage.files import FileStore
+from worker.host import file_sha256
 
 
 @lru_cache(maxsize=4)
@@ -22,10 +23,14 @@ def _config(settings_json: str, structure_only: bool) -> GradeConfig:
 
 
 def config_key(config: GradeConfig) -> str:
-    """Same key ⇒ same grade: rubric, table, checkpoint version, mode and training settings."""
+    """Same key ⇒ same grade: rubric, table, checkpoint bytes, mode and training settings.
+
+    The checkpoint counts by its sha256, not its path, so hosts that keep the same file in
+    different places reuse each other's reports.
+    """
     ckpt = config.checkpoint
     parts = [config.rubric.model_dump_json(), config.table.model_dump_json(), config.skip_training,
-             str(ckpt.resolve()) if ckpt else None, ckpt.stat().st_mtime_ns if ckpt and ckpt.exists() else None,
+             file_sha256(ckpt) if ckpt and ckpt.is_file() else None,
              repr(config.train), str(config.data_dir), config.seed]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
