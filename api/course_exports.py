@@ -8,7 +8,7 @@ from api.exports import ACCURACY_COLUMN, ITEM_COLUMNS, ITEM_IDS, _number, _safe_
 from storage.gradebook import GradebookRow
 
 COLUMNS = ("student_id", "name", "email", "status", "final_score", "score", "late_penalty", "max_score", ACCURACY_COLUMN,
-           "late", "submitted_at", "submitted_by", "submission_id", *ITEM_COLUMNS, "overridden", "pending")
+           "late", "submitted_at", "submitted_by", "submission_id", *ITEM_COLUMNS, "overridden", "pending", "needs_review")
 
 
 def course_gradebook_csv(rows: list[GradebookRow]) -> str:
@@ -22,7 +22,8 @@ def course_gradebook_csv(rows: list[GradebookRow]) -> str:
                     r.submitted_at.strftime("%Y-%m-%d %H:%M:%S") if r.submitted_at else "",
                     _safe_cell(r.submitted_by or ""), r.submission_id or "",
                     *(_number(r.items[i]) if i in r.items else "" for i in ITEM_IDS),
-                    " ".join(r.overridden), r.pending])
+                    " ".join(r.overridden), r.pending,
+                    " ".join(f"{k}={_number(v)}" for k, v in r.needs_review.items())])
     return out.getvalue()
 
 

@@ -37,6 +37,9 @@ class GradebookRow:
     items: dict[str, float] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)
     pending: int = 0  # uploads not graded yet, which may still change the row
+    # Self-reported items (the model could not be checked as a program): item -> the points the
+    # student's own process claimed. They count only once a TA overrides (accepts) them.
+    needs_review: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Scored:
     items: dict[str, float]
     penalty_fraction: float
     overridden: list[str]
+    needs_review: dict[str, float] = field(default_factory=dict)
 
     @property
     def penalty_points(self) -> float:
@@ -60,9 +64,14 @@ class Scored:
 
 def scored(sub: Submission, overrides: list[Override]) -> Scored:
     items: dict[str, float] = {}
+    review: dict[str, float] = {}
     if sub.report_json:
         for item in json.loads(sub.report_json).get("items", []):
-            items[item["id"]] = 0.0 if item.get("skipped") else float(item["points"])
+            if item.get("verified") is False:  # not in the report's score: waits for a TA
+                review[item["id"]] = float(item["points"])
+                items[item["id"]] = 0.0
+            else:
+                items[item["id"]] = 0.0 if item.get("skipped") else float(item["points"])
     score = float(sub.score or 0.0)
     penalty = sub.late_penalty or 0.0
     done = []
@@ -72,8 +81,9 @@ def scored(sub: Submission, overrides: list[Override]) -> Scored:
         else:
             score += o.points - items.get(o.item, 0.0)
             items[o.item] = o.points
+            review.pop(o.item, None)  # a TA's points settle a self-reported item
         done.append(o.item)
-    return Scored(sub, round(score, 4), items, penalty, done)
+    return Scored(sub, round(score, 4), items, penalty, done, review)
 
 
 def final_submission(candidates: list[Scored], rule: str) -> Scored | None:
@@ -115,6 +125,7 @@ def gradebook(session: Session, *, assignment: Assignment) -> list[GradebookRow]
             row.status, row.submission_id, row.submitted_at, row.submitted_by = s.status, s.id, s.created_at, s.submitted_by
             row.late, row.score, row.late_penalty, row.final_score = s.late_s is not None, best.score, best.penalty_points, best.final
             row.max_score, row.accuracy, row.items, row.overridden = s.max_score, s.accuracy, best.items, best.overridden
+            row.needs_review = best.needs_review
         rows.append(row)
     return rows
 

@@ -120,3 +120,21 @@ def test_release_after_the_deadline_holds_score_and_accuracy_back() -> None:
     assert held.score is None and held.accuracy is None and held.report is None
     assert held.structure == {"checks": report["checks"], "error": None, "held": True}
     assert submission_view(sub).score == 90
+
+
+def test_self_reported_items_wait_for_a_ta(db_url: str) -> None:  # noqa: F811
+    """Points the student's own process claimed are shown apart and count once a TA accepts them."""
+    with session_scope(db_url) as s:
+        course.import_roster(s, rows=[{"student_id": "A", "name": "A", "email": ""}])
+        a_ = course.get_student(s, student_id="A")
+        sub = _graded(s, a_, score=20, created=T0 - dt.timedelta(hours=1))  # the verified score
+        sub.report_json = json.dumps({"items": [
+            {"id": "q1_downsample", "points": 20.0, "max_points": 20},
+            {"id": "q2_blanks", "points": 25.0, "max_points": 25, "verified": False}]})
+        s.flush()
+        a = course.default_assignment(s)
+        row = gradebook.gradebook(s, assignment=a)[0]
+        assert row.final_score == 20 and row.items["q2_blanks"] == 0 and row.needs_review == {"q2_blanks": 25.0}
+        gradebook.override_item(s, submission=sub, item="q2_blanks", points=25, comment="checked by hand", actor="ta")
+        row = gradebook.gradebook(s, assignment=a)[0]
+        assert row.final_score == 45 and row.needs_review == {}
