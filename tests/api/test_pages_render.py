@@ -47,3 +47,17 @@ def test_without_data_the_page_says_accuracy_is_not_measured_and_why() -> None:
     done.report = {"score": 105, "max_score": 105, "accuracy": None, "items": [], "checks": {}}
     html = _render(done, [done], NO_DATA, final=True)
     assert "105 / 105" in html and 'id="no-accuracy"' in html and "no CIFAR-10 data" in html
+
+
+def test_self_reported_points_are_shown_apart() -> None:
+    done = _view("a5", "graded", 40, 105)
+    review = "Self-reported: torch.export could not trace it. These points count once a TA has reviewed them."
+    done.report = {"score": 40, "provisional_score": 65, "max_score": 105, "accuracy": None, "checks": {},
+                   "items": [{"title": "Q2: layer3", "points": 20, "max_points": 20, "passed": True, "skipped": False,
+                              "feedback": [], "accepted_alternatives": [], "verified": False, "review": review}]}
+    html = _render(done, [done], NO_DATA, final=True)
+    assert 'id="provisional"' in html and "65 more points are self-reported" in html
+    assert review in html
+    verified = _view("a6", "graded", 105, 105)
+    verified.report = {"score": 105, "max_score": 105, "accuracy": None, "checks": {}, "items": []}
+    assert 'id="provisional"' not in _render(verified, [verified], NO_DATA, final=True)
