@@ -2,7 +2,7 @@
 links, extensions, the gradebook (JSON, CSV, Canvas CSV), overrides and the audit log."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import PlainTextResponse
@@ -127,14 +127,20 @@ def put_extension(session: SessionDep, ta: TaDep, name: str, student_id: str, bo
 
 @router.post("/roster", response_model=list[LinkView])
 async def import_roster(request: Request, session: SessionDep, settings: SettingsDep, _ta: TaDep,
-                        file: Annotated[UploadFile, File(description="CSV: student_id,name,email")]) -> list[LinkView]:
-    """Add or update students; returns the sign-in links issued now (shown once: only hashes are kept)."""
+                        file: Annotated[UploadFile, File(description="CSV: student_id,name,email")],
+                        format: Literal["json", "csv"] = "json") -> list[LinkView] | PlainTextResponse:
+    """Add or update students; returns the sign-in links issued now (shown once: only hashes are kept),
+    as JSON or (`format=csv`) as the mail-merge CSV student_id,name,email,link."""
     try:
         rows = parse_roster_csv(await file.read(4 << 20))
     except UploadError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
     issued = course.import_roster(session, rows=rows)
     base = settings.public_url or str(request.base_url)
+    if format == "csv":
+        return PlainTextResponse(links_csv(issued, base), media_type="text/csv",
+                                 headers={"Content-Disposition": 'attachment; filename="links.csv"',
+                                          "Cache-Control": "no-store"})
     return [LinkView(student_id=i.student_id, name=i.name, email=i.email, link=sign_in_url(base, i.token))
             for i in issued]
 

@@ -213,6 +213,12 @@ def test_per_address_limit_stops_link_guessing_and_upload_floods(tmp_path: Path,
     with course_service(tmp_path, test_checkpoint, AUTOGRADER_CLIENT_RATE_PER_MINUTE="4",
                         AUTOGRADER_STUDENT_RATE_PER_HOUR="100") as svc:
         links = import_roster(svc, tmp_path)
+        with svc.client(headers={"Authorization": f"Bearer {svc.token()}"}) as ta:  # the REST import, as CSV
+            r = ta.post("/api/roster", params={"format": "csv"},
+                        files={"file": ("r.csv", ROSTER + "D4,Di Cho,di@example.edu\n")})
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert r.status_code == 200 and [row["student_id"] for row in rows] == ["D4"]  # only the new student
+        assert rows[0]["link"].startswith(svc.url + "/signin/")
         with svc.client() as guesser:
             codes = [guesser.get(f"/signin/guess{i}").status_code for i in range(5)]
         assert codes == [403, 403, 403, 403, 429], codes
