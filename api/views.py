@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from storage.gradebook import GradebookRow
-from storage.models import AuditEntry, Submission
+from storage.models import AuditEntry, Status, Submission
 
 TIME = "%Y-%m-%d %H:%M:%S UTC"
 
@@ -52,7 +52,7 @@ def submission_view(sub: Submission, *, with_report: bool = True, released: bool
         url=f"/s/{sub.id}", self_check=sub.student_pk is None, submitted_by=sub.submitted_by,
         late=sub.late_s is not None, late_penalty=sub.late_penalty or 0.0, released=released,
         failure=("The grader itself failed on this file; the TAs have been told. " + (sub.failure or ""))
-        if sub.status == "failed" else None,
+        if sub.status == Status.failed else None,
         report=report if with_report else None, structure=structure if with_report else None)
 
 
