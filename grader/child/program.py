@@ -394,11 +394,15 @@ def random_state(module: nn.Module, gen: torch.Generator) -> dict[str, torch.Ten
     return out
 
 
-def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 8_000_000) -> dict[str, Any]:
-    """Each call's output shape for one input, computed on the meta device (no memory, no time).
+def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_000_000,
+                max_total: int = 8_000_000) -> dict[str, Any]:
+    """Each call's output shape for `input_shape`, computed on the meta device (no memory, no time).
 
-    Refuses programs whose intermediate tensors are far larger than any ResNet of this size.
+    Refuses programs whose tensors are far larger than any ResNet of this size, so that
+    running one in the grader's process stays small: the reference's largest tensor has
+    16 K values per image and all of them together 0.8 M.
     """
+    total = 0
     module = ProgramModule(program, device="meta").eval()
     values: dict[str, Any] = {name: getattr(owner, leaf) for name, (owner, leaf) in module._owners.items()}
     values[program.input] = torch.empty(input_shape, device="meta")
@@ -417,8 +421,10 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 8_
         except Exception as exc:  # the shapes do not fit: where the program fails
             raise ProgramShapeError(call, f"{type(exc).__name__}: {str(exc)[:300]}") from None
         if isinstance(out, torch.Tensor):
-            if out.numel() > max_elements:
-                raise ProgramError(f"{call.op} makes a tensor of {out.numel()} values, more than the grader runs")
+            total += out.numel()
+            if out.numel() > max_elements or total > max_total:
+                raise ProgramError(f"{call.op} makes a tensor of {out.numel()} values ({total} so far), "
+                                   "more than the grader runs")
             shapes[call.name] = list(out.shape)
         values[call.name] = out
     return shapes

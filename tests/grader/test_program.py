@@ -147,3 +147,10 @@ def test_shared_fine_tune_runs_once(tmp_path: Path) -> None:
     other = shared_finetune.key(program_digest="p", checkpoint_sha256="c", settings={"lr": 2e-3}, data="d")
     shared_finetune.shared(tmp_path, other, compute)
     assert len(runs) == 2
+
+
+def test_all_tensors_of_a_forward_are_capped_together(ref: verify.Reference) -> None:
+    """Many tensors each under the per-tensor cap still add up: the sum is capped too."""
+    assert P.meta_shapes(ref.model, [1, 3, 32, 32])  # the reference: 0.8 M values per image
+    with pytest.raises(P.ProgramError, match="so far"):
+        P.meta_shapes(ref.model, [1, 3, 32, 32], max_total=500_000)
