@@ -49,8 +49,8 @@ def apply(device: str) -> None:
     # Called by the caching allocator when an allocation fails (the cap included), before it
     # raises: the student's code cannot catch the error and carry on past the cap. A cuDNN
     # workspace request that would have been retried with a smaller algorithm also ends the
-    # run here: a grade that close to its cap counts as over it (the default cap, 8 GiB, is
-    # several times what the course's model needs at batch 100).
+    # run here: a grade that close to its cap counts as over it. (A grade's real GPU peak is
+    # not measured yet: no GPU was lent; see bench/RESULTS.md.)
     torch._C._cuda_attach_out_of_memory_observer(_stop)
 
 
