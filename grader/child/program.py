@@ -145,16 +145,8 @@ class Program:
         rename = {s.name: f"${s.target}" for s in self.state}
         rename[self.input] = "$input"
         rename.update({c.name: f"%{i}" for i, c in enumerate(self.calls)})
-
-        def enc(v: Any) -> Any:
-            if isinstance(v, tuple) and len(v) == 2 and v[0] == "ref":
-                return {"ref": rename[v[1]]}
-            if isinstance(v, (list, tuple)):
-                return [enc(x) for x in v]
-            return v
-
         return json.dumps({"state": [[s.target, s.kind, list(s.shape), s.dtype] for s in self.state],
-                           "calls": [[c.op, enc(list(c.args))] for c in self.calls],
+                           "calls": [[c.op, _as_data(list(c.args), rename)] for c in self.calls],
                            "output": rename[self.output]}, sort_keys=True, separators=(",", ":"))
 
     def digest(self) -> str:
@@ -162,24 +154,27 @@ class Program:
 
     def to_data(self) -> dict[str, Any]:
         """JSON data `parse` accepts again (for the trusted training child)."""
-        def enc(v: Any) -> Any:
-            if isinstance(v, tuple) and len(v) == 2 and v[0] == "ref":
-                return {"ref": v[1]}
-            if isinstance(v, (list, tuple)):
-                return [enc(x) for x in v]
-            return v
         return {"format": FORMAT,
                 "inputs": [{"name": s.name, "kind": s.kind, "target": s.target, "shape": list(s.shape),
                             "dtype": s.dtype} for s in self.state] + [{"name": self.input, "kind": "user_input"}],
-                "nodes": [_node_data(c, enc) for c in self.calls],
+                "nodes": [_node_data(c) for c in self.calls],
                 "output": self.output}
 
 
-def _node_data(call: Call, enc: Any) -> dict[str, Any]:
+def _as_data(value: Any, rename: dict[str, str] | None = None) -> Any:
+    """Bound arguments back to JSON: ("ref", name) becomes {"ref": name}, renamed if asked."""
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "ref":
+        return {"ref": rename[value[1]] if rename else value[1]}
+    if isinstance(value, (list, tuple)):
+        return [_as_data(v, rename) for v in value]
+    return value
+
+
+def _node_data(call: Call) -> dict[str, Any]:
     params = ALLOWED[call.op]._schema.arguments
     n_pos = sum(1 for p in params if not p.kwarg_only)
-    return {"name": call.name, "op": call.op, "args": enc(list(call.args[:n_pos])),
-            "kwargs": {p.name: enc(a) for p, a in zip(params[n_pos:], call.args[n_pos:])},
+    return {"name": call.name, "op": call.op, "args": _as_data(list(call.args[:n_pos])),
+            "kwargs": {p.name: _as_data(a) for p, a in zip(params[n_pos:], call.args[n_pos:])},
             "stack": [list(s) for s in call.stack]}
 
 
@@ -354,22 +349,32 @@ class ProgramModule(nn.Module):
             self._owners[spec.name] = (owner, leaf)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = self.inputs(x)
+        for call in self.program.calls:
+            self.step(call, values)
+        return values[self.program.output]
+
+    def inputs(self, x: torch.Tensor) -> dict[str, Any]:
+        """The values a run starts from: this module's state and the input batch."""
         values: dict[str, Any] = {name: getattr(owner, leaf) for name, (owner, leaf) in self._owners.items()}
         values[self.program.input] = x
+        return values
 
-        def resolve(v: Any) -> Any:
-            if isinstance(v, tuple):
-                if len(v) == 2 and v[0] == "ref":
-                    return values[v[1]]
-                return [resolve(i) for i in v]
-            return v
+    def step(self, call: Call, values: dict[str, Any]) -> Any:
+        """Run one call on earlier values; BatchNorm/Dropout follow train()/eval()."""
+        args = [_resolve(a, values) for a in call.args]
+        if call.op in TRAINING_ARG:
+            args[TRAINING_ARG[call.op]] = self.training
+        values[call.name] = out = call.invoke(args)
+        return out
 
-        for call in self.program.calls:
-            args = [resolve(a) for a in call.args]
-            if call.op in TRAINING_ARG:
-                args[TRAINING_ARG[call.op]] = self.training
-            values[call.name] = call.invoke(args)
-        return values[self.program.output]
+
+def _resolve(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, tuple):
+        if len(value) == 2 and value[0] == "ref":
+            return values[value[1]]
+        return [_resolve(v, values) for v in value]
+    return value
 
 
 def random_state(module: nn.Module, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -404,20 +409,11 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_
     """
     total = 0
     module = ProgramModule(program, device="meta").eval()
-    values: dict[str, Any] = {name: getattr(owner, leaf) for name, (owner, leaf) in module._owners.items()}
-    values[program.input] = torch.empty(input_shape, device="meta")
+    values = module.inputs(torch.empty(input_shape, device="meta"))
     shapes: dict[str, Any] = {}
-
-    def resolve(v: Any) -> Any:
-        if isinstance(v, tuple):
-            if len(v) == 2 and v[0] == "ref":
-                return values[v[1]]
-            return [resolve(i) for i in v]
-        return v
-
     for call in program.calls:
         try:
-            out = call.invoke([resolve(a) for a in call.args])
+            out = module.step(call, values)
         except Exception as exc:  # the shapes do not fit: where the program fails
             raise ProgramShapeError(call, f"{type(exc).__name__}: {str(exc)[:300]}") from None
         if isinstance(out, torch.Tensor):
@@ -426,7 +422,6 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_
                 raise ProgramError(f"{call.op} makes a tensor of {out.numel()} values ({total} so far), "
                                    "more than the grader runs")
             shapes[call.name] = list(out.shape)
-        values[call.name] = out
     return shapes
 
 
