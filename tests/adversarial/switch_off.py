@@ -128,6 +128,8 @@ SWITCHES = [
     ("GPU memory cap exit not a verdict", "grader/sandbox.py",
      "    elif gpu and code == GPU_MEMORY_EXIT and not done:", "    elif False:",
      ["tests/grader/test_gpu.py::test_going_past_the_gpu_memory_cap_is_a_memory_limit_verdict"]),
+    ("serve leaves its workers on SIGTERM", "service/cli.py", "    signal.signal(signal.SIGTERM, _exit_on_signal)\n",
+     "", ["tests/api/test_serve.py::test_serve_stops_its_workers_on_a_signal"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:
