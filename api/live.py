@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from storage.db import session_scope
 from storage.models import Submission
 from storage.watch import submissions_by_id
 
+log = logging.getLogger(__name__)
 Render = Callable[[Submission], dict[str, Any]]
 KEEP_ALIVE_S = 15.0
 MAX_STREAM_S = 24 * 3600.0
@@ -90,7 +92,12 @@ class Notifier:
         """Until no stream is left: read every watched row in one query, wake the changed ones."""
         while self._streams:
             ids = list(self._streams)
-            texts = await run_in_threadpool(self._read, ids)
+            try:
+                texts = await run_in_threadpool(self._read, ids)
+            except Exception:  # a database hiccup: the streams wait for the next tick, not forever
+                log.exception("live progress: reading %d submissions failed", len(ids))
+                await asyncio.sleep(self.interval_s)
+                continue
             self.polls += 1
             for sid, text in texts.items():
                 if self._texts.get(sid) != text:

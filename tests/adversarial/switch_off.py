@@ -68,9 +68,9 @@ SWITCHES = [
      "        if False:", ["tests/api/test_live.py::test_streams_are_capped_per_client_and_per_submission"]),
     ("live streams not capped per client", "api/live.py", "        if self._by_client.get(client, 0) >= self.per_client:",
      "        if False:", ["tests/api/test_live.py::test_streams_are_capped_per_client_and_per_submission"]),
-    ("a database read per live stream", "api/live.py", "            texts = await run_in_threadpool(self._read, ids)",
-     "            texts = {}\n            for sid in ids:\n                for _ in list(self._streams.get(sid, ())):\n"
-     "                    texts.update(await run_in_threadpool(self._read, [sid]))",
+    ("a database read per live stream", "api/live.py", "                texts = await run_in_threadpool(self._read, ids)",
+     "                texts = {}\n                for sid in ids:\n                    for _ in list(self._streams.get(sid, ())):\n"
+     "                        texts.update(await run_in_threadpool(self._read, [sid]))",
      ["tests/api/test_live.py::test_one_query_per_tick_whatever_the_number_of_streams"]),
     ("one bad zip entry refuses the whole zip", "api/uploads.py",
      '            out.rejected.append(Rejected(student, chosen, f"{who}: {problem}", content))',
