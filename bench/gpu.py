@@ -98,6 +98,36 @@ def run_round(groups: list[list[int]], data_dir: str, cap_mb: int, device: str, 
     return results
 
 
+class GpuUsage:
+    """Peak memory in use on the card (all processes) while a round runs, polled from here:
+    the child's own max_memory_allocated never leaves the sandbox. Sizes the default cap."""
+
+    def __init__(self, device: str) -> None:
+        import threading
+
+        self.device, self.peak, self._stop = device, 0, threading.Event()
+        self.baseline = self._used() if device.startswith("cuda") else 0
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _used(self) -> int:
+        import torch
+
+        free, total = torch.cuda.mem_get_info(torch.device(self.device))
+        return total - free
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self._used())
+
+    def __enter__(self) -> "GpuUsage":
+        if self.device.startswith("cuda"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+
 def _wall(results: list[dict[str, Any]]) -> float:
     return max(r["end"] for r in results) - min(r["start"] for r in results)
 
@@ -126,7 +156,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         data_dir = args.data or str(save_cifar10_format(Path(tmp) / "data", *make_synthetic(args.train, args.test, seed=0)).parent)
-        serial = run_round([list(range(ks[-1]))], data_dir, args.cap_mb, args.device, tmp)
+        with GpuUsage(args.device) as usage:
+            serial = run_round([list(range(ks[-1]))], data_dir, args.cap_mb, args.device, tmp)
         rounds = {k: run_round([[i] for i in range(k)], data_dir, args.cap_mb, args.device, tmp) for k in ks if k > 1}
         cap_round = run_round([[0]], data_dir, args.cap_mb, args.device, tmp, with_hog=gpu)
 
@@ -135,6 +166,7 @@ def main() -> None:
     figures: dict[str, Any] = {"device": args.device, "n_train": args.train, "n_test": args.test,
                                "cap_mb": args.cap_mb, "full_grade_s": per_grade,
                                "full_grade_timings": serial[0]["timings"],
+                               "one_grade_peak_gpu_gib": (usage.peak - usage.baseline) / 2**30,
                                "k": {1: {"grades_per_s": 1 / per_grade, "speedup": 1.0,
                                          "accuracies": [r["accuracy"] for r in serial], "equal_to_k1": True}}}
     print(f"{'K':>3} {'wall s':>8} {'grades/s':>9} {'speed-up':>9}  accuracies (equal to the same seed at K=1)")
@@ -151,6 +183,7 @@ def main() -> None:
     hog = next((r for r in cap_round if r["which"] == "hog"), None)
     figures["memory_cap"] = {"hog": hog, "neighbour_accuracy": neighbour["accuracy"],
                              "neighbour_equal_to_k1": neighbour["accuracy"] == by_seed[0]["accuracy"]}
+    print(f"one grade's peak on the card: {figures['one_grade_peak_gpu_gib']:.2f} GiB (its CUDA context included)")
     print(f"full grade {per_grade:.2f} s; memory cap: hog -> {hog and (hog['status'], hog['reason'])}; "
           f"neighbour accuracy {neighbour['accuracy']} (K=1: {by_seed[0]['accuracy']})")
     emit("gpu", figures)
