@@ -408,11 +408,11 @@ def _fetch(url: str, into: Path, progress: Callable[[int, int], None] | None) ->
                 if progress is not None:
                     progress(done, total)
     except urllib.error.HTTPError as exc:
-        raise DownloadError(url, f"download failed: the server answered HTTP {exc.code} ({exc.reason})") from exc
+        raise DownloadError(url, f"the server answered HTTP {exc.code} ({exc.reason})") from exc
     except urllib.error.URLError as exc:
-        raise DownloadError(url, f"download failed: {_network_problem(exc.reason)}") from exc
+        raise DownloadError(url, _network_problem(exc.reason)) from exc
     except (OSError, ValueError) as exc:
-        raise DownloadError(url, f"download failed: {_network_problem(exc)}") from exc
+        raise DownloadError(url, _network_problem(exc)) from exc
     return digest.hexdigest()
 
 
