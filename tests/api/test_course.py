@@ -211,7 +211,7 @@ def test_deadline_refuses_or_penalizes_by_policy(course: Service, tmp_path: Path
 
 def test_per_address_limit_stops_link_guessing_and_upload_floods(tmp_path: Path, test_checkpoint: Path) -> None:
     with course_service(tmp_path, test_checkpoint, AUTOGRADER_CLIENT_RATE_PER_MINUTE="4",
-                        AUTOGRADER_STUDENT_RATE_PER_HOUR="100") as svc:
+                        AUTOGRADER_STUDENT_RATE_PER_HOUR="100", AUTOGRADER_HTTPS="true") as svc:
         links = import_roster(svc, tmp_path)
         with svc.client(headers={"Authorization": f"Bearer {svc.token()}"}) as ta:  # the REST import, as CSV
             r = ta.post("/api/roster", params={"format": "csv"},
@@ -219,8 +219,11 @@ def test_per_address_limit_stops_link_guessing_and_upload_floods(tmp_path: Path,
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert r.status_code == 200 and [row["student_id"] for row in rows] == ["D4"]  # only the new student
         assert rows[0]["link"].startswith(svc.url + "/signin/")
+        with svc.client() as c:  # behind HTTPS (AUTOGRADER_HTTPS): the session cookie is Secure too
+            cookie = c.get(rows[0]["link"].removeprefix(svc.url), follow_redirects=False).headers["set-cookie"].lower()
+        assert "autograder_session=" in cookie and all(f in cookie for f in ("httponly", "samesite=lax", "secure"))
         with svc.client() as guesser:
-            codes = [guesser.get(f"/signin/guess{i}").status_code for i in range(5)]
-        assert codes == [403, 403, 403, 403, 429], codes
+            codes = [guesser.get(f"/signin/guess{i}").status_code for i in range(4)]
+        assert codes == [403, 403, 403, 429], codes  # 4 a minute from this address, the real sign-in included
         with svc.client() as c:  # the same address: the real link waits a minute too
             assert c.get(links["A1"].removeprefix(svc.url)).status_code == 429
