@@ -1,6 +1,8 @@
 """Alembic environment: the database URL comes from the caller (storage.migrate) or the settings."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -26,7 +28,10 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(_url())
+    url = _url()
+    if url.startswith("sqlite:///"):  # a fresh var/ folder: make it, as the service would
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
