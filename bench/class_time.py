@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -167,30 +166,26 @@ def reduced_data(n_train: int, dest: Path) -> Path:
     return dest
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of every sandbox child it has waited for: on a machine
-    other work loads, a fairer measure of the work done than wall time."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def grade_all(students: list[Student], config: GradeConfig, label: str,
-              save: Path | None = None) -> tuple[list[Report], list[tuple[float, float]]]:
-    """Grade each file in turn; its report and (wall, CPU) seconds (one JSON line each to `save`)."""
+              save: Path | None = None) -> tuple[list[Report], list[float]]:
+    """Grade each file in turn; its report and wall seconds (one JSON line each to `save`)."""
     reports, seconds = [], []
     for s in students:
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started = time.perf_counter()
         report = grade_bytes(s.source.encode(), filename=s.name, config=config)
-        seconds.append((time.perf_counter() - started, cpu_seconds() - cpu))
+        seconds.append(time.perf_counter() - started)
         reports.append(report)
-        stages = ", ".join(f"{k} {v:.0f}" for k, v in report.timings.items() if k != "total")
-        print(f"  [{label}] {s.name} {s.kind:7s} {s.what:26s} {seconds[-1][0]:6.1f} s wall {seconds[-1][1]:6.1f} s CPU"
+        # A shared fine-tune's report carries the wall seconds of the run it reused: not this grade's.
+        shared = report.trust.fine_tune == "shared"
+        stages = ", ".join(f"{k} {v:.0f}" if not (shared and k == "training") else f"training {v:.0f} (the reused run's)"
+                           for k, v in report.timings.items() if k != "total")
+        print(f"  [{label}] {s.name} {s.kind:7s} {s.what:26s} {seconds[-1]:6.1f} s"
               f" ({stages})  score {report.score:g}+{report.provisional_score:g}  accuracy {_acc(report)}  "
               f"fine-tune {report.trust.fine_tune}", flush=True)
         if save is not None:
             with save.open("a") as f:
-                f.write(json.dumps({"run": label, "file": s.name, "what": s.what, "wall_s": seconds[-1][0],
-                                    "cpu_s": seconds[-1][1], "accuracy": accuracy_of(report),
+                f.write(json.dumps({"run": label, "file": s.name, "what": s.what, "wall_s": seconds[-1],
+                                    "accuracy": accuracy_of(report),
                                     "fine_tune": report.trust.fine_tune, "score": report.score,
                                     "provisional": report.provisional_score, "timings": report.timings}) + "\n")
     return reports, seconds
@@ -253,9 +248,9 @@ def main() -> None:
         print(f"warm-up (structure-only grade, not counted): {time.perf_counter() - started:.1f} s", flush=True)
         print(f"class: {n_files} files, one process, one cache folder, {n_train_used} training images", flush=True)
         class_cache = root / "class-cache"
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started = time.perf_counter()
         class_reports, class_seconds = grade_all(students, config(class_cache), "class", args.save)
-        class_wall, class_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        class_wall = time.perf_counter() - started
         fine_tunes = len(list((class_cache / "fine-tunes").glob("*.json")))
 
         # Solo grades: one per solo key (a file's content, or with --solo program its verified
@@ -269,13 +264,12 @@ def main() -> None:
                  "distinct content for files with no verified program")
               + "; identical files (programs) run the identical deterministic computation, so each is "
               "measured once and counted once per file", flush=True)
-        solo: dict[str, tuple[Report, tuple[float, float]]] = {}
+        solo: dict[str, tuple[Report, float]] = {}
         for i, (k, s) in enumerate(first.items()):
             (report,), (secs,) = grade_all([s], config(root / f"solo-cache-{i}"), "solo", args.save)
             solo[k] = (report, secs)
 
-    solo_times = [solo[k][1] for k in keys]
-    solo_sum, solo_cpu = sum(w for w, _ in solo_times), sum(c for _, c in solo_times)
+    solo_sum = sum(solo[k][1] for k in keys)
     ran = sum(r.trust.fine_tune == "ran" for r in class_reports)
     shared = sum(r.trust.fine_tune == "shared" for r in class_reports)
     self_reported = sum((r.trust.fine_tune or "").startswith("self-reported") for r in class_reports)
@@ -289,16 +283,15 @@ def main() -> None:
         elif (r.score, r.provisional_score) != (alone.score, alone.provisional_score):
             print(f"note: {s.name} ({s.what}) scored {r.score:g}+{r.provisional_score:g} in the class, "
                   f"{alone.score:g}+{alone.provisional_score:g} alone (accuracy equal)")
-    ratio, cpu_ratio = class_wall / solo_sum, class_cpu / solo_cpu
+    ratio = class_wall / solo_sum
     print(f"\n{'files':44s} {n_files}")
     print(f"{'fine-tunes run (cache entries, reference incl.)':44s} {fine_tunes}")
     print(f"{'  reports: ran / shared / self-reported':44s} {ran} / {shared} / {self_reported}")
     print(f"{'distinct verified programs':44s} {len(programs)}")
     print(f"{'  expected fine-tunes (those + the reference)':44s} {expected_fine_tunes}")
-    print(f"{'class wall time':44s} {class_wall:.1f} s  (CPU {class_cpu:.1f} s)")
-    print(f"{'solo sum':44s} {solo_sum:.1f} s  (CPU {solo_cpu:.1f} s)")
-    print(f"{'class / solo sum, wall':44s} {ratio:.3f} (goal <= 0.35)")
-    print(f"{'class / solo sum, CPU (this process + sandboxes)':44s} {cpu_ratio:.3f}")
+    print(f"{'class wall time':44s} {class_wall:.1f} s")
+    print(f"{'solo sum':44s} {solo_sum:.1f} s")
+    print(f"{'class / solo sum':44s} {ratio:.3f} (goal <= 0.35)")
     print(f"{'accuracy equal to the solo grade':44s} {n_files - len(mismatches)} / {n_files}")
     for line in mismatches:
         print(f"MISMATCH {line}")
@@ -308,9 +301,8 @@ def main() -> None:
                         "reports_shared": shared, "reports_self_reported": self_reported,
                         "distinct_verified_programs": len(programs),
                         "expected_fine_tunes": expected_fine_tunes, "class_wall_s": class_wall,
-                        "solo_sum_s": solo_sum, "ratio": ratio, "class_cpu_s": class_cpu, "solo_cpu_s": solo_cpu,
-                        "cpu_ratio": cpu_ratio, "accuracy_mismatches": len(mismatches),
-                        "class_grades_wall_cpu_s": class_seconds})
+                        "solo_sum_s": solo_sum, "ratio": ratio, "accuracy_mismatches": len(mismatches),
+                        "class_grades_s": class_seconds})
     sys.exit(1 if mismatches else 0)
 
 
