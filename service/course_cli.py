@@ -102,6 +102,17 @@ def roster_revoke(student_ids: tuple[str, ...]) -> None:
     click.echo(f"revoked {len(student_ids)} link(s)")
 
 
+@roster.command("list")
+def roster_list() -> None:
+    """The roster: student_id, name, email and whether the student has a working link."""
+    from storage.course import list_students
+    from storage.db import session_scope
+
+    with session_scope(_settings().resolved_database_url()) as session:
+        for st in list_students(session):
+            click.echo(f"{st.student_id}\t{st.name}\t{st.email}\t{'link active' if st.link_sha256 else 'no link'}")
+
+
 @main.group()
 def assignment() -> None:
     """The assignment: deadline, late policy, final-submission rule, release of scores."""

@@ -116,10 +116,14 @@ def test_students_see_and_spend_only_their_own(course: Service, tmp_path: Path) 
     codes = [page_upload(a).status_code for _ in range(4)]
     assert codes[-1] == 429 and codes[:2] == [303, 303], codes
     assert page_upload(b).status_code == 303
-    # Re-issuing A's link ends A's session; the old link no longer signs in.
+    # Re-issuing A's link ends A's session; the old link no longer signs in. Revoking B's ends B's.
     cli(course, "roster", "links", "A1", "--base-url", course.url)
     assert "signin-needed" in a.get("/").text
     assert anon.get(links["A1"].removeprefix(course.url)).status_code == 403
+    cli(course, "roster", "revoke", "B2")
+    assert "signin-needed" in b.get("/").text and b.get(f"/api/submissions/{theirs}").status_code == 404
+    listing = cli(course, "roster", "list")
+    assert "A1\tAnn Lee\tann@example.edu\tlink active" in listing and "B2\tBo Kim\tbo@example.edu\tno link" in listing
 
 
 def test_gradebook_final_rule_override_audit_and_regrade(course: Service, tmp_path: Path, test_checkpoint: Path) -> None:
