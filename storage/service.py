@@ -98,13 +98,15 @@ def record_submission(session: Session, *, student_id: str, filename: str, data:
                       late_penalty: float = 0.0) -> Submission:
     """Commit a new queued submission with its bytes (so a worker on any host can grade it).
 
-    A roster student's earlier upload that is still queued is superseded: at most one grade
-    per student waits in the queue, so one student's burst cannot hold up the others.
+    A student's earlier upload that is still queued is superseded: at most one grade per
+    student waits in the queue, so one student's burst cannot hold up the others. The student
+    is the roster entry; in self-check mode, the typed ID (a TA batch supersedes nothing there).
     """
-    if student_pk is not None:
+    same = (Submission.student_pk == student_pk if student_pk is not None else
+            (Submission.student_pk.is_(None) & (Submission.student_id == student_id) & Submission.batch_id.is_(None)))
+    if student_pk is not None or batch_id is None:
         session.execute(update(Submission)
-                        .where(Submission.student_pk == student_pk, Submission.assignment_id == assignment_id,
-                               Submission.status == Status.queued)
+                        .where(same, Submission.assignment_id == assignment_id, Submission.status == Status.queued)
                         .values(status=Status.superseded, finished_at=now(),
                                 progress_json=json.dumps({"event": "done", "status": Status.superseded}))
                         .execution_options(synchronize_session=False))

@@ -138,3 +138,19 @@ def test_self_reported_items_wait_for_a_ta(db_url: str) -> None:  # noqa: F811
         gradebook.override_item(s, submission=sub, item="q2_blanks", points=25, comment="checked by hand", actor="ta")
         row = gradebook.gradebook(s, assignment=a)[0]
         assert row.final_score == 45 and row.needs_review == {}
+
+
+def test_self_check_uploads_supersede_by_typed_id_but_batches_do_not(db_url: str) -> None:  # noqa: F811
+    with session_scope(db_url) as s:
+        def up(student_id: str, batch_id: str | None = None):  # noqa: ANN202
+            return service.record_submission(s, student_id=student_id, filename="f.py", data=b"y", sha256="c" * 64,
+                                             skip_training=True, assignment_id=1, batch_id=batch_id)
+
+        first, other = up("s1"), up("s2")
+        batch = service.create_batch(s, name="b", token_name="ta")
+        in_batch = up("s1", batch.id)
+        second = up("s1")
+        for sub in (first, other, in_batch):
+            s.refresh(sub)
+        assert (first.status, other.status, in_batch.status, second.status) == (
+            Status.superseded, Status.queued, Status.queued, Status.queued)
