@@ -39,12 +39,14 @@ async def submit(request: Request, store: StoreDep, settings: SettingsDep, limit
         sub = await submit_upload(settings, store, request, file=file, typed_student_id=student_id,
                                   access_code=access_code)
     except UploadError as exc:
+        error, status = str(exc), exc.status
+
         def context() -> dict:
             with session_scope(settings.resolved_database_url()) as s:
-                return page_context(request, s, settings) | {"error": str(exc), "student_id": student_id}
+                return page_context(request, s, settings) | {"error": error, "student_id": student_id}
 
         return attach_csrf(request, templates.TemplateResponse(request, "index.html", await run_in_threadpool(context),
-                                                               status_code=exc.status))
+                                                               status_code=status))
     if sub.student_pk is None:  # open self-check mode: this browser's own list of uploads
         request.session["mine"] = [sub.id, *request.session.get("mine", [])][:20]
     background.add_task(send, settings, [sub.id])

@@ -2,7 +2,6 @@
 in step with storage/models.py."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid

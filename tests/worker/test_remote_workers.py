@@ -6,8 +6,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-import pytest
 from sqlalchemy import create_engine, text
 
 from grader.rubric import SOLUTION
