@@ -141,8 +141,13 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
                                            report_json=report.model_dump_json(), max_score=max_score,
                                            batch_id=batch.id, assignment_id=assignment.id,
                                            student_pk=student.id if student else None, submitted_by=ta))
+        if course.has_roster(session):  # an unknown ID is graded but counts in no gradebook: say so
+            ids = sorted({s.student_id for s in [*out, *refused] if s.student_pk is None})
+            if ids:
+                unknown.append(f"not on the roster, so graded but in no gradebook: {', '.join(ids)}")
         return out, refused
 
+    unknown: list[str] = []
     subs, refused = await run_in_threadpool(record)
     batch_id = (subs or refused)[0].batch_id
     background.add_task(send, settings, [sub.id for sub in subs])
@@ -151,7 +156,7 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
                              "in_roster": s.student_pk is not None} for s in [*subs, *refused]],
             "rejected": [{"id": s.id, "student_id": r.student_id, "entry": r.entry, "message": r.message}
                          for s, r in zip(refused, contents.rejected)],
-            "warnings": contents.warnings}
+            "warnings": contents.warnings + unknown}
 
 
 def _batch(session: SessionDep, batch_id: str) -> list[Submission]:

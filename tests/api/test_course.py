@@ -138,9 +138,11 @@ def test_gradebook_final_rule_override_audit_and_regrade(course: Service, tmp_pa
     last = sub_id(page_upload(a))  # last on time: the correct one counts, though uploaded after
     course.wait_for(a, last)
     # A TA's batch attaches to the assignment as submitted by the TA for B.
-    batch = course.client(headers=ta).post("/api/batches", files=[("files", ("B2_resnet50_skeleton.py", wrong.apply()))])
+    batch = course.client(headers=ta).post("/api/batches", files=[("files", ("B2_resnet50_skeleton.py", wrong.apply())),
+                                                                  ("files", ("Z9_resnet50_skeleton.py", wrong.apply()))])
     assert batch.status_code == 201, batch.text
-    bsub = batch.json()["submissions"][0]["id"]
+    assert any("not on the roster" in w and "Z9" in w for w in batch.json()["warnings"]), batch.json()
+    bsub = next(e["id"] for e in batch.json()["submissions"] if e["student_id"] == "B2")
     course.wait_for(course.client(headers=ta), bsub)
 
     book = {r["student_id"]: r for r in course.client(headers=ta).get("/api/assignments/resnet50/gradebook.json").json()}
