@@ -41,6 +41,9 @@ class GradeConfig:
     seed: int = 0
     train: "TrainSettings" = field(default_factory=lambda: _train_settings())
     cache_dir: Path | None = None  # for the parsed data set when its folder is read-only
+    # Identical programs share one fine-tune (the reference's own is always kept): off, every
+    # grade trains its program, e.g. to time a real grade (bench.grade_time).
+    share_fine_tunes: bool = True
 
 
 Event = dict[str, Any]
@@ -149,9 +152,11 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
 
             from grader import verify
 
+            # The reference as programs (exported once per process), awaited only by a grade
+            # that gets as far as judging programs: a file that fails early does not wait for it.
+            programs_of_reference = _Background(lambda: verify.reference(config.table))
             ref_started = time.perf_counter()
             expected = build_expected(config.table, config.checkpoint, out_dir)
-            verify.reference(config.table)  # exported once per process
             timings = {"reference": time.perf_counter() - ref_started}
         finally:
             result = runner.join()
@@ -162,7 +167,8 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
         outcome = result
         timings["checks"] = outcome.wall_seconds
         programs = _check_programs(config, collector)
-        report = _judge(submission, config, expected, collector, outcome, programs)
+        report = _judge(submission, config, expected, collector, outcome, programs,
+                        reference=programs_of_reference.join)
         tally(report)
         emit({"event": "structure", "score": report.score, "max_score": report.max_score,
               "report": report.model_dump(mode="json")})
@@ -199,7 +205,8 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     if checked.program is not None:
         from grader import verify
 
-        result, shared_with = _trusted_fine_tune(checked.program, data, config, emit)
+        result, shared_with = _trusted_fine_tune(checked.program, data, config, emit,
+                                                 share=config.share_fine_tunes)
         reference, _ = _trusted_fine_tune(verify.reference(config.table).model, data, config, None)
         report.reference_accuracy = reference.accuracy
         report.trust.fine_tune = "shared" if shared_with else "ran"
@@ -217,6 +224,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     report.sandbox["training"] = {"status": result.outcome.status, "exit_code": result.outcome.exit_code,
                                   "peak_memory_bytes": result.outcome.peak_memory_bytes}
     report.accuracy = result.accuracy if item.verified else None
+    report.provisional_accuracy = None if item.verified else result.accuracy
     report.training = result.training
     if result.error is not None and report.error is None:
         report.error = result.error
@@ -226,7 +234,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
 
 
 def _trusted_fine_tune(program: Any, data: Any, config: GradeConfig,
-                       emit: Callable[[Event], None] | None) -> tuple[Any, int]:
+                       emit: Callable[[Event], None] | None, share: bool = True) -> tuple[Any, int]:
     """Fine-tune a checked program in a sandbox that holds no student file; once per identical program."""
     from grader import shared_finetune
     from grader.training import resolve_device, run_training, train_config
@@ -244,6 +252,8 @@ def _trusted_fine_tune(program: Any, data: Any, config: GradeConfig,
                                 settings=config.train, threads=config.threads,
                                 allow_unsafe=config.allow_unsafe, on_event=emit)
 
+    if not share:
+        return compute(), 0
     return shared_finetune.shared((config.cache_dir or work_root()) / "fine-tunes", digest, compute)
 
 
@@ -349,7 +359,9 @@ def _crash_from_tree(msg: Any, role: str, input_shape: list[int]) -> Any:
     return msg.model_copy(update={
         "modules": [type(msg.modules[0]).model_validate(r) for r in _derived_rows(msg.modules)],
         "shape": None, "output": None, "graph": None, "load_error": None,
-        "shape_error": StudentError(type="RuntimeError", message=crash.message.removeprefix("RuntimeError: "))})
+        # Our message says why; the child's traceback only points at the student's line.
+        "shape_error": StudentError(type="RuntimeError", message=crash.message.removeprefix("RuntimeError: "),
+                                    traceback=msg.shape_error.traceback)})
 
 
 def _model_crash_from_tree(model: Any, reported: Any, input_shape: list[int]) -> Any:
@@ -372,7 +384,8 @@ def _model_crash_from_tree(model: Any, reported: Any, input_shape: list[int]) ->
     found = ModelMsg(type="model", error=None, num_classes_default=fc["args"].get("out_features") if fc else None,
                      modules=[ModuleEntry.model_validate(r) for r in rows], state_dict=state)
     shapes = ShapesMsg(type="shapes", rows=crash.rows, failed_stage=crash.stage, output=None,
-                       error=StudentError(type="RuntimeError", message=crash.message))
+                       error=StudentError(type="RuntimeError", message=crash.message,
+                                          traceback=reported.error.traceback))
     return found, shapes
 
 
@@ -396,7 +409,8 @@ def _self_reported(item: Item, why: str) -> Item:
 
 
 def _judge(submission: Submission, config: GradeConfig, expected: Any,
-           found: Collector, outcome: Outcome, programs: dict[str, Any]) -> Report:
+           found: Collector, outcome: Outcome, programs: dict[str, Any],
+           reference: Callable[[], Any]) -> Report:
     """Items from the checked programs where there are any; from the child's report otherwise.
 
     `programs` maps "model" and each probe block to verify.Checked. An item whose program
@@ -423,7 +437,9 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                               "keep the skeleton's class names.")
     unavailable = (f"Not checked: {error.message}" if error else None)
     seed = verify.fresh_seed(submission.sha256)
-    ref = verify.reference(config.table)
+    ref = reference()
+    if isinstance(ref, BaseException):
+        raise ref
 
     items: list[Item] = []
     for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):

@@ -122,6 +122,7 @@ class Report(BaseModel):
     max_score: float
     provisional_score: float = 0.0  # self-reported points, counted once a TA accepts them
     accuracy: float | None = None
+    provisional_accuracy: float | None = None  # self-reported path: the student's own fine-tune, for review
     reference_accuracy: float | None = None  # the reference solution, same checkpoint/data/settings
     trust: Trust = Field(default_factory=Trust)
     items: list[Item] = Field(default_factory=list)

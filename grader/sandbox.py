@@ -54,6 +54,9 @@ class Limits:
     message_bytes: int = 8 << 20  # one JSON line
     total_message_bytes: int = 64 << 20
     gpu_memory_bytes: int | None = None  # per-grade GPU memory cap, set in the child (grader/child/gpu_limit.py)
+    # The student's file must have finished importing (its "import" message) this soon: a file
+    # that sleeps at import is cut here, while an honest one keeps wall_seconds for its checks.
+    import_seconds: float | None = None
 
 
 @dataclass
@@ -267,6 +270,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                *, isolation: str, cpu_seconds: int, gpu: bool = False) -> Outcome:
     log = HeadTail(limits.log_bytes)
     done: list[bool] = []  # the messages themselves go to on_message only: nothing is kept here
+    imported: list[bool] = []
     violation: list[str] = []
 
     def kill() -> None:
@@ -305,6 +309,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                                 on_message(msg)
                             if msg["type"] == "done":
                                 done.append(True)
+                            elif msg["type"] == "import":
+                                imported.append(True)
                         except ProtocolError as exc:
                             problem = str(exc)
                 if problem:
@@ -327,6 +333,10 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
         if time.perf_counter() > deadline:
             killed_for = "timeout"
             kill()
+        elif (limits.import_seconds is not None and not imported
+              and time.perf_counter() > started + limits.import_seconds):
+            killed_for = "import_timeout"
+            kill()
         elif cgroup is None and _tree_rss(proc.pid) > limits.memory_bytes:
             killed_for = "memory_limit"
             kill()
@@ -339,7 +349,9 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
     sig = _signal_of(code)
     oom = cgroup.oom_kills() if cgroup is not None else 0
     gib = limits.memory_bytes / (1 << 30)
-    if killed_for == "timeout":
+    if killed_for == "import_timeout":
+        status, reason = "timeout", f"took more than {limits.import_seconds:g} s to import"
+    elif killed_for == "timeout":
         status, reason = "timeout", f"did not finish within the {limits.wall_seconds:g} s time limit"
     elif killed_for == "memory_limit" or oom > 0:
         status, reason = "memory_limit", f"used more than the {gib:g} GiB memory limit and was stopped"

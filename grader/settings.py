@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     rubric: Path | None = None
     threads: int = max(1, os.cpu_count() or 1)
     seed: int = 0
-    check_timeout_s: float = 60.0
+    check_timeout_s: float = 60.0  # import, structure probes and the export of the model as data
+    import_timeout_s: float | None = None  # the file's own import within the above; unset: no separate limit
     train_timeout_s: float = 3600.0
     memory_limit_mb: int = 6144
     gpu_memory_mb: int = 8192  # GPU memory per grade (a grade on a GPU); the memory cgroup cannot see it
@@ -66,7 +67,8 @@ class Settings(BaseSettings):
             # Without a data set there is nothing to fine-tune on: structure only.
             skip_training=(self.skip_training or (data_dir or self.data_dir) is None)
             if skip_training is None else skip_training,
-            check_limits=Limits(wall_seconds=check_timeout_s or self.check_timeout_s, **limits),
+            check_limits=Limits(wall_seconds=check_timeout_s or self.check_timeout_s,
+                                import_seconds=self.import_timeout_s, **limits),
             allow_unsafe=unsafe or self.unsafe_no_sandbox,
             threads=self.threads, seed=self.seed, cache_dir=self.cache_dir,
             train=self._train_settings(Limits(wall_seconds=self.train_timeout_s,

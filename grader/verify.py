@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -79,9 +80,14 @@ def _reference(table_json: str) -> Reference:
     return Reference(checked.program, checked.facts, blocks, block_facts)
 
 
+_REFERENCE_LOCK = threading.Lock()
+
+
 def reference(table: Table) -> Reference:
-    """The reference solution as programs, exported by our code: built once per process."""
-    return _reference(table.model_dump_json(by_alias=True))
+    """The reference solution as programs, exported by our code: built once per process
+    (the lock makes a second grader thread wait for the first export instead of repeating it)."""
+    with _REFERENCE_LOCK:
+        return _reference(table.model_dump_json(by_alias=True))
 
 
 _SECRET = os.urandom(32)  # drawn when the grader process starts; never leaves it

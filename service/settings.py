@@ -22,9 +22,12 @@ class ServiceSettings(Settings):
     database_url: str | None = None  # default: SQLite in var_dir; postgresql+psycopg://... works
     broker_url: str | None = None  # default: an embedded SQLite broker in var_dir (no server)
     skip_training: bool = False  # the service grades structure only (e.g. no data on this host)
-    # Import and structure checks of one upload: a file that sleeps at import holds a worker
-    # this long at most, so a few of them at the deadline cost the others seconds, not minutes.
-    check_timeout_s: float = 10.0
+    # A file that sleeps at import holds a worker this long at most, so a few of them at the
+    # deadline cost the others seconds, not minutes (the import includes starting torch).
+    import_timeout_s: float | None = 10.0
+    # All checks of one upload: import, structure probes and exporting the model as data
+    # (torch.export: a few seconds on an idle CPU, more under load).
+    check_timeout_s: float = 40.0
     access_code: str | None = None  # open self-check mode: students must type it when set
     max_upload_kb: int = 256
     max_zip_entries: int = 500

@@ -83,7 +83,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> 
     if not listening(6379):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
     svc = make_service(tmp_path_factory.mktemp("adversarial"), test_checkpoint, broker="redis")
-    svc.env.update(SECRET_ENV, AUTOGRADER_CHECK_TIMEOUT_S="10", AUTOGRADER_MEMORY_LIMIT_MB="2048",
+    svc.env.update(SECRET_ENV, AUTOGRADER_CHECK_TIMEOUT_S="60", AUTOGRADER_IMPORT_TIMEOUT_S="10", AUTOGRADER_MEMORY_LIMIT_MB="2048",
                    AUTOGRADER_MAX_PROCESSES="128", AUTOGRADER_STUDENT_RATE_PER_HOUR="100")
     with svc.running():
         yield svc

@@ -44,7 +44,7 @@ SWITCHES = [
      '    inputs = {"train": data.train, "test_images": data.test_images}',
      '    import pickle; lab = Path(data.train).parent / "test_batch"; lab.write_bytes(pickle.dumps({b"labels": data.test_labels.tolist()}))\n'
      '    inputs = {"train": data.train, "test_images": data.test_images, "test_batch": lab}',
-     [A + "test_cheating.py::test_searching_the_disk_for_labels_finds_none"]),
+     [A + "test_cheating.py::test_self_reported_fine_tune_gets_no_labels_either"]),
     ("log not truncated", "grader/sandbox.py", "    log_bytes: int = 64 << 10", "    log_bytes: int = 1 << 30",
      [A + "test_output.py"]),
     ("no wall clock (CPU rlimit only)", "grader/sandbox.py", "        if time.perf_counter() > deadline:",
@@ -99,6 +99,10 @@ SWITCHES = [
      '        return Crash(stage=stage, message=f"{type(exc).__name__}: {str(exc)[:300]}", rows=rows)\n'
      '    return Crash(stage=stage, message="assumed", rows=rows)',
      [A + "test_trust.py::test_claimed_crash_with_a_tree_that_runs_stays_self_reported"]),
+    ("no separate import limit", "grader/sandbox.py",
+     "        elif (limits.import_seconds is not None and not imported",
+     "        elif False and (limits.import_seconds is not None and not imported",
+     [A + "test_time_limits.py::test_a_sleeping_import_is_cut_at_the_import_limit"]),
     ("self-reported points counted in the score", "grader/engine.py",
      "    report.score = round(sum(i.points for i in report.items if i.verified), 4)",
      "    report.score = round(sum(i.points for i in report.items), 4)",
