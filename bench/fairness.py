@@ -2,7 +2,7 @@
 without a few uploads that sleep at import.
 
 Starts `autograder serve` twice (Redis broker, structure-only, the service's default
-import/structure limit, AUTOGRADER_CHECK_TIMEOUT_S, 10 s), uploads all files at once, and
+import limit, AUTOGRADER_IMPORT_TIMEOUT_S, 10 s), uploads all files at once, and
 polls each honest upload until its structure verdict is readable. The goal (issue 13): the
 honest p95 with sleepers at most 2 × the p95 without.
 
@@ -23,11 +23,11 @@ from grader.rubric import SOLUTION
 SLEEPER = "import time\ntime.sleep(58)  # holds whatever runs the import\n"
 
 
-def run(n_honest: int, n_sleepers: int, workers: int, check_timeout_s: float | None = None) -> tuple[list[float], int]:
+def run(n_honest: int, n_sleepers: int, workers: int, import_timeout_s: float | None = None) -> tuple[list[float], int]:
     """Seconds from the burst to each honest structure verdict, and how many honest files the
     time limit cut short (on a loaded host an honest check can exceed it: then raise the limit)."""
     source = SOLUTION.read_text()
-    env = {"AUTOGRADER_CHECK_TIMEOUT_S": str(check_timeout_s)} if check_timeout_s else None
+    env = {"AUTOGRADER_IMPORT_TIMEOUT_S": str(import_timeout_s)} if import_timeout_s else None
     with running_service(workers=workers, extra_env=env) as (url, _), httpx.Client(base_url=url, timeout=120) as client:
         warm = client.post("/api/submissions", data={"student_id": "warm"},
                            files={"file": ("resnet50_skeleton.py", source.encode())}).json()["id"]
@@ -65,12 +65,12 @@ def main() -> None:
     parser.add_argument("--honest", type=int, default=20)
     parser.add_argument("--sleepers", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--check-timeout", type=float,
-                        help="import/structure limit, s (default: the service's, 10 s); raise it on a loaded host")
+    parser.add_argument("--import-timeout", type=float,
+                        help="import limit, s (default: the service's, 10 s); raise it on a loaded host")
     args = parser.parse_args()
     figures = {}
     for label, sleepers in (("without sleepers", 0), ("with sleepers", args.sleepers)):
-        times, timed_out = run(args.honest, sleepers, args.workers, args.check_timeout)
+        times, timed_out = run(args.honest, sleepers, args.workers, args.import_timeout)
         figures[label] = percentile(times, 95)
         print(f"{label:>17}: honest time to structure verdict p50 {percentile(times, 50):.1f} s, "
               f"p95 {figures[label]:.1f} s, max {max(times):.1f} s ({len(times)} uploads, {args.workers} workers, "
