@@ -8,7 +8,8 @@ that crashes). The class is graded in one process, sequentially, with one cache 
 the real CIFAR-10 subset, as a worker grades a batch: identical verified programs share one
 fine-tune. Then each distinct file content is graded alone with a fresh, empty cache folder
 (its solo grade); a file identical to another runs the same deterministic computation, so
-the solo sum counts that one measurement once per file.
+the solo sum counts that one measurement once per file. `--solo program` grades one file per
+distinct verified program instead (fewer solo grades, for a loaded machine).
 
 Prints the number of files, fine-tunes run (cache entries written, the reference's own
 included), distinct verified programs, class wall time, solo sum, their ratio (goal
@@ -16,7 +17,8 @@ included), distinct verified programs, class wall time, solo sum, their ratio (g
 
     .venv/bin/python -m bench.class_time                          # 40 files, 5 170 train images
     .venv/bin/python -m bench.class_time --train-images 1000      # reduced: minutes per fine-tune
-    .venv/bin/python -m bench.class_time --smoke                  # 7 files, 200 images
+    .venv/bin/python -m bench.class_time --smoke                  # 7 files, 200 images (~20 min
+                                                                  #   on 2 loaded cores: no test runs it)
 """
 from __future__ import annotations
 
