@@ -19,7 +19,9 @@ def test_memory_at_import_is_memory_limit(config: GradeConfig) -> None:
 def test_memory_in_forward_keeps_the_structure_grade(config: GradeConfig) -> None:
     report = grade(attack("forward_memory"), config, memory_bytes=2 << 30)
     assert report.error.kind == "memory_limit" and "2 GiB" in report.error.message
-    assert report.status == "graded" and report.score == 105  # the tree was judged before forward
+    # The blocks were checked as programs before forward ran (40); the model's items, judged
+    # from the child's report since its export never came, are self-reported (65).
+    assert report.status == "graded" and (report.score, report.provisional_score) == (40, 65)
     assert report.checks.shapes.error is not None and not report.checks.shapes.ok
 
 
