@@ -132,13 +132,19 @@ class ProgramMsg(_Msg):
     error: str | None = Field(default=None, max_length=2000)
 
 
+class ReadyMsg(_Msg):
+    """The child has loaded torch and is about to import the student's file."""
+
+    type: Literal["ready"]
+
+
 class DoneMsg(_Msg):
     type: Literal["done"]
 
 
 Message = Annotated[
     Union[ImportMsg, DefinitionsMsg, BlockMsg, ModelMsg, ShapesMsg, CheckpointMsg,
-          EquivalenceMsg, TrainMsg, ProgramMsg, DoneMsg],
+          EquivalenceMsg, TrainMsg, ProgramMsg, ReadyMsg, DoneMsg],
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)

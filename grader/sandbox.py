@@ -54,8 +54,9 @@ class Limits:
     message_bytes: int = 8 << 20  # one JSON line
     total_message_bytes: int = 64 << 20
     gpu_memory_bytes: int | None = None  # per-grade GPU memory cap, set in the child (grader/child/gpu_limit.py)
-    # The student's file must have finished importing (its "import" message) this soon: a file
-    # that sleeps at import is cut here, while an honest one keeps wall_seconds for its checks.
+    # The student's file must have finished importing (its "import" message) this soon after the
+    # child has loaded torch ("ready"): a file that sleeps at import is cut here, while an honest
+    # one keeps wall_seconds for its checks, and a slow host's torch start does not count.
     import_seconds: float | None = None
 
 
@@ -271,6 +272,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
     log = HeadTail(limits.log_bytes)
     done: list[bool] = []  # the messages themselves go to on_message only: nothing is kept here
     imported: list[bool] = []
+    ready_at: list[float] = []
     violation: list[str] = []
 
     def kill() -> None:
@@ -311,6 +313,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                                 done.append(True)
                             elif msg["type"] == "import":
                                 imported.append(True)
+                            elif msg["type"] == "ready":
+                                ready_at.append(time.perf_counter())
                         except ProtocolError as exc:
                             problem = str(exc)
                 if problem:
@@ -333,8 +337,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
         if time.perf_counter() > deadline:
             killed_for = "timeout"
             kill()
-        elif (limits.import_seconds is not None and not imported
-              and time.perf_counter() > started + limits.import_seconds):
+        elif (limits.import_seconds is not None and not imported and ready_at
+              and time.perf_counter() > ready_at[0] + limits.import_seconds):
             killed_for = "import_timeout"
             kill()
         elif cgroup is None and _tree_rss(proc.pid) > limits.memory_bytes:

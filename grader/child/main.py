@@ -107,6 +107,7 @@ def main(job: dict[str, Any], channel: Channel) -> int:
     path = job["submission"]
     fail = lambda exc: probe.student_traceback(exc, path)  # noqa: E731
 
+    channel.send("ready")  # torch is loaded: the limit for the student's import starts now
     started = time.perf_counter()
     module, error = import_submission(path, job.get("module_name", "resnet50_skeleton"))
     channel.send("import", error=error, seconds=time.perf_counter() - started)

@@ -21,7 +21,7 @@ def test_clean_file_runs_ok(tmp_path: Path) -> None:
     seen: list = []
     out = run(tmp_path, "x = 1\n", seen)
     assert out.status == "ok" and out.exit_code == 0
-    assert [m["type"] for m in seen][:2] == ["import", "definitions"]
+    assert [m["type"] for m in seen][:3] == ["ready", "import", "definitions"]
 
 
 def test_infinite_loop_is_a_timeout(tmp_path: Path) -> None:
