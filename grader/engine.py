@@ -199,15 +199,22 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     if config.data_dir is None:
         report.items.append(accuracy_item(rubric, None, "Not trained: no CIFAR-10 data folder is configured."))
         return
+    if "model" in report.trust.rebuilt:  # verified: the forward fails, so there is nothing to train
+        report.items.append(accuracy_item(rubric, None, f"Not trained: the forward fails ({report.checks.shapes.error})."))
+        return
     started = time.perf_counter()
     data = prepare_data(config.data_dir, work_root(), config.cache_dir)
     timings["data"] = time.perf_counter() - started
+    started = time.perf_counter()
     if checked.program is not None:
         from grader import verify
 
         result, shared_with = _trusted_fine_tune(checked.program, data, config, emit,
                                                  share=config.share_fine_tunes)
+        timings["training"] = time.perf_counter() - started  # this grade's: ~0 when shared
+        started = time.perf_counter()
         reference, _ = _trusted_fine_tune(verify.reference(config.table).model, data, config, None)
+        timings["reference_fine_tune"] = time.perf_counter() - started
         report.reference_accuracy = reference.accuracy
         report.trust.fine_tune = "shared" if shared_with else "ran"
         report.trust.fine_tune_shared_with = shared_with
@@ -220,7 +227,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
                               threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
         item = _self_reported(accuracy_item(rubric, result), checked.problem)
         report.trust.fine_tune = f"self-reported: {checked.problem}"
-    timings["training"] = result.outcome.wall_seconds
+        timings["training"] = time.perf_counter() - started
     report.sandbox["training"] = {"status": result.outcome.status, "exit_code": result.outcome.exit_code,
                                   "peak_memory_bytes": result.outcome.peak_memory_bytes}
     report.accuracy = result.accuracy if item.verified else None
@@ -442,6 +449,7 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         raise ref
 
     items: list[Item] = []
+    rebuilt: list[str] = []
     for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
         spec = config.table.probe_blocks[item.block]
         checked = programs[item.block]
@@ -456,6 +464,8 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                 item, item_id, crashed or msg, expected.blocks[item.block], spec.args, unavailable))
             items.append(graded if msg is None or msg.error is not None or crashed is not None
                          else _self_reported(graded, checked.problem))
+            if crashed is not None:
+                rebuilt.append(item.block)
 
     checked = programs[verify.MODEL]
     if checked.program is not None:
@@ -474,6 +484,7 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
         equivalence = judge.EquivalenceCheck(checked=False, message="Not checked: the forward fails.")
         trusted_model = True
+        rebuilt.append(verify.MODEL)
     else:
         model = found.get("model")
         shapes = judge.check_shapes(found.get("shapes"), expected, unavailable if model else None)
@@ -498,6 +509,7 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                       line=model.error.line, traceback=model.error.traceback)
     report = _finish(submission, config, "graded", items, checks, error, outcome)
     report.trust.programs = {name: c.problem for name, c in programs.items()}
+    report.trust.rebuilt = rebuilt
     return report
 
 

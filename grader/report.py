@@ -110,6 +110,7 @@ class Trust(BaseModel):
     """How each part of the grade was established (README: the trust model)."""
 
     programs: dict[str, str | None] = Field(default_factory=dict)  # name -> why refused, None: checked
+    rebuilt: list[str] = Field(default_factory=list)  # refused, but verified: the rebuilt tree crashes too
     fine_tune: str | None = None  # "ran", "shared", or why no trusted fine-tune ran
     fine_tune_shared_with: int = 0  # other grades whose identical program reused this fine-tune
 

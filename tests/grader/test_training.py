@@ -150,3 +150,13 @@ def test_precision_follows_the_hardware_unless_forced(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AUTOGRADER_BF16", "false")
     train = Settings().grade_config().train
     assert train.bf16 is False and train.channels_last is True
+
+
+def test_verified_crash_is_not_trained_and_not_self_reported(train_config: GradeConfig) -> None:
+    from tests.grader.mutations import MUTATIONS
+
+    report = grade(MUTATIONS["padding0_on_3x3"].apply(), train_config)
+    item = next(i for i in report.items if i.id == "accuracy")
+    assert report.trust.rebuilt == ["downsample", "no_downsample", "model"]
+    assert item.verified and item.points == 0 and item.feedback[0].startswith("Not trained: the forward fails")
+    assert report.training is None and report.provisional_score == 0 and report.score == 95
