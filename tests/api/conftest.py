@@ -119,7 +119,7 @@ def make_service(tmp_path: Path, test_checkpoint: Path, *, broker: str) -> Servi
            "AUTOGRADER_RECOVERY_INTERVAL_S": "1", "AUTOGRADER_STUDENT_RATE_PER_HOUR": "5",
            # The service's 10 s structure limit assumes a host of its own; test machines run
            # several suites at once, where an honest check took 25 s.
-           "AUTOGRADER_CHECK_TIMEOUT_S": "60"}
+           "AUTOGRADER_CHECK_TIMEOUT_S": "60", "AUTOGRADER_IMPORT_TIMEOUT_S": "60"}
     if broker == "redis":
         import redis
 
