@@ -44,7 +44,10 @@ def trusted_accuracy(config: GradeConfig) -> float:
         torch.use_deterministic_algorithms(False)
 
 
-def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig) -> None:
+def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig, tmp_path: Path) -> None:
+    # A cache of its own: an earlier test may have fine-tuned this very program already,
+    # and a shared fine-tune sends no progress events.
+    train_config = replace(train_config, cache_dir=tmp_path)
     events: list = []
     first = grade(SOLUTION.read_text(), train_config, events)
     second = grade(SOLUTION.read_text(), train_config)
