@@ -1,8 +1,10 @@
-"""Who is asking: a signed-in student (session cookie), a TA (bearer token), or nobody.
+"""Who is asking: a signed-in student or TA (session cookie), a TA's script (bearer token), or nobody.
 
 Sessions are starlette's SessionMiddleware (itsdangerous-signed, HttpOnly, SameSite=Lax,
-Secure behind HTTPS); CSRF is asgi-csrf (api/main.py). A session names the student and the
-generation of the link they signed in with, so revoking or re-issuing a link ends it.
+Secure behind HTTPS); CSRF is fastapi-csrf-protect (`install_sessions`). A session names either
+a student and the generation of the link they signed in with, or a TA account and the
+generation of its password, never both: revoking or re-issuing a link, or changing or
+disabling a TA's password, ends the sessions made with the old one.
 """
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from api.deps import SessionDep, SettingsDep, ta_name
 from service.settings import ServiceSettings
 from storage.course import student_by_pk
-from storage.models import Student, Submission
+from storage.models import Student, Submission, TaAccount
+from storage.ta_accounts import ta_account_by_pk
 
 SESSION_KEY = "student"
+TA_SESSION_KEY = "ta"
 SESSION_COOKIE = "autograder_session"
 CSRF_COOKIE = "autograder_csrf"
 _bearer = HTTPBearer(auto_error=False)
@@ -34,6 +38,12 @@ def sign_in_student(request: Request, student: Student) -> None:
     """The one way a student gets signed in: the personal link today, an LMS (LTI) launch later."""
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session[SESSION_KEY] = [student.id, student.link_generation]
+
+
+def sign_in_ta(request: Request, account: TaAccount) -> None:
+    """A fresh session for the TA: a student signed in on this browser is signed out."""
+    request.session.clear()
+    request.session[TA_SESSION_KEY] = [account.id, account.generation]
 
 
 def sign_out(request: Request) -> None:
@@ -51,18 +61,52 @@ def signed_in_student(request: Request, session: Session) -> Student | None:
     return student
 
 
+def signed_in_ta(request: Request, session: Session) -> str | None:
+    """The name of the TA signed in on this browser, or None.
+
+    None also when the account was disabled or its password changed since the sign-in (the
+    session's generation is then old); such a session is cleared. A bearer token is not
+    looked at here: pages use this, scripts go through `require_ta`.
+    """
+    value = request.session.get(TA_SESSION_KEY)
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    account = ta_account_by_pk(session, pk=int(value[0]))
+    if account is None or account.disabled or account.generation != value[1]:
+        request.session.clear()  # password changed or account disabled since: sign in again
+        return None
+    return account.name
+
+
+def safe_next(value: str | None, default: str = "/ta") -> str:
+    """Where to go after sign-in: a path on this site only, never another host.
+
+    "//host" and "/\\host" are read by browsers as another host, so only "/" followed by
+    something else counts; anything else goes to `default`.
+    """
+    if not value or len(value) > 2000 or not value.isprintable():
+        return default
+    return value if value.startswith("/") and not value.startswith(("//", "/\\")) else default
+
+
 @dataclass(frozen=True)
 class Viewer:
     student: Student | None = None
-    ta: str | None = None  # the TA token's name
+    ta: str | None = None  # the TA's name: a bearer token's, or a signed-in TA account's
 
 
 def get_viewer(request: Request, session: SessionDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Viewer:
-    """A bearer token must be valid when given (403 otherwise); the session cookie is optional."""
+    """A bearer token must be valid when given (403 otherwise); the session cookie is optional.
+
+    Without a token, a TA's session makes the viewer a TA, so a signed-in TA sees any
+    submission through the same pages and routes as a token would.
+    """
     ta = ta_name(session, credentials.credentials) if credentials else None
     if credentials and ta is None:
         raise HTTPException(403, "This token is not valid.")
+    if credentials is None:
+        ta = signed_in_ta(request, session)
     return Viewer(student=signed_in_student(request, session), ta=ta)
 
 
@@ -101,6 +145,44 @@ def client_limiter(request: Request, settings: SettingsDep) -> ClientLimiter:
 
 
 LimiterDep = Annotated[ClientLimiter, Depends(client_limiter)]
+
+
+class SignInLimiter:
+    """Failed password sign-ins per account name and per client address, per 15 minutes (`limits`).
+
+    Only failures count, so a TA who mistypes once is not locked out; a guesser gets a few
+    tries per name however many addresses they use, and per address however many names they
+    try. Every attempt also counts against the ClientLimiter.
+    """
+
+    def __init__(self, storage_uri: str, per_name: int, per_address: int) -> None:
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self._per_name = parse(f"{per_name}/15 minutes")
+        self._per_address = parse(f"{per_address}/15 minutes")
+
+    def _keys(self, request: Request, name: str) -> list[tuple]:
+        address = request.client.host if request.client else "unknown"
+        return [(self._per_name, "ta-signin-name", name.strip().lower()[:100]),
+                (self._per_address, "ta-signin-address", address)]
+
+    def allowed(self, request: Request, name: str) -> bool:
+        """Whether this name, from this address, may try a password now."""
+        return all(self._limiter.test(rate, *ids) for rate, *ids in self._keys(request, name))
+
+    def failed(self, request: Request, name: str) -> None:
+        for rate, *ids in self._keys(request, name):
+            self._limiter.hit(rate, *ids)
+
+
+def signin_limiter(request: Request, settings: SettingsDep) -> SignInLimiter:
+    limiter = getattr(request.app.state, "signin_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.signin_limiter = SignInLimiter(
+            settings.rate_limit_storage, settings.ta_signin_failures_per_name, settings.ta_signin_failures_per_address)
+    return limiter
+
+
+SignInLimiterDep = Annotated[SignInLimiter, Depends(signin_limiter)]
 
 
 def install_sessions(app: FastAPI, settings: ServiceSettings) -> None:
@@ -143,9 +225,18 @@ async def csrf_protect(request: Request) -> None:
     """
     if request.headers.get("authorization", "").startswith("Bearer ") or SESSION_COOKIE not in request.cookies:
         return
+    await validate_csrf(request)
+
+
+async def validate_csrf(request: Request) -> None:
+    """The page's token must come with the request (`csrftoken` field or X-CSRF-Token header).
+
+    Used alone where even a request without a session must prove it came from our page:
+    the sign-in form (else another site could sign a browser in to the attacker's account).
+    """
     try:
         await CsrfProtect().validate_csrf(request)
-    except CsrfProtectError as exc:
+    except (CsrfProtectError, ValueError) as exc:  # ValueError: a body that is no form (the library parses it)
         raise HTTPException(403, "This form has expired or did not come from this site (CSRF check): reload "
                                  "the page and try again. Nothing was stored.") from exc
 

@@ -1,4 +1,4 @@
-"""`autograder` with the service's commands (`serve`, `token`) added to the engine's (`grade`, `data`, ...).
+"""`autograder` with the service's commands (`serve`, `token`, `ta`, ...) added to the engine's (`grade`, `data`, ...).
 
 The engine's CLI (grader/cli.py) knows nothing of the web service, the database or the
 queue; this module is the console entry point and adds the commands that need them.
@@ -137,8 +137,35 @@ def token_create(name: str) -> None:
     click.echo(value)
 
 
+@token.command("list")
+def token_list() -> None:
+    """The tokens' names and creation dates (UTC); the tokens themselves exist only as hashes."""
+    from storage.db import session_scope
+    from storage.ta_accounts import list_api_tokens
+
+    with session_scope(Settings().resolved_database_url()) as session:
+        for t in list_api_tokens(session):
+            click.echo(f"{t.name}	created {t.created_at:%Y-%m-%d %H:%M}")
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Delete the token NAME: requests with it get 403 from now on."""
+    from storage.db import session_scope
+    from storage.ta_accounts import TaAccountError, revoke_api_token
+
+    try:
+        with session_scope(Settings().resolved_database_url()) as session:
+            revoke_api_token(session, name=name)
+    except TaAccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"token {name} revoked")
+
+
 from service import course_cli  # noqa: E402,F401 - registers `roster` and `assignment` on the same group
 from service import worker_cli  # noqa: E402,F401 - registers `worker` (device check, GPU concurrency)
+from service import ta_cli  # noqa: E402,F401 - registers `ta` (TA accounts for the web pages)
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,10 @@ class ServiceSettings(Settings):
     max_zip_mb: int = 64
     student_rate_per_hour: int = 30  # uploads per signed-in student (or typed ID in self-check mode)
     client_rate_per_minute: int = 60  # requests that upload or sign in, per client address
+    # Failed TA password sign-ins per 15 minutes, per account name and per client address
+    # (a lab behind one NAT shares an address); past either, sign-in waits.
+    ta_signin_failures_per_name: int = 10
+    ta_signin_failures_per_address: int = 30
     # Live progress streams (SSE) open at once, per submission and per client address (a lab
     # behind one NAT shares an address); over either the page refreshes itself instead.
     live_streams_per_submission: int = 8
@@ -54,6 +58,12 @@ class ServiceSettings(Settings):
     data_sha256: str | None = None
     public_url: str | None = None  # e.g. https://grader.example.edu: the start of the sign-in links
     assignment: str | None = None  # the assignment the page takes uploads for; default: the default one
+    # Similarity report: a folder of known sources (e.g. files found online) every submission is
+    # compared with, the course's handed-out skeleton (its text is nobody's copying; the reference
+    # solution is always excluded too), and the score from which a pair is flagged.
+    similarity_known_dir: Path | None = None
+    similarity_skeleton: Path | None = None
+    similarity_threshold: float = 0.5
 
     @field_validator("secret_key")
     @classmethod

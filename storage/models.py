@@ -190,3 +190,21 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class TaAccount(Base):
+    """A TA who signs in to the web pages with a name and password (hashed with argon2, pwdlib).
+
+    `generation` is bumped when the password changes or the account is disabled: a session
+    carries the generation it signed in with, so those sessions end at once.
+    """
+
+    __tablename__ = "ta_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)

@@ -31,6 +31,29 @@ def test_history_is_out_of_one_maximum_whatever_each_grade_had() -> None:
     history = re.search(r'<table id="history">(.*?)</table>', html, re.S).group(1)
     assert re.findall(r"(\d+) / (\d+)", history) == [("112", "115"), ("105", "115")]
     assert "(structure only)" in history and "(this one)" in history
+    old.report = {"score": 105, "max_score": 105, "accuracy": None, "items": [], "checks": {}}
+    heading = re.search(r'<p class="score" id="score">(.*?)</p>', _render(old, [new, old], MEASURED, final=True), re.S)
+    assert re.findall(r"(\d+) / (\d+)", heading.group(1)) == [("105", "115")]  # the old grade's own page too
+
+
+def _render_index(history: list[SubmissionView], scale: Scale) -> str:
+    return templates.get_template("index.html").render(
+        request=None, csrf_token=lambda _request: "token", scale=scale, mode="self_check", student=None,
+        needs_code=False, assignment="resnet50", deadline=None, time_left="", policy="", extended=False,
+        history=history, audit=[])
+
+
+def test_the_upload_page_history_is_out_of_one_maximum() -> None:
+    old, new = _view("a1", "graded", 105, 105), _view("a2", "graded", 112, 115)
+    history = re.search(r'<table id="history">(.*?)</table>', _render_index([new, old], MEASURED), re.S).group(1)
+    assert re.findall(r"(\d+) / (\d+)", history) == [("112", "115"), ("105", "115")]
+    assert 'id="no-accuracy"' not in _render_index([new, old], MEASURED)
+
+
+def test_without_data_the_upload_page_says_accuracy_is_not_measured_and_why() -> None:
+    html = _render_index([], NO_DATA)
+    notice = re.search(r'<p class="notice" id="no-accuracy">(.*?)</p>', html, re.S)
+    assert notice and "no CIFAR-10 data" in notice.group(1) and "out of 105" in notice.group(1)
 
 
 def test_while_fine_tuning_the_heading_shows_points_so_far_and_pending_accuracy() -> None:

@@ -10,8 +10,13 @@ import httpx
 import psutil
 import pytest
 
+from fastapi.testclient import TestClient
+
+from api.main import create_app
 from bench._service import free_port, running_service, start_serve
 from grader.rubric import SOLUTION
+from service.cli import startup_line
+from service.settings import ServiceSettings
 
 
 def test_serve_runs_page_api_and_worker_without_services(test_checkpoint: Path) -> None:
@@ -38,7 +43,26 @@ def test_serve_runs_page_api_and_worker_without_services(test_checkpoint: Path) 
         assert (var / "broker.sqlite").exists() and (var / "autograder.sqlite").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("case", ["no data", "missing folder", "skip training", "data"])
+def test_the_page_and_the_startup_line_say_when_accuracy_is_not_measured_and_why(tmp_path: Path, case: str) -> None:
+    data = tmp_path / "cifar"
+    if case != "missing folder":
+        data.mkdir()
+    settings = ServiceSettings(var_dir=tmp_path / "var", database_url=None, broker_url=None, access_code=None,
+                               data_dir=None if case == "no data" else data, skip_training=case == "skip training")
+    why = {"no data": "AUTOGRADER_DATA_DIR is not set", "missing folder": f"{data} (AUTOGRADER_DATA_DIR) does not exist",
+           "skip training": "AUTOGRADER_SKIP_TRAINING is set", "data": None}[case]
+    line = startup_line(settings, 1).splitlines()[1]
+    with TestClient(create_app(settings)) as c:
+        page = c.get("/").text
+    if why is None:
+        assert f"scores out of 115, accuracy measured on {data}" in line and 'id="no-accuracy"' not in page
+    else:
+        assert "scores out of 105: accuracy NOT measured" in line and why in line, line
+        assert 'id="no-accuracy"' in page and why in page
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, test_checkpoint: Path, sig: int) -> None:
     """`kill -TERM` (or Ctrl-C) on serve alone, not on its group, leaves no grading worker behind."""
     proc = start_serve(tmp_path, port=free_port(), extra_env={"AUTOGRADER_CHECKPOINT": str(test_checkpoint)})
@@ -49,8 +73,13 @@ def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, test_checkpoint: Pa
             assert time.monotonic() < deadline, "serve started no worker"
             time.sleep(0.2)
         family = [w for top in workers for w in (top, *top.children(recursive=True))]
+        tops = [w for w in workers if w.ppid() == proc.pid]
+        assert tops, "serve's own children are not its workers"
         os.kill(proc.pid, sig)
-        assert proc.wait(timeout=60) == 0
+        code = proc.wait(timeout=60)
+        # serve itself stops and reaps the workers it started before it exits (not PR_SET_PDEATHSIG after it died)
+        left = [w.pid for w in tops if w.is_running()]
+        assert not left and code == 0, (code, left, (tmp_path / "serve.log").read_text()[-2000:])
         gone, alive = psutil.wait_procs(family, timeout=15)
         assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], (tmp_path / "serve.log").read_text()[-2000:]
     finally:

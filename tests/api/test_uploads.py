@@ -65,10 +65,15 @@ def test_a_later_file_in_the_batch_wins_over_an_earlier_one() -> None:
 
 
 def test_ignored_entries_count_against_the_entry_limit() -> None:
-    entries = [(f"s{i}/{SKELETON}", GOOD) for i in range(5)] + [(f"__MACOSX/._{i}", b"x") for i in range(20)]
+    """5 students and 16 ignored files (each kind alone under the limit of 20) are refused; 20 in all pass."""
+    students = [(f"s{i}/{SKELETON}", GOOD) for i in range(5)]
+    ignored = ([(f"__MACOSX/._{i}", b"x") for i in range(6)] + [(f"notes{i}.txt", b"x") for i in range(5)]
+               + [(f"bad id {i}/{SKELETON}", GOOD) for i in range(5)])
     with pytest.raises(UploadError) as exc:
-        read_zip(_zip(entries), **LIMITS)
+        read_zip(_zip(students + ignored), **LIMITS)
     assert exc.value.status == 413 and "ignored files count too" in str(exc.value)
+    out = read_zip(_zip(students + ignored[1:]), **LIMITS)
+    assert len(out.entries) == 5 and len(out.warnings) == 10  # __MACOSX is skipped without a warning
 
 
 def test_a_zip_of_the_course_folder_reads_through_it() -> None:

@@ -1,0 +1,146 @@
+"""The TA dashboard (HTML): overview, submissions table, submission detail, similarity, roster.
+
+HTTP only: contexts come from api/ta_context.py, writes go through storage/. Every page needs
+a signed-in TA (`TaPageDep` redirects to the sign-in form, and checks the CSRF token of
+every form it receives).
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+
+from api.auth import attach_csrf
+from api.deps import SessionDep, SettingsDep, TaPageDep
+from api.roster import links_csv, parse_roster_csv
+from api.routes.pages import templates
+from api.similarity_view import pair_context, similarity_context
+from api.submit import send
+from api.ta_context import TableQuery, detail_context, overview_context, pick_assignment, queue_view, table_context
+from api.ta_live import QueueFeed, TooManyTaStreams
+from api.uploads import UploadError
+from storage import course, gradebook, service
+from storage.db import session_scope
+from storage.models import Submission
+
+router = APIRouter(prefix="/ta", include_in_schema=False)
+
+
+def _page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
+    return attach_csrf(request, templates.TemplateResponse(request, name, context, status_code=status_code))
+
+
+def _submission(session: SessionDep, submission_id: str) -> Submission:
+    sub = session.get(Submission, submission_id)
+    if sub is None:
+        raise HTTPException(404, "No submission has this id.")
+    return sub
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+             a: str | None = None) -> HTMLResponse:
+    assignment = pick_assignment(session, settings, a)
+    return _page(request, "ta_overview.html", overview_context(session, settings, assignment) | {"ta": ta})
+
+
+@router.get("/queue/events")
+async def queue_events(request: Request, settings: SettingsDep, ta: TaPageDep) -> StreamingResponse:
+    """Server-Sent Events: the queue with an ETA per grade, whenever it changes."""
+    feed = getattr(request.app.state, "ta_queue_feed", None)
+    if feed is None:
+        db = settings.resolved_database_url()
+
+        def snapshot() -> dict:
+            with session_scope(db) as s:
+                return queue_view(s)
+
+        feed = request.app.state.ta_queue_feed = QueueFeed(snapshot)
+    try:
+        feed.open()
+    except TooManyTaStreams as exc:
+        raise HTTPException(429, str(exc)) from exc
+    return StreamingResponse(feed.events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/submissions", response_class=HTMLResponse)
+def submissions(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+                a: str | None = None, status: str = "", item: str = "", late: bool = False,
+                review: bool = False, final: bool = False, q: str = "",
+                sort: Annotated[str, Query(pattern="^(time|student|score|accuracy|status)$")] = "time",
+                desc: bool = True, page: Annotated[int, Query(ge=1)] = 1) -> HTMLResponse:
+    assignment = pick_assignment(session, settings, a)
+    query = TableQuery(a=assignment.name, status=status, item=item, late=late, self_reported=review, final=final, q=q[:100],
+                       sort=sort, desc=desc, page=page)  # type: ignore[arg-type]
+    return _page(request, "ta_submissions.html", table_context(session, settings, assignment, query) | {"ta": ta})
+
+
+@router.get("/s/{submission_id}", response_class=HTMLResponse)
+def detail(request: Request, submission_id: str, session: SessionDep, settings: SettingsDep,
+           ta: TaPageDep, error: str = "", done: str = "") -> HTMLResponse:
+    sub = _submission(session, submission_id)
+    context = detail_context(session, settings, sub) | {"ta": ta, "error": error[:300], "done": done[:100]}
+    return _page(request, "ta_detail.html", context)
+
+
+@router.post("/s/{submission_id}/override", response_model=None)
+def override(request: Request, submission_id: str, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+             item: Annotated[str, Form(max_length=64)], points: Annotated[float, Form()],
+             comment: Annotated[str, Form(min_length=1, max_length=2000)]) -> HTMLResponse | RedirectResponse:
+    sub = _submission(session, submission_id)
+    try:
+        gradebook.override_item(session, submission=sub, item=item, points=points, comment=comment, actor=ta)
+    except ValueError as exc:
+        context = detail_context(session, settings, sub) | {"ta": ta, "error": str(exc), "done": ""}
+        return _page(request, "ta_detail.html", context, status_code=422)
+    return RedirectResponse(f"/ta/s/{sub.id}?done=override#audit", status_code=303)
+
+
+@router.post("/s/{submission_id}/regrade")
+def regrade(submission_id: str, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+            background: BackgroundTasks) -> RedirectResponse:
+    sub = _submission(session, submission_id)
+    service.requeue(session, ids=[sub.id], skip_training=settings.skip_training)
+    background.add_task(send, settings, [sub.id])
+    return RedirectResponse(f"/ta/s/{sub.id}?done=regrade", status_code=303)
+
+
+@router.get("/similarity", response_class=HTMLResponse)
+def similarity(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+               a: str | None = None) -> HTMLResponse:
+    assignment = pick_assignment(session, settings, a)
+    context = similarity_context(request.app.state, session, settings, assignment)
+    return _page(request, "ta_similarity.html", context | {"ta": ta, "assignment": assignment,
+                                                           "assignments": course.list_assignments(session)})
+
+
+@router.get("/similarity/pair", response_class=HTMLResponse)
+def similarity_pair(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+                    left: str, right: str, a: str | None = None) -> HTMLResponse:
+    assignment = pick_assignment(session, settings, a)
+    context = pair_context(request.app.state, session, settings, assignment, left, right)
+    if context is None:
+        raise HTTPException(404, "This pair is not in the similarity report.")
+    return _page(request, "ta_pair.html", context | {"ta": ta, "assignment": assignment})
+
+
+@router.get("/roster", response_class=HTMLResponse)
+def roster(request: Request, session: SessionDep, ta: TaPageDep) -> HTMLResponse:
+    return _page(request, "ta_roster.html", {"ta": ta, "students": course.list_students(session), "error": ""})
+
+
+@router.post("/roster", response_model=None)
+async def import_roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+                        file: Annotated[UploadFile, File()]) -> HTMLResponse | PlainTextResponse:
+    """Import the CSV and hand back the sign-in links issued now, as the mail-merge CSV (shown once)."""
+    try:
+        rows = parse_roster_csv(await file.read(4 << 20))
+    except UploadError as exc:
+        return _page(request, "ta_roster.html", {"ta": ta, "students": course.list_students(session),
+                                                 "error": str(exc)}, status_code=exc.status)
+    issued = course.import_roster(session, rows=rows)
+    return PlainTextResponse(links_csv(issued, settings.public_url or str(request.base_url)), media_type="text/csv",
+                             headers={"Content-Disposition": 'attachment; filename="links.csv"',
+                                      "Cache-Control": "no-store"})

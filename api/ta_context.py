@@ -1,0 +1,148 @@
+"""What the TA pages show, built here so that api/routes/ta.py only does HTTP.
+
+Every figure comes from the gradebook of record (storage/gradebook.py) and the stored
+reports; nothing here grades or re-scores.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from api import code_view
+from api.charts import histogram_svg
+from api.class_stats import ClassStats, Upload, class_stats
+from api.scoring import scale
+from api.views import audit_view, submission_view
+from grader.report import Report
+from grader.rubric import load_rubric
+from service.settings import ServiceSettings
+from storage import course, dashboard, gradebook
+from storage.models import Assignment, Status, Submission
+
+PAGE_SIZE = 100
+STATUSES = [s.value for s in Status]
+
+
+@lru_cache(maxsize=4)
+def blank_ids(rubric_path: Path | None) -> list[str]:
+    return [b.id for b in load_rubric(rubric_path).q2_blanks.blanks]
+
+
+def pick_assignment(session: Session, settings: ServiceSettings, name: str | None) -> Assignment:
+    """The named assignment, or the one the page takes uploads for."""
+    if name:
+        found = course.get_assignment(session, name=name)
+        if found is not None:
+            return found
+    return course.default_assignment(session, name=settings.assignment)
+
+
+def overview(session: Session, settings: ServiceSettings, assignment: Assignment) -> tuple[ClassStats, list]:
+    rows = gradebook.gradebook(session, assignment=assignment)
+    reports = dashboard.reports_by_id(session, ids=[r.submission_id for r in rows if r.submission_id])
+    uploads = [Upload(student_id=s, status=st) for s, st in dashboard.assignment_uploads(session, assignment=assignment)]
+    return class_stats(rows, reports, uploads, blank_ids=blank_ids(settings.rubric)), rows
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "no estimate yet (no grade finished)"
+    return f"about {round(seconds / 60)} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def queue_view(session: Session) -> dict[str, Any]:
+    """The live queue as JSON-ready data (the overview's SSE stream sends the same)."""
+    snap = dashboard.queue_snapshot(session)
+    return {
+        "queued": snap.queued, "running": snap.running, "workers": snap.workers,
+        "mean_grade_s": snap.mean_grade_s, "drain": eta_text(snap.drain_s) if snap.queued or snap.running else "empty",
+        "entries": [{"id": e.id, "student_id": e.student_id, "status": e.status, "position": e.position,
+                     "worker": e.worker, "eta": eta_text(e.eta_s),
+                     "progress": (e.progress or {}).get("message") or (e.progress or {}).get("event") or ""}
+                    for e in snap.entries],
+    }
+
+
+def overview_context(session: Session, settings: ServiceSettings, assignment: Assignment) -> dict[str, Any]:
+    stats, rows = overview(session, settings, assignment)
+    top = stats.max_score or scale(settings).max_score
+    return {
+        "assignment": assignment, "assignments": course.list_assignments(session), "stats": stats,
+        "deadline": course.show_time(assignment.deadline, assignment.timezone) if assignment.deadline else None,
+        "score_svg": histogram_svg(stats.score_bins, title=f"Final scores ({stats.scored} students)",
+                                   x_label=f"points (of {top:g}, late penalty applied)", element_id="score-histogram",
+                                   tick=lambda v: f"{v:.0f}"),
+        "accuracy_svg": histogram_svg(stats.accuracy_bins, title="Test accuracy after the fine-tune",
+                                      x_label="accuracy (%)", element_id="accuracy-histogram",
+                                      tick=lambda v: f"{v * 100:.0f}"),
+        "queue": queue_view(session), "scale": scale(settings),
+        "needs_review": [r for r in rows if r.needs_review],
+    }
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    a: str = ""  # the assignment's name
+    status: str = ""
+    item: str = ""
+    late: bool = False
+    self_reported: bool = False
+    final: bool = False
+    q: str = ""
+    sort: dashboard.SortKey = "time"
+    desc: bool = True
+    page: int = 1
+
+    def link(self, **change: Any) -> str:
+        """The table's URL with some parameters changed (the sort headers and pager use it)."""
+        from urllib.parse import urlencode
+
+        values = {**self.__dict__, **change}
+        values["review"] = values.pop("self_reported")
+        params = {k: ("1" if v is True else v) for k, v in values.items() if k != "desc" and v not in ("", False, None)}
+        params["desc"] = "true" if values["desc"] else "false"
+        return "?" + urlencode(params)
+
+
+def table_context(session: Session, settings: ServiceSettings, assignment: Assignment, query: TableQuery) -> dict[str, Any]:
+    rows = dashboard.upload_rows(session, assignment=assignment)
+    finals = None
+    if query.final:
+        finals = {r.submission_id for r in gradebook.gradebook(session, assignment=assignment) if r.submission_id}
+    shown = dashboard.sort_rows(dashboard.filter_rows(rows, status=query.status, item=query.item, late=query.late,
+                                                      self_reported=query.self_reported, query=query.q,
+                                                      final_ids=finals),
+                                key=query.sort, descending=query.desc)
+    pages = max((len(shown) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    page = min(max(query.page, 1), pages)
+    items = sorted({i for r in rows for i in r.failed_items})
+    return {"assignment": assignment, "assignments": course.list_assignments(session), "query": query,
+            "rows": shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], "total": len(shown), "all": len(rows),
+            "page": page, "pages": pages, "statuses": STATUSES, "items": items}
+
+
+def detail_context(session: Session, settings: ServiceSettings, sub: Submission) -> dict[str, Any]:
+    view = submission_view(sub, released=True)
+    report = json.loads(sub.report_json) if sub.report_json else None
+    source = (sub.content or b"").decode("utf-8", errors="replace")
+    try:
+        parsed = Report.model_validate(report) if report is not None else None
+    except ValidationError:  # a report of an older schema: the code is still shown, deductions not placed
+        parsed = None
+    code = code_view.render(source, parsed or Report.model_construct(items=[]))
+    assignment = session.get(Assignment, sub.assignment_id) if sub.assignment_id else None
+    history = (dashboard.student_history(session, student_pk=sub.student_pk, assignment=assignment)
+               if sub.student_pk is not None and assignment is not None else [])
+    student = course.student_by_pk(session, pk=sub.student_pk) if sub.student_pk is not None else None
+    overrides = gradebook.overrides_of(session, submission_ids=[sub.id]).get(sub.id, [])
+    points = gradebook.scored(sub, overrides) if sub.status in (Status.graded, Status.rejected) else None
+    return {"s": view, "sub": sub, "report": report, "code": code, "code_css": code_view.css(), "history": history, "student": student,
+            "points": points, "assignment": assignment,
+            "audit": [audit_view(e) for e in gradebook.audit_log(session, submission_id=sub.id)],
+            "override_items": [i["id"] for i in (report or {}).get("items", [])] + [gradebook.LATE_PENALTY_ITEM]}
