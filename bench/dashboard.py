@@ -3,9 +3,10 @@ table, and the similarity report's time (issue 14 goals: < 300 ms each, < 30 s).
 
 The class: 500 roster students, each with one graded final submission (plus a superseded
 upload for every fifth, a few late, a few rejected, a few queued), stored through the same
-storage functions the service uses, in SQLite on disk. Reports are real: the distinct files
-of bench.class_time's class of 40 (correct, the common mistakes, broken files) are graded
-structure-only by the engine, once each, and student i gets report i mod 40; accuracies are
+storage functions the service uses, in SQLite on disk. Reports are real: the programs
+of bench.class_time's class of 40 (the reference, the common mistakes, broken files) are
+graded structure-only by the engine, once each (a cosmetic variant of the reference shares
+its report), and student i gets report i mod 40; accuracies are
 drawn around 80 % (nothing is fine-tuned: this measures the pages, not the grader). The
 files stored are bench.similarity's class of 500 (independent styles and planted copies), so
 the similarity report has realistic input; a report and the file beside it need not match.
@@ -16,6 +17,7 @@ is fetched once to warm up and then `--repeat` times; the median and the maximum
 
     .venv/bin/python -m bench.dashboard              # 500 students
     .venv/bin/python -m bench.dashboard --n 60       # smaller
+    .venv/bin/python -m bench.dashboard --smoke      # 30 students, 3 programs graded (CI)
 """
 from __future__ import annotations
 
@@ -141,11 +143,15 @@ def time_page(client, path: str, repeat: int) -> dict[str, float]:  # noqa: ANN0
     return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1), "bytes": len(r.content)}
 
 
-def run(n: int, *, repeat: int = 5, work: Path, threads: int = 2) -> dict[str, object]:
+SMOKE_PROGRAMS = ("reference", "stride_on_3x3", "syntax_error")
+
+
+def run(n: int, *, repeat: int = 5, work: Path, threads: int = 2, smoke: bool = False) -> dict[str, object]:
     from api.main import create_app
     from api.similarity_view import computed
     from bench.class_time import make_class
     from grader.expected import load_reference
+    from grader.rubric import SOLUTION
     from service.settings import ServiceSettings
     from storage import course
     from storage.db import session_scope
@@ -153,12 +159,18 @@ def run(n: int, *, repeat: int = 5, work: Path, threads: int = 2) -> dict[str, o
     torch.manual_seed(7)
     checkpoint = work / "ckpt.pt"
     torch.save(load_reference().ResNet50_layer4().state_dict(), checkpoint)
-    distinct = {s.source: s for s in make_class(40)}
+    # One grade per program: the correct files (the reference and its cosmetic variants, one
+    # program) share the reference's report, each mistake and each broken file has its own.
+    cls = make_class(40)
+    key = {s.name: "reference" if s.kind == "correct" else s.what for s in cls}
+    programs = {"reference": SOLUTION.read_text()} | {key[s.name]: s.source for s in cls if s.kind != "correct"}
+    if smoke:
+        cls = [s for s in cls if key[s.name] in SMOKE_PROGRAMS]
+        programs = {k: v for k, v in programs.items() if k in SMOKE_PROGRAMS}
     started = time.perf_counter()
-    graded = grade_sources({str(i): src for i, src in enumerate(distinct)}, checkpoint, threads)
+    graded = grade_sources(programs, checkpoint, threads)
     grading_s = time.perf_counter() - started
-    by_source = {src: graded[str(i)] for i, src in enumerate(distinct)}
-    reports = [by_source[s.source] for s in make_class(40)]
+    reports = [graded[key[s.name]] for s in cls]
 
     settings = ServiceSettings(var_dir=work / "var", skip_training=False, checkpoint=checkpoint)
     db_url = settings.resolved_database_url()
@@ -186,9 +198,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--n", type=int, default=500, help="students, each with a final submission")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="30 students, 3 programs: a quick check that it runs")
     args = parser.parse_args(argv)
+    n, repeat = (30, 2) if args.smoke else (args.n, args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
-        figures = run(args.n, repeat=args.repeat, work=Path(tmp), threads=args.threads)
+        figures = run(n, repeat=repeat, work=Path(tmp), threads=args.threads, smoke=args.smoke)
     print(f"TA dashboard: {figures['students']} students, {figures['uploads']} uploads, on {machine_label('cpu')}")
     print(f"  graded {figures['distinct_graded']} distinct files in {figures['grading_s']} s; seeded in {figures['seeding_s']} s")
     for name, f in figures["pages"].items():  # type: ignore[union-attr]

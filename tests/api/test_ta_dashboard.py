@@ -182,6 +182,22 @@ def test_regrade_from_the_page_queues_the_file(ta_class) -> None:
         assert c.get(f"/api/submissions/{sid}").json()["status"] == "queued"
 
 
+def test_roster_import_on_the_ta_page_hands_back_the_new_links(ta_class) -> None:
+    svc, _ = ta_class
+    with ta_client(svc) as c:
+        page = c.get("/ta/roster").text
+        assert "A1" in page and "Name A1" in page
+        csv_text = "student_id,name,email\nN1,New One,n1@example.edu\nA1,Name A1,a1@example.edu\n"
+        r = c.post("/ta/roster", data={"csrftoken": token_of(page)}, files={"file": ("roster.csv", csv_text, "text/csv")})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        lines = r.text.strip().splitlines()
+        assert lines[0] == "student_id,name,email,link" and len(lines) == 2 and lines[1].startswith("N1,New One,")
+        assert "/signin/" in lines[1]  # A1 already has a live link: none is issued again
+        bad = c.post("/ta/roster", data={"csrftoken": token_of(c.get("/ta/roster").text)},
+                     files={"file": ("roster.csv", "id;name\n", "text/csv")})
+        assert bad.status_code >= 400 and 'id="error"' in bad.text
+
+
 def test_ta_in_chromium_histograms_filter_detail_override_similarity(ta_class) -> None:
     from playwright.sync_api import sync_playwright
 

