@@ -7,14 +7,13 @@ from urllib.parse import urlencode
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.settings import ServiceSettings
 from storage.course import token_sha256
 from storage.db import session_scope
 from storage.files import FileStore
-from storage.models import ApiToken
+from storage.ta_accounts import api_token_name
 
 __all__ = ["token_sha256"]  # api/cli.py imports it from here
 
@@ -37,7 +36,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 def ta_name(session: Session, token: str) -> str | None:
     """The token's name; tokens are stored hashed (`autograder token create NAME`)."""
-    return session.scalar(select(ApiToken.name).where(ApiToken.token_sha256 == token_sha256(token)))
+    return api_token_name(session, token=token)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

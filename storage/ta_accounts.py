@@ -123,6 +123,13 @@ def authenticate_ta(session: Session, *, name: str, password: str) -> TaAccount 
 
 # ---------------------------------------------------------------- REST bearer tokens
 
+def api_token_name(session: Session, *, token: str) -> str | None:
+    """The name of the REST token `token`, or None; tokens are stored as sha256 only."""
+    from storage.course import token_sha256
+
+    return session.scalar(select(ApiToken.name).where(ApiToken.token_sha256 == token_sha256(token)))
+
+
 def list_api_tokens(session: Session) -> list[ApiToken]:
     """Name and creation time are what a TA may see; the token itself exists only as its hash."""
     return list(session.scalars(select(ApiToken).order_by(ApiToken.name)))
