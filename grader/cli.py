@@ -5,6 +5,7 @@ the engine itself imports nothing of the service.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -41,9 +42,12 @@ def main() -> None:
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="Grade without bubblewrap isolation where it is not installed. Student code then runs "
                    "with your permissions: only for files you trust.")
+@click.option("--draw-seed", type=int,
+              help="Replay a report's trust.draw_seed (the random weights and inputs of the output and "
+                   "equivalence checks); default: a fresh draw for every grade.")
 def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | None, rubric: Path | None,
           json_out: Path | None, skip_training: bool, student_id: str | None, timeout_s: float | None,
-          unsafe_no_sandbox: bool) -> None:
+          unsafe_no_sandbox: bool, draw_seed: int | None) -> None:
     """Grade one or more resnet50_skeleton.py files and print a score table for each."""
     from grader.data import DatasetError
     from grader.engine import grade_file
@@ -59,6 +63,8 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
     try:
         config = settings.grade_config(skip_training=skip_training, rubric=rubric, checkpoint=checkpoint,
                                        data_dir=data_dir, check_timeout_s=timeout_s, unsafe=unsafe_no_sandbox)
+        if draw_seed is not None:
+            config = dataclasses.replace(config, draw_seed=draw_seed)
     except RubricError as exc:
         raise click.UsageError(str(exc)) from exc
     console = Console(stderr=json_out is not None and str(json_out) == "-")

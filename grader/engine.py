@@ -44,6 +44,9 @@ class GradeConfig:
     # Identical programs share one fine-tune (the reference's own is always kept): off, every
     # grade trains its program, e.g. to time a real grade (bench.grade_time).
     share_fine_tunes: bool = True
+    # The random weights and inputs of the block-output and equivalence checks: None draws
+    # them fresh for each grade; a report's trust.draw_seed here replays that grade's draw.
+    draw_seed: int | None = None
 
 
 Event = dict[str, Any]
@@ -443,7 +446,7 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                       message=f"Your file does not define {' and '.join(missing)} as an nn.Module class; "
                               "keep the skeleton's class names.")
     unavailable = (f"Not checked: {error.message}" if error else None)
-    seed = verify.fresh_seed(submission.sha256)
+    seed = verify.fresh_seed() if config.draw_seed is None else config.draw_seed
     ref = reference()
     if isinstance(ref, BaseException):
         raise ref
@@ -510,6 +513,7 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
     report = _finish(submission, config, "graded", items, checks, error, outcome)
     report.trust.programs = {name: c.problem for name, c in programs.items()}
     report.trust.rebuilt = rebuilt
+    report.trust.draw_seed = seed
     return report
 
 

@@ -16,7 +16,7 @@ ArgValue = Union[Scalar, list[Scalar]]
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: a malformed message
 
 
 class StudentError(_Msg):

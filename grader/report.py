@@ -113,6 +113,9 @@ class Trust(BaseModel):
     rebuilt: list[str] = Field(default_factory=list)  # refused, but verified: the rebuilt tree crashes too
     fine_tune: str | None = None  # "ran", "shared", or why no trusted fine-tune ran
     fine_tune_shared_with: int = 0  # other grades whose identical program reused this fine-tune
+    # The seed of this grade's random weights and inputs (block outputs, equivalence), drawn
+    # fresh per grade; GradeConfig.draw_seed / `autograder grade --draw-seed` replays it.
+    draw_seed: int | None = None
 
 
 class Report(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import resource
 import shutil
@@ -40,6 +41,28 @@ class SandboxUnavailable(RuntimeError):
 
 class ProtocolError(Exception):
     """The child sent something the grader does not accept (raised by message handlers)."""
+
+
+class NonFiniteNumber(ValueError):
+    """A protocol line holds NaN, Infinity or a number too large for a float."""
+
+
+def _refuse_constant(token: str) -> Any:
+    raise NonFiniteNumber(f"sent a non-finite number ({token}) on the grader's channel")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e999, which Python reads as inf
+        raise NonFiniteNumber(f"sent a non-finite number ({text[:40]}) on the grader's channel")
+    return value
+
+
+def parse_line(line: bytes | str) -> Any:
+    """One JSON line from the child. NaN, Infinity and -Infinity (which Python's json reads by
+    default) and numbers past the float range raise NonFiniteNumber: no number that compares
+    False both ways, or overflows a tolerance, gets as far as a message handler."""
+    return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 @dataclass(frozen=True)
@@ -300,10 +323,14 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                     problem = "sent more result data than the grader accepts"
                 else:
                     try:
-                        msg = json.loads(line)
+                        msg = parse_line(line)
+                    except NonFiniteNumber as exc:
+                        msg, problem = None, str(exc)
                     except (ValueError, RecursionError):
                         msg = None
-                    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                    if problem:
+                        pass
+                    elif not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
                         problem = "wrote something that is not a grader message on the grader's channel"
                     else:
                         try:

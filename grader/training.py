@@ -182,6 +182,11 @@ def run_training(*, source: Path | None, data: PreparedData, checkpoint: Path | 
     return TrainingResult(accuracy, record, None, outcome, note=note)
 
 
+# Accuracies are counts over at most ~10^5 test images, computed in float32 (70 % reads 0.69999999),
+# and `reference - tolerance` is rounded too: an accuracy this close to a bound is on it.
+_SAME = 1e-6
+
+
 def accuracy_item(rubric: AccuracyItem, result: TrainingResult | None, why_not: str | None = None,
                   reference: float | None = None) -> Item:
     """Points for the accuracy: against the reference's fine-tune by default, or a fixed target.
@@ -196,14 +201,14 @@ def accuracy_item(rubric: AccuracyItem, result: TrainingResult | None, why_not: 
     if acc is not None:
         if rubric.compare == "reference" and reference is not None:
             floor = max(reference - rubric.tolerance, 1e-9)
-            points = rubric.points if acc >= floor else rubric.points * max(0.0, acc) / floor
+            points = rubric.points if acc >= floor - _SAME else rubric.points * max(0.0, acc) / floor
             feedback.append(f"Test accuracy {acc:.2%} after one epoch; the reference solution reached "
                             f"{reference:.2%} under the same checkpoint, data and settings (full points "
                             f"within {rubric.tolerance * 100:g} points of it).")
+        elif acc >= rubric.target - _SAME:
+            points = rubric.points
         elif rubric.scale == "linear":
-            points = min(rubric.points, rubric.points * acc / rubric.target)
-        else:
-            points = rubric.points if acc >= rubric.target else 0.0
+            points = rubric.points * max(0.0, acc) / rubric.target
         if not feedback:
             feedback.append(f"Test accuracy {acc:.2%} after one epoch; the target is {rubric.target:.0%}.")
     else:

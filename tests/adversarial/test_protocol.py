@@ -26,3 +26,12 @@ def test_bad_protocol_output_is_rejected_unread(config: GradeConfig, name: str, 
     assert "results were discarded" in report.error.message
     assert not MARKER.exists()
     assert grade(SOLUTION.read_bytes(), config).score == 105
+
+
+def test_non_finite_numbers_are_refused_at_parse_time(config: GradeConfig) -> None:
+    """NaN in a well-formed message is a forged line: refused by the parser, before any handler."""
+    report = grade(attack("nan_results"), config)
+    assert report.status == "rejected" and report.error.kind == "crashed" and not report.items
+    assert report.sandbox["status"] == "crashed"
+    assert "non-finite number (NaN)" in report.error.message and "results were discarded" in report.error.message
+    assert grade(SOLUTION.read_bytes(), config).score == 105

@@ -1,6 +1,7 @@
 """The engine end to end: real sandbox, real subprocess, reference and mutations."""
 from __future__ import annotations
 
+from dataclasses import replace
 
 import pytest
 
@@ -115,9 +116,25 @@ def test_avgpool_alternative_same_function(config: GradeConfig) -> None:
 
 
 def test_structure_only_is_deterministic(config: GradeConfig) -> None:
+    """A report's draw replayed (what a TA does with trust.draw_seed) gives the same report."""
     source = MUTATIONS["stride_on_3x3"].apply()
-    a, b = grade_source(source, config), grade_source(source, config)
+    a = grade_source(source, config)
+    b = grade_source(source, replace(config, draw_seed=a.trust.draw_seed))
     assert a.model_dump(exclude={"timings", "sandbox", "log"}) == b.model_dump(exclude={"timings", "sandbox", "log"})
+
+
+@pytest.mark.parametrize("name", ["reference", "stride_on_3x3"])
+def test_each_grade_draws_fresh_weights_and_inputs_for_the_same_score(name: str, config: GradeConfig) -> None:
+    """One file graded twice in one process: a new draw each time (recorded), the same grade."""
+    source = SOLUTION.read_text() if name == "reference" else MUTATIONS[name].apply()
+    a, b = grade_source(source, config), grade_source(source, config)
+    assert a.trust.draw_seed is not None and b.trust.draw_seed is not None
+    assert a.trust.draw_seed != b.trust.draw_seed
+    assert a.score == b.score and points(a) == points(b)
+    assert [[(d.where, d.points, d.effect) for d in i.deductions] for i in a.items] == \
+        [[(d.where, d.points, d.effect) for d in i.deductions] for i in b.items]
+    eq_a, eq_b = a.checks.equivalence, b.checks.equivalence
+    assert (eq_a.checked, eq_a.ok) == (eq_b.checked, eq_b.ok) == (True, name == "reference")
 
 
 def test_stages_after_a_crash_are_not_reached(config: GradeConfig) -> None:

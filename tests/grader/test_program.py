@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -12,9 +13,10 @@ from grader import facts, shared_finetune, verify
 from grader.child import program as P
 from grader.expected import load_reference
 from grader.report import Training
-from grader.rubric import load_table
+from grader.rubric import SOLUTION, load_table
 from grader.sandbox import Outcome
 from grader.training import TrainingResult
+from tests.grader.mutations import MUTATIONS
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,59 @@ def test_avgpool_stride_on_the_whole_map_shares_the_program(data: dict) -> None:
 def test_equivalence_uses_fresh_weights(ref: verify.Reference) -> None:
     same = verify.check(ref.model.to_data(), [1, 3, 32, 32])
     assert verify.equivalence(same, ref, [3, 32, 32], seed=1).ok
-    assert verify.fresh_seed("a") != verify.fresh_seed("b") and verify.fresh_seed("a") == verify.fresh_seed("a")
+    assert len({verify.fresh_seed() for _ in range(4)}) == 4  # per grade, not per file or process
+
+
+def _mutated(source: str) -> ModuleType:
+    """A mutation of the reference loaded in this process (our own test code, not a student's)."""
+    module = ModuleType("mutated_reference")
+    exec(compile(source, "mutated_reference.py", "exec"), module.__dict__)
+    return module
+
+
+def test_verdicts_do_not_depend_on_the_draw(ref: verify.Reference) -> None:
+    """The draw is fresh per grade, the score is not: under every seed the reference's function
+    (and an accepted alternative) matches far inside the tolerance, and a wrong function misses
+    it by a wide margin (the narrowest here, layer1's padding, by 6.8x at least over 200 draws)."""
+    from grader import judge
+    from grader.rubric import load_rubric
+
+    rubric, table = load_rubric(), load_table()
+    sources = {name: MUTATIONS[name].apply() for name in
+               ("stride_on_3x3", "layer1_padding_5_0", "relu_after_addition", "avgpool_stride_1")}
+    sources["shortcut_added_twice"] = SOLUTION.read_text().replace("return out + x", "return out + x + x")
+    sources["reference"] = SOLUTION.read_text()
+    seeds = [1, 2**62 + 12345, 987654321987]  # fixed, so that this test itself does not flicker
+    verdicts: dict[str, set] = {}
+    for name, source in sources.items():
+        module = _mutated(source)
+        torch.manual_seed(0)
+        checked = verify.check(P.to_data(module.ResNet50_layer4(), torch.randn(2, *table.input)), [1, *table.input])
+        assert checked.program is not None, (name, checked.problem)
+        for seed in seeds:
+            eq = verify.equivalence(checked, ref, list(table.input), seed)
+            margin = eq.max_abs_diff / eq.tolerance
+            assert margin < 0.01 if eq.ok else margin > 3, (name, seed, margin)
+            verdicts.setdefault(f"{name}/model", set()).add(eq.ok)
+        if name in ("layer1_padding_5_0", "avgpool_stride_1"):
+            continue  # the blocks are the reference's
+        for item_id in ("q1_downsample", "q1_no_downsample"):
+            item = getattr(rubric, item_id)
+            spec = table.probe_blocks[item.block]
+            torch.manual_seed(0)
+            block = verify.check(P.to_data(module.ResidualBlock(*spec.args), torch.randn(*spec.input)), list(spec.input))
+            for seed in seeds:
+                graded = judge.judge_block(item, item_id, *verify.block_findings(item.block, block, ref,
+                                                                                 list(spec.input), seed),
+                                           spec.args, None)
+                verdicts.setdefault(f"{name}/{item_id}", set()).add(
+                    (graded.points, tuple((d.where, d.points, d.effect) for d in graded.deductions)))
+    assert {k: v for k, v in verdicts.items() if len(v) != 1} == {}
+    assert {k: v for k, v in verdicts.items() if k.endswith("/model")} == {
+        "stride_on_3x3/model": {False}, "layer1_padding_5_0/model": {False}, "relu_after_addition/model": {True},
+        "avgpool_stride_1/model": {True}, "shortcut_added_twice/model": {False}, "reference/model": {True}}
+    assert verdicts["shortcut_added_twice/q1_downsample"] == {(15, (("forward", 5, "function_change"),))}
+    assert verdicts["reference/q1_downsample"] == {(20, ())}
 
 
 def test_shared_fine_tune_runs_once(tmp_path: Path) -> None:
