@@ -11,7 +11,7 @@ from starlette.types import Scope
 
 from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, ta_gate
 from api.auth import install_sessions
-from api.routes import course, pages, rest, signin, ta, ta_signin
+from api.routes import course, lti, pages, rest, signin, ta, ta_signin
 from service.settings import ServiceSettings as Settings
 from storage.db import get_engine
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(course.router)
     app.include_router(ta_signin.router)
     app.include_router(ta.router)
+    app.include_router(lti.router)
     install_sessions(app, settings)  # signed session cookie + CSRF on every form (api/auth.py)
 
     caps = body_caps(settings)

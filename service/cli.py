@@ -166,6 +166,7 @@ def token_revoke(name: str) -> None:
 from service import course_cli  # noqa: E402,F401 - registers `roster` and `assignment` on the same group
 from service import worker_cli  # noqa: E402,F401 - registers `worker` (device check, GPU concurrency)
 from service import ta_cli  # noqa: E402,F401 - registers `ta` (TA accounts for the web pages)
+from service import lti_cli  # noqa: E402,F401 - registers `lti` (LMS platform registrations)
 
 if __name__ == "__main__":
     main()

@@ -63,7 +63,21 @@ class ServiceSettings(Settings):
     # solution is always excluded too), and the score from which a pair is flagged.
     similarity_known_dir: Path | None = None
     similarity_skeleton: Path | None = None
-    similarity_threshold: float = 0.5
+    similarity_threshold: float | None = None  # None: the engine's tuned default (similarity/report.py)
+    # LMS launches (LTI 1.3). The tool's RSA key signs its service requests (grades, roster) and is
+    # published at /lti/jwks; unset, one is made once in var_dir/lti_private_key.pem, shared by
+    # this host's processes (set the same PEM on every API host).
+    lti_private_key: str | None = None
+    # A launch by an LMS user who is not on the roster (by LMS id, email or SIS id): refused with
+    # a page saying the TA must import the roster, unless this lets the launch add the student.
+    lti_create_students: bool = False
+    # An Instructor or TA launch signs in as a TA account linked to that LMS user (made at the
+    # first launch); False: such launches are refused and TAs sign in with a password.
+    lti_instructors_are_tas: bool = True
+    lti_nonce_lifetime_s: int = 600  # from the OIDC login to the launch it allows
+    # A grade the LMS did not take is retried after this, doubling per failure up to the cap; never dropped.
+    lti_passback_backoff_s: float = 30.0
+    lti_passback_backoff_max_s: float = 3600.0
 
     @field_validator("secret_key")
     @classmethod
@@ -79,19 +93,46 @@ class ServiceSettings(Settings):
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.var_dir / 'broker.sqlite'}"
 
+    def resolved_lti_private_key(self) -> str:
+        """The tool's RSA private key (PEM): the setting, else var_dir/lti_private_key.pem, made once."""
+        if self.lti_private_key:
+            return self.lti_private_key
+        path = self.var_dir / "lti_private_key.pem"
+        if not path.exists():
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            _write_once(path, pem.decode())
+        return path.read_text()
+
+    def lti_key_here(self) -> bool:
+        """Whether this host has the tool's LTI key (set, or made in its var_dir): a worker on
+        another host without it must not make a key of its own, which the LMS would not know."""
+        return bool(self.lti_private_key) or (self.var_dir / "lti_private_key.pem").exists()
+
     def resolved_secret_key(self) -> str:
         if self.secret_key:
             return self.secret_key
         path = self.var_dir / "secret_key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():  # written aside then linked: a reader never sees half a key
-            tmp = path.with_name(f".secret_key.{secrets.token_hex(6)}")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
-            try:
-                os.link(tmp, path)  # of several processes starting at once, the first key wins
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
+        if not path.exists():
+            _write_once(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Write a key file readable by its owner only; of several processes at once, the first wins.
+
+    Written aside then linked, so that a reader never sees half a key.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()

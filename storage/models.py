@@ -208,3 +208,125 @@ class TaAccount(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+
+
+class LtiPlatform(Base):
+    """An LMS registered as an LTI 1.3 platform (`autograder lti add-platform`).
+
+    One row per (issuer, client_id): an LMS gives each tool registration its own client id, and
+    one LMS may hold several registrations of this tool. `deployment_ids` is a space-separated
+    list: a launch from a deployment not listed here is refused.
+    """
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    deployment_ids: Mapped[str] = mapped_column(Text, default="")
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    key_set_url: Mapped[str] = mapped_column(String(1000))
+    auth_audience: Mapped[str | None] = mapped_column(String(1000), default=None)  # default: the token URL
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class LtiUser(Base):
+    """An LMS user (the launch's `sub`, unique per issuer) linked to a roster student or a TA account."""
+
+    __tablename__ = "lti_users"
+    __table_args__ = (UniqueConstraint("issuer", "sub"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    sub: Mapped[str] = mapped_column(String(255))
+    student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True, default=None)
+    ta_account_id: Mapped[int | None] = mapped_column(ForeignKey("ta_accounts.id"), index=True, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    last_launch_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+
+
+class LtiNonce(Base):
+    """A nonce this tool sent with an OIDC login, until a launch uses it (once) or it expires.
+
+    In the database, not the session cookie: the launch is the LMS's cross-site form POST, which
+    a browser sends without our SameSite=Lax session, and several API processes must agree.
+    """
+
+    __tablename__ = "lti_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class LtiContext(Base):
+    """An LMS course the tool was launched from, with the service URLs its launches gave
+    (Names and Roles for the roster, Assignment and Grade Services for line items and scores)."""
+
+    __tablename__ = "lti_contexts"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    memberships_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    lineitems_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    ags_scopes: Mapped[str] = mapped_column(Text, default="")  # space-separated
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class LtiMember(Base):
+    """An LMS user seen in a course (by a launch or a roster sync): whom that course's grades go to."""
+
+    __tablename__ = "lti_members"
+    __table_args__ = (UniqueConstraint("context_pk", "lti_user_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id"))
+    lti_user_pk: Mapped[int] = mapped_column(ForeignKey("lti_users.id"), index=True)
+
+
+class LtiLineItem(Base):
+    """The LMS gradebook column of one assignment in one LMS course (made by the tool through AGS)."""
+
+    __tablename__ = "lti_line_items"
+    __table_args__ = (UniqueConstraint("context_pk", "assignment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    url: Mapped[str] = mapped_column(String(1000))
+
+
+class PassbackStatus(StrEnum):
+    pending = "pending"  # to be posted (again): new, changed, or the LMS failed last time
+    sent = "sent"  # the LMS took this score
+
+
+class LtiPassback(Base):
+    """The score one student's LMS gradebook should show for one assignment, until the LMS has it.
+
+    A row is never dropped: a failed post stays pending and is retried with backoff; a changed
+    final grade makes a sent row pending again.
+    """
+
+    __tablename__ = "lti_passbacks"
+    __table_args__ = (UniqueConstraint("context_pk", "assignment_id", "student_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    student_pk: Mapped[int] = mapped_column(ForeignKey("students.id"))
+    lms_sub: Mapped[str] = mapped_column(String(255))
+    score_given: Mapped[float] = mapped_column(Float)
+    score_maximum: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    scored_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)  # the score's timestamp for the LMS
+    status: Mapped[str] = mapped_column(String(16), default=PassbackStatus.pending, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)

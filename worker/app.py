@@ -11,6 +11,7 @@ from celery.signals import worker_init, worker_ready
 from celery.utils.log import get_task_logger
 
 from grader.gpu import cuda_problem
+from service import lti_services
 from service.settings import ServiceSettings as Settings
 from worker import grading
 from worker.host import host_problems
@@ -47,6 +48,14 @@ def _recovery_loop(stop: threading.Event) -> None:
                 log.warning("re-sent %d stuck submissions: %s", len(ids), ", ".join(ids[:10]))
         except Exception:  # the loop must outlive a database or broker hiccup
             log.exception("recovery pass failed")
+        if not settings.lti_key_here():  # LTI unused, or this host lacks the tool's key (AUTOGRADER_LTI_PRIVATE_KEY)
+            continue
+        try:  # LMS grade passback: grades whose release came, and retries of those the LMS refused
+            out = lti_services.passback_pass(settings)
+            if out.sent or out.failed:
+                log.info("LMS grades: %d posted, %d to retry", out.sent, out.failed)
+        except Exception:
+            log.exception("LMS grade passback pass failed")
 
 
 @worker_init.connect

@@ -22,6 +22,7 @@ A = "tests/adversarial/"
 C = "tests/api/test_course.py::"
 T = "tests/api/test_ta_signin.py::"
 D = "tests/api/test_ta_dashboard.py::"
+L = "tests/api/test_lti.py::"
 SWITCHES = [
     ("network namespace shared", "grader/sandbox.py", '[bwrap, "--unshare-all",',
      '[bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup",',
@@ -225,6 +226,17 @@ SWITCHES = [
     ("similarity without the skeleton and answers excluded", "similarity/report.py",
      "    for source in exclude:\n", "    for source in ():\n",
      ["tests/similarity/test_report.py::test_two_independent_correct_solutions_are_not_flagged_once_the_reference_is_excluded"]),
+    # LMS launches (issue 15, LTI 1.3).
+    ("LTI launch signature not verified", "api/lti.py",
+     '    launch.set_jwt_verify_options({"verify_aud": False, "require": REQUIRED_CLAIMS})',
+     '    launch.set_jwt_verify_options({"verify_aud": False, "verify_signature": False})',
+     [L + "test_tampered_token_is_refused_and_the_real_one_still_works"]),
+    ("LTI nonce not used up (a launch can be replayed)", "api/lti.py",
+     "        if not self._session_service.use_nonce(nonce):", "        if False:",
+     [L + "test_replayed_launch_is_refused"]),
+    ("LTI launch without exp accepted (a token that never expires)", "api/lti.py",
+     'REQUIRED_CLAIMS = ["exp", "iat", "nonce", "iss", "aud"]', "REQUIRED_CLAIMS = []",
+     [L + "test_wrong_audience_and_expired_tokens_are_refused"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:

@@ -7,6 +7,7 @@ files, the layer1 padding mistake twice (once late), a queued upload and a stude
 """
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,6 +181,20 @@ def test_regrade_from_the_page_queues_the_file(ta_class) -> None:
         r = c.post(f"/ta/s/{sid}/regrade", data={"csrftoken": token_of(html)}, follow_redirects=False)
         assert r.status_code == 303
         assert c.get(f"/api/submissions/{sid}").json()["status"] == "queued"
+
+
+def test_live_queue_streams_the_queue_with_an_eta(ta_class) -> None:
+    svc, _ = ta_class
+    with ta_client(svc) as c:
+        with c.stream("GET", "/ta/queue/events") as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            first = next(line for line in r.iter_lines() if line.startswith("data: "))
+    queue = json.loads(first.removeprefix("data: "))
+    waiting = [e for e in queue["entries"] if e["status"] == "queued"]
+    assert queue["queued"] >= 1 and waiting and waiting[0]["position"] == 1 and waiting[0]["eta"]
+    assert "J8" in {e["student_id"] for e in waiting}
+    with svc.client() as anonymous:
+        assert anonymous.get("/ta/queue/events", follow_redirects=False).status_code == 303
 
 
 def test_roster_import_on_the_ta_page_hands_back_the_new_links(ta_class) -> None:
