@@ -74,6 +74,31 @@ def remove_platform(issuer: str, client_id: str) -> None:
     click.echo(f"platform {issuer} (client {client_id}) removed")
 
 
+@lti.command("approve-course")
+@click.option("--issuer", required=True)
+@click.argument("context_id")
+def approve_course(issuer: str, context_id: str) -> None:
+    """Approve an LMS course seen in a launch (`lti courses`): its Instructors become TAs here,
+    its roster is synced and its grades are posted. A sandbox course anyone made is not."""
+    from storage.lti import approve_context
+
+    _call(approve_context, issuer=issuer, context_id=context_id, by="cli")
+    click.echo(f"LMS course {context_id} of {issuer} approved")
+
+
+@lti.command("courses")
+def courses() -> None:
+    """The LMS courses seen in launches, approved or not."""
+    from storage.lti import list_contexts
+
+    def rows(session) -> list[str]:  # noqa: ANN001
+        return [f"{p.issuer}\t{c.context_id}\t{c.title}\t{'approved' if c.approved else 'NOT approved'}"
+                for c, p in list_contexts(session)]
+
+    for line in _call(rows):
+        click.echo(line)
+
+
 @lti.command("sync-roster")
 def sync_roster() -> None:
     """Names and Roles: the Learners of every LMS course seen in a launch join the roster."""

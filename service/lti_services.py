@@ -99,6 +99,9 @@ def sync_roster(settings: ServiceSettings) -> RosterSync:
         for ctx, platform in store.list_contexts(session):
             if not ctx.memberships_url:
                 continue
+            if not ctx.approved:  # a course a TA has not approved (e.g. a student's sandbox) adds no one
+                out.skipped.append(f"{ctx.title or ctx.context_id}: not approved (TA's LMS page)")
+                continue
             out.courses += 1
             try:
                 members = NamesRolesProvisioningService(_connector(platform, settings),

@@ -139,9 +139,9 @@ def _link(session: Session, user: LmsUser) -> LtiUser | None:
     return session.scalars(select(LtiUser).where(LtiUser.issuer == user.issuer, LtiUser.sub == user.sub)).first()
 
 
-def _linked_elsewhere(session: Session, *, issuer: str, student_pk: int) -> bool:
-    return session.scalar(select(func.count()).select_from(LtiUser).where(
-        LtiUser.issuer == issuer, LtiUser.student_pk == student_pk)) > 0
+def _linked_elsewhere(session: Session, *, student_pk: int) -> bool:
+    """Whether any LMS user, of any registered LMS, already is this roster student."""
+    return session.scalar(select(func.count()).select_from(LtiUser).where(LtiUser.student_pk == student_pk)) > 0
 
 
 def student_for_launch(session: Session, *, user: LmsUser, create: bool) -> Student:
@@ -149,8 +149,8 @@ def student_for_launch(session: Session, *, user: LmsUser, create: bool) -> Stud
     email, then by SIS id; created from the claims when `create`; else LtiError.
 
     The first match by email or SIS id links the `sub`, so later launches find the student
-    even after the email changes. A student already linked to another LMS user of this
-    issuer is not taken over by email: two LMS accounts cannot share one roster entry.
+    even after the email changes. A student already linked to an LMS user (of any registered
+    LMS) is never taken over by email or SIS id: two LMS accounts cannot share one roster entry.
     """
     link = _link(session, user)
     student = session.get(Student, link.student_pk) if link is not None and link.student_pk is not None else None
@@ -161,7 +161,7 @@ def student_for_launch(session: Session, *, user: LmsUser, create: bool) -> Stud
                                           .order_by(Student.id)).all()
         if user.sourcedid:
             candidates += session.scalars(select(Student).where(Student.student_id == user.sourcedid)).all()
-        student = next((c for c in candidates if not _linked_elsewhere(session, issuer=user.issuer, student_pk=c.id)),
+        student = next((c for c in candidates if not _linked_elsewhere(session, student_pk=c.id)),
                        None)
         if student is None and candidates:
             raise LtiError("Your LMS account matches a roster entry that another LMS account already uses; ask your "
@@ -195,20 +195,20 @@ def _new_student(session: Session, user: LmsUser) -> Student:
 
 def ta_for_launch(session: Session, *, user: LmsUser) -> TaAccount:
     """The TA account of an LMS Instructor or TA: the one linked to this LMS user; at the first
-    launch, the account whose name is the LMS email, else a new one named after the email (or
-    `lms-<hash>`), with an unusable random password (the LMS is how it signs in).
+    launch, a new one named after the LMS email (or `lms-<hash>` when that name is taken), with
+    an unusable random password (the LMS is how it signs in).
 
-    A disabled account stays disabled: LtiError.
+    An existing account is never linked by email: an LMS user who sets their email to a TA's
+    name would otherwise sign in as that TA. A disabled account stays disabled: LtiError.
     """
     link = _link(session, user)
     account = ta_account_by_pk(session, pk=link.ta_account_id) if link and link.ta_account_id else None
     if account is None:
         name = user.email if user.email and TA_NAME.fullmatch(user.email) else ""
-        account = get_ta_account(session, name=name) if name else None
-        if account is None:
-            name = name or "lms-" + hashlib.sha256(f"{user.issuer}\n{user.sub}".encode()).hexdigest()[:12]
-            account = get_ta_account(session, name=name) or create_ta_account(
-                session, name=name, password=secrets.token_urlsafe(32))
+        if not name or get_ta_account(session, name=name) is not None:
+            name = "lms-" + hashlib.sha256(f"{user.issuer}\n{user.sub}".encode()).hexdigest()[:12]
+        account = get_ta_account(session, name=name) or create_ta_account(
+            session, name=name, password=secrets.token_urlsafe(32))
         if link is None:
             link = LtiUser(issuer=user.issuer, sub=user.sub)
             session.add(link)
@@ -258,6 +258,36 @@ def record_launch_course(session: Session, *, issuer: str, client_id: str, sub: 
     ctx = save_context(session, platform=platform, context_id=context_id, title=title,
                        memberships_url=memberships_url, lineitems_url=lineitems_url, ags_scopes=ags_scopes)
     add_member(session, context=ctx, issuer=issuer, sub=sub)
+
+
+def find_context(session: Session, *, issuer: str, client_id: str, context_id: str) -> LtiContext | None:
+    platform = find_platform(session, issuer=issuer, client_id=client_id)
+    if platform is None:
+        return None
+    return session.scalars(select(LtiContext).where(LtiContext.platform_id == platform.id,
+                                                    LtiContext.context_id == context_id)).first()
+
+
+def approve_context(session: Session, *, issuer: str, context_id: str, by: str) -> LtiContext:
+    """A TA's word that this LMS course is the course: its Instructors may become TAs, its
+    roster is synced and its grades are posted. Logged in the audit log."""
+    ctx = session.execute(select(LtiContext).join(LtiPlatform, LtiPlatform.id == LtiContext.platform_id)
+                          .where(LtiPlatform.issuer == issuer, LtiContext.context_id == context_id)).scalars().first()
+    if ctx is None:
+        raise LtiError(f"No LMS course {context_id!r} of {issuer} has launched the tool yet; open it from the LMS first.")
+    if not ctx.approved:
+        ctx.approved, ctx.approved_by = True, by
+        session.add(AuditEntry(actor=by, action="lms course approved", comment=f"{context_id} of {issuer}"))
+    session.flush()
+    return ctx
+
+
+def context_by_pk(session: Session, *, pk: int) -> LtiContext | None:
+    return session.get(LtiContext, pk)
+
+
+def platform_of(session: Session, *, context: LtiContext) -> LtiPlatform:
+    return session.get(LtiPlatform, context.platform_id)
 
 
 def list_contexts(session: Session) -> list[tuple[LtiContext, LtiPlatform]]:
@@ -312,7 +342,8 @@ def queue_passbacks(session: Session, *, max_score: float, at: dt.datetime | Non
     """
     at = at or now()
     changed = 0
-    contexts = [c for c, _ in list_contexts(session) if c.lineitems_url and "lti-ags/scope/score" in c.ags_scopes]
+    contexts = [c for c, _ in list_contexts(session)
+                if c.approved and c.lineitems_url and "lti-ags/scope/score" in c.ags_scopes]
     for assignment in session.scalars(select(Assignment).order_by(Assignment.id)):
         rows = None
         for ctx in contexts:

@@ -276,6 +276,10 @@ class LtiContext(Base):
     lineitems_url: Mapped[str | None] = mapped_column(String(1000), default=None)
     ags_scopes: Mapped[str] = mapped_column(Text, default="")  # space-separated
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    # Anyone can be an Instructor of a sandbox course of their own: a course's Instructors become
+    # TAs, its roster is synced and its grades are posted only once a TA has approved it.
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 class LtiMember(Base):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api import lti
@@ -84,17 +84,17 @@ def launch(request: Request, session: SessionDep, settings: SettingsDep, limiter
         return _deep_link(request, session, settings, verified)
     if verified.message_type != "LtiResourceLinkRequest":
         return _refused(request, "Only assignment links and deep linking are supported by this tool.", 400)
-    try:
-        response = _sign_in(request, session, settings, verified)
-    except store.LtiError as exc:
-        return _refused(request, str(exc), 403)
-    if verified.context is not None:
+    if verified.context is not None:  # known from now on (listed on /ta/lti, to approve)
         c = verified.context
         store.record_launch_course(session, issuer=verified.user.issuer, client_id=verified.client_id,
                                    sub=verified.user.sub, context_id=c.context_id, title=c.title,
                                    memberships_url=c.memberships_url, lineitems_url=c.lineitems_url,
                                    ags_scopes=c.ags_scopes)
-    return response
+    try:
+        return _sign_in(request, session, settings, verified)
+    except store.LtiError as exc:
+        session.commit()  # the course stays recorded, for a TA to approve
+        return _refused(request, str(exc), 403)
 
 
 def _deep_link(request: Request, session: SessionDep, settings: ServiceSettings,
@@ -116,6 +116,13 @@ def _sign_in(request: Request, session: SessionDep, settings: ServiceSettings,
     if verified.instructor:
         if not settings.lti_instructors_are_tas:
             raise store.LtiError("Instructor launches are turned off here; sign in at /ta/signin.")
+        # Anyone can be the Instructor of a sandbox course: only an approved course's make TAs.
+        ctx = (store.find_context(session, issuer=verified.user.issuer, client_id=verified.client_id,
+                                  context_id=verified.context.context_id) if verified.context is not None else None)
+        if ctx is None or not ctx.approved:
+            raise store.LtiError("This LMS course is not approved for TA access here. A TA approves it on the TA's "
+                                 "LMS page (/ta/lti) or with `autograder lti approve-course`; then open the tool "
+                                 "from the course again.")
         sign_in_ta(request, store.ta_for_launch(session, user=verified.user))
         return RedirectResponse("/ta", status_code=303, headers=NO_STORE)
     student = store.student_for_launch(session, user=verified.user, create=settings.lti_create_students)
@@ -144,6 +151,17 @@ def ta_lti(request: Request, session: SessionDep, settings: SettingsDep, ta: TaP
 def ta_lti_jwk(settings: SettingsDep, ta: TaPageDep) -> JSONResponse:  # noqa: ARG001 - a TA only
     """The public JWK alone (Canvas's "Public JWK" field, when it cannot reach /lti/jwks)."""
     return JSONResponse(lti.tool_jwks(settings)["keys"][0], headers=NO_STORE)
+
+
+@router.post("/ta/lti/courses/{pk}/approve")
+def ta_approve_course(session: SessionDep, ta: TaPageDep, pk: int) -> RedirectResponse:
+    """A TA approves an LMS course seen in a launch: its Instructors become TAs, its roster and grades flow."""
+    ctx = store.context_by_pk(session, pk=pk)
+    if ctx is None:
+        raise HTTPException(404, "No such LMS course.")
+    platform = store.platform_of(session, context=ctx)
+    store.approve_context(session, issuer=platform.issuer, context_id=ctx.context_id, by=ta)
+    return RedirectResponse("/ta/lti?done=" + quote(f"Approved {ctx.title or ctx.context_id}."), status_code=303)
 
 
 @router.post("/ta/lti/sync-roster")

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from grader.rubric import SOLUTION
+from service import lti_services
 from service.settings import ServiceSettings
 from storage import course, lti
 from storage.db import session_scope
@@ -128,6 +129,13 @@ def test_unknown_student_is_refused_unless_the_setting_adds_them(lms: Lms) -> No
 
 def test_instructor_launch_lands_on_the_ta_dashboard(lms: Lms) -> None:
     with lms.browser() as ines:
+        # Anyone can be the Instructor of a sandbox course: an unapproved course's makes no TA,
+        # and neither its roster nor its grades flow.
+        r = lms.launch(ines, "ines")
+        assert r.status_code == 403 and "not approved" in r.text
+        assert ines.get(f"{lms.tool.url}/ta", follow_redirects=False).status_code == 303
+        assert lti_services.sync_roster(lms.settings).added == []
+        approve_course(lms)
         r = lms.launch(ines, "ines")
         assert r.status_code == 303 and r.headers["location"] == "/ta"
         page = ines.get(f"{lms.tool.url}/ta")
@@ -227,9 +235,17 @@ def test_cli_registers_and_lists_platforms(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "not an http(s) URL" in bad.stderr
 
 
+def approve_course(lms: Lms) -> None:
+    with lms.db() as s:
+        lti.approve_context(s, issuer=lms.platform.issuer, context_id="course-1", by="tara")
+
+
 def sign_in_instructor(lms: Lms) -> httpx.Client:
-    """Ines opens the tool from the LMS course: the course and its service URLs become known."""
+    """Ines opens the tool from the LMS course (the course and its service URLs become known), a
+    TA approves the course, and her next launch signs her in as a TA."""
     ines = lms.browser()
+    assert lms.launch(ines, "ines").status_code == 403  # not approved yet
+    approve_course(lms)
     assert lms.launch(ines, "ines").status_code == 303
     return ines
 

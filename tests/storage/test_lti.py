@@ -70,9 +70,24 @@ def test_email_match_does_not_take_over_a_student_linked_to_another_lms_user(db:
         made = lti.student_for_launch(s, user=lti.LmsUser(issuer="i", sub="u3", name="Neo", email="new@x.edu",
                                                           sourcedid="S9"), create=True)
         assert (made.student_id, made.name) == ("S9", "Neo")
-        # Another issuer's user with Ann's email is a different LMS: it may link to Ann there.
-        assert lti.student_for_launch(s, user=lti.LmsUser(issuer="j", sub="u1", email="ann@x.edu"),
-                                      create=False).student_id == "A1"
+        # Nor can a user of another registered LMS with Ann's email (or her SIS id) take her entry.
+        with pytest.raises(lti.LtiError, match="another LMS account"):
+            lti.student_for_launch(s, user=lti.LmsUser(issuer="j", sub="u1", email="ann@x.edu"), create=False)
+        with pytest.raises(lti.LtiError, match="another LMS account"):
+            lti.student_for_launch(s, user=lti.LmsUser(issuer="j", sub="u9", sourcedid="A1"), create=False)
+
+
+def test_an_instructor_launch_never_links_an_existing_ta_account_by_email(db: str) -> None:
+    from storage.ta_accounts import create_ta_account
+
+    with session_scope(db) as s:
+        real = create_ta_account(s, name="ta1@uni.edu", password="a long password 1")
+        account = lti.ta_for_launch(s, user=lti.LmsUser(issuer="i", sub="x1", email="ta1@uni.edu"))
+        assert account.id != real.id and account.name.startswith("lms-")
+        again = lti.ta_for_launch(s, user=lti.LmsUser(issuer="i", sub="x1", email="ta1@uni.edu"))
+        assert again.id == account.id  # the link, not the email, finds it next time
+        fresh = lti.ta_for_launch(s, user=lti.LmsUser(issuer="i", sub="x2", email="ines@uni.edu"))
+        assert fresh.name == "ines@uni.edu"  # a free name: the account is named after the LMS email
 
 
 def test_an_immediate_release_queues_each_grade_and_no_zero_before_a_deadline(db: str) -> None:
@@ -92,6 +107,8 @@ def test_an_immediate_release_queues_each_grade_and_no_zero_before_a_deadline(db
         s.add(Submission(student_id="A1", filename="f.py", sha256="0" * 64, size_bytes=1, status="graded", score=90.0,
                          max_score=105.0, student_pk=ann.id, assignment_id=a.id, created_at=now()))
         s.flush()
+        assert lti.queue_passbacks(s, max_score=105.0) == 0  # the LMS course is not approved: nothing goes there
+        lti.approve_context(s, issuer="https://lms.example", context_id="course", by="tara")
         assert lti.queue_passbacks(s, max_score=105.0) == 1  # Ann's grade; Bo may still submit: no 0 yet
         (pb,) = s.query(LtiPassback).all()
         assert (pb.lms_sub, pb.score_given, pb.score_maximum, pb.status) == ("u1", 90.0, 105.0, "pending")

@@ -60,6 +60,8 @@ def upgrade() -> None:
         sa.Column("lineitems_url", sa.String(1000), nullable=True),
         sa.Column("ags_scopes", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("approved", sa.Boolean(), nullable=False),
+        sa.Column("approved_by", sa.String(100), nullable=True),
         sa.ForeignKeyConstraint(["platform_id"], ["lti_platforms.id"]),
         sa.PrimaryKeyConstraint("id"), sa.UniqueConstraint("platform_id", "context_id"))
     op.create_table(
