@@ -237,6 +237,12 @@ SWITCHES = [
     ("LTI launch without exp accepted (a token that never expires)", "api/lti.py",
      'REQUIRED_CLAIMS = ["exp", "iat", "nonce", "iss", "aud"]', "REQUIRED_CLAIMS = []",
      [L + "test_wrong_audience_and_expired_tokens_are_refused"]),
+    ("LTI Instructor of any LMS course becomes a TA (course approval off)", "api/routes/lti.py",
+     "        if ctx is None or not ctx.approved:", "        if False:",
+     [L + "test_instructor_launch_lands_on_the_ta_dashboard"]),
+    ("LTI Instructor linked to an existing TA account by email", "storage/lti.py",
+     "        if not name or get_ta_account(session, name=name) is not None:",
+     "        if not name:", ["tests/storage/test_lti.py::test_an_instructor_launch_never_links_an_existing_ta_account_by_email"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:
