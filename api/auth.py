@@ -150,19 +150,25 @@ LimiterDep = Annotated[ClientLimiter, Depends(client_limiter)]
 class SignInLimiter:
     """Failed password sign-ins per account name and per client address, per 15 minutes (`limits`).
 
-    Only failures count, so a TA who mistypes once is not locked out; a guesser gets a few
-    tries per name however many addresses they use, and per address however many names they
-    try. Every attempt also counts against the ClientLimiter.
+    Only failures count, so a TA who mistypes once is not locked out. A guesser gets `per_name`
+    tries per name from one address, and `per_address` per address however many names they
+    try. The per-name count is kept per address (plus a cap of 10 × `per_name` over all
+    addresses), so a student who knows a TA's name and types wrong passwords locks out only
+    their own address, not the TA at the deadline. Every attempt also counts against the
+    ClientLimiter.
     """
 
     def __init__(self, storage_uri: str, per_name: int, per_address: int) -> None:
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
         self._per_name = parse(f"{per_name}/15 minutes")
+        self._per_name_anywhere = parse(f"{10 * per_name}/15 minutes")
         self._per_address = parse(f"{per_address}/15 minutes")
 
     def _keys(self, request: Request, name: str) -> list[tuple]:
         address = request.client.host if request.client else "unknown"
-        return [(self._per_name, "ta-signin-name", name.strip().lower()[:100]),
+        who = name.strip().lower()[:100]
+        return [(self._per_name, "ta-signin-name", who, address),
+                (self._per_name_anywhere, "ta-signin-name-anywhere", who),
                 (self._per_address, "ta-signin-address", address)]
 
     def allowed(self, request: Request, name: str) -> bool:
