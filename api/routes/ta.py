@@ -79,9 +79,10 @@ def submissions(request: Request, session: SessionDep, settings: SettingsDep, ta
 
 @router.get("/s/{submission_id}", response_class=HTMLResponse)
 def detail(request: Request, submission_id: str, session: SessionDep, settings: SettingsDep,
-           ta: TaPageDep, error: str = "", done: str = "") -> HTMLResponse:
+           ta: TaPageDep, done: str = "") -> HTMLResponse:
+    """`done` names what was just done (the template knows the words: no text comes from the URL)."""
     sub = _submission(session, submission_id)
-    context = detail_context(session, settings, sub) | {"ta": ta, "error": error[:300], "done": done[:100]}
+    context = detail_context(session, settings, sub) | {"ta": ta, "error": "", "done": done[:20]}
     return _page(request, "ta_detail.html", context)
 
 
