@@ -30,6 +30,7 @@ COPY api api
 COPY worker worker
 COPY storage storage
 COPY service service
+COPY similarity similarity
 
 FROM torch-cpu AS cpu
 COPY --from=src /app /app
