@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from storage.models import SCORED, Assignment, Status, Student, Submission, now
@@ -208,9 +208,3 @@ def _progress(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def search_students(session: Session, *, query: str, limit: int = 20) -> list[Student]:
-    like = f"%{query.strip()}%"
-    return list(session.scalars(select(Student).where(or_(Student.student_id.ilike(like), Student.name.ilike(like)))
-                                .order_by(Student.student_id).limit(limit)))
