@@ -198,6 +198,14 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+ENTRIES = {
+    # The student's file: the structure checks and the self-reported fine-tune (grader/child/main.py).
+    "child": "/opt/autograder/child/main.py",
+    # Our code only, on data: the trusted checks of the programs (grader/verify_main.py).
+    "verify": "/opt/autograder/grader/verify_main.py",
+}
+
+
 def run_sandboxed(
     *,
     submission: Path | None,
@@ -208,12 +216,28 @@ def run_sandboxed(
     allow_unsafe: bool = False,
     gpu: bool = False,
     on_message: Callable[[dict[str, Any]], None] | None = None,
+    entry: str = "child",
 ) -> Outcome:
     """Run the child on `submission`; `inputs` are host files the child may read.
 
     `submission` None: a trusted run of our own code on data (no student file in the sandbox).
 
     `on_message` sees each JSON message as it arrives and may raise ProtocolError.
+    """
+    started = start_sandbox(inputs=inputs, limits=limits, threads=threads, allow_unsafe=allow_unsafe,
+                            gpu=gpu, entry=entry)
+    return started.run(submission=submission, job=job, on_message=on_message)
+
+
+def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, allow_unsafe: bool = False,
+                  gpu: bool = False, entry: str = "child", warm_up: bool = False) -> "Started":
+    """Start a sandbox that loads Python and torch, then waits for its one job (Started.run).
+
+    The job and the submission are written into a private folder only when the job is given,
+    so a sandbox can be started before the file it will grade exists (grader/prestart.py). Each
+    sandbox runs one job and is gone: a pre-started one is as fresh as one started on demand.
+    `warm_up`: the child also runs one export of our own tiny module before it waits, so that
+    torch.export's first-use cost is not in the student's time.
     """
     bwrap = bubblewrap()
     if bwrap is None and not allow_unsafe:
@@ -222,39 +246,39 @@ def run_sandboxed(
             "Install it (apt-get install bubblewrap) or pass --unsafe-no-sandbox to grade "
             "without isolation on a machine you do not mind a student's file taking over.")
     inputs = {name: Path(path).resolve() for name, path in inputs.items()}  # bwrap runs in scratch
+    # The CPU limit counts from the start: a pre-started child's imports and warm-up get slack.
     cpu_seconds = limits.cpu_seconds or int(limits.wall_seconds * max(1, os.cpu_count() or 1) + 10)
+    rlimit_cpu = cpu_seconds + 30
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
     cgroup = None
     try:
-        private = work / "private"  # job + submission, bound read-only
+        private = work / "private"  # job + submission, bound read-only, written at run()
         scratch = work / "scratch"  # the child's only writable place
         private.mkdir()
         scratch.mkdir()
-        if submission is not None:
-            shutil.copyfile(submission, private / SUBMISSION_NAME)
         if bwrap:
-            view = {"submission": f"/submission/{SUBMISSION_NAME}", "job": "/in/job.json",
-                    "child": "/opt/autograder/child/main.py", "scratch": "/scratch",
+            view = {"private": "/submission", "submission": f"/submission/{SUBMISSION_NAME}",
+                    "child": ENTRIES[entry], "scratch": "/scratch",
                     "inputs": {name: f"/in/{name}" for name in inputs}}
         else:
-            view = {"submission": str(private / SUBMISSION_NAME), "job": str(private / "job.json"),
-                    "child": str(CHILD_DIR / "main.py"), "scratch": str(scratch),
+            view = {"private": str(private), "submission": str(private / SUBMISSION_NAME),
+                    "child": str(_host_entry(entry)), "scratch": str(scratch),
                     "inputs": {name: str(path) for name, path in inputs.items()}}
-        full_job = {**job, "submission": view["submission"], "inputs": view["inputs"], "threads": threads}
-        (private / "job.json").write_text(json.dumps(full_job))
-
         read_fd, write_fd = os.pipe()
-        python = [sys.executable, "-s", "-B", view["child"], view["job"], str(write_fd)]
+        python = [sys.executable, "-s", "-B", view["child"], view["private"], str(write_fd)]
+        if warm_up:
+            python.append("--warm-up")
         if bwrap:
             cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                    "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
                    *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
             for root in python_roots():  # after /tmp: a venv may live under it
                 cmd += ["--ro-bind", root, root]
-            cmd += ["--ro-bind", str(CHILD_DIR), "/opt/autograder/child",
-                    "--ro-bind", str(private / "job.json"), view["job"]]
-            if submission is not None:
-                cmd += ["--ro-bind", str(private / SUBMISSION_NAME), view["submission"]]
+            cmd += ["--ro-bind", str(CHILD_DIR), "/opt/autograder/child"]
+            if entry != "child":  # our trusted code: the grader package (no student file is here)
+                for package, where in _trusted_packages():
+                    cmd += ["--ro-bind", package, where]
+            cmd += ["--ro-bind", str(private), view["private"]]
             for name, path in inputs.items():
                 cmd += ["--ro-bind", str(path), view["inputs"][name]]
             child_env = _child_env(threads)
@@ -273,20 +297,106 @@ def run_sandboxed(
             env = {**_child_env(threads), "HOME": str(scratch)}
 
         cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
-        started = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(write_fd,), cwd=str(scratch), env=env, start_new_session=True,
-            preexec_fn=_preexec(limits, cpu_seconds, cgroup),
+            preexec_fn=_preexec(limits, rlimit_cpu, cgroup),
         )
         os.close(write_fd)
-        return _supervise(proc, read_fd, limits, cgroup, started, on_message,
-                          isolation="bubblewrap" if bwrap else "none (unsafe)",
-                          cpu_seconds=cpu_seconds, gpu=gpu)
-    finally:
+    except BaseException:
         if cgroup is not None:
             cgroup.remove()
         shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Started(proc=proc, read_fd=read_fd, work=work, private=private, view=view, cgroup=cgroup,
+                   limits=limits, threads=threads, cpu_seconds=cpu_seconds, gpu=gpu,
+                   isolation="bubblewrap" if bwrap else "none (unsafe)")
+
+
+def _host_entry(entry: str) -> Path:
+    return CHILD_DIR / "main.py" if entry == "child" else Path(__file__).resolve().parent / "verify_main.py"
+
+
+def _trusted_packages() -> list[tuple[str, str]]:
+    """Our own packages the trusted sandbox imports (the grader and the reference solution's table)."""
+    import reference
+
+    return [(str(Path(__file__).resolve().parent), "/opt/autograder/grader"),
+            (str(Path(reference.__file__).resolve().parent), "/opt/autograder/reference")]
+
+
+@dataclass
+class Started:
+    """A started sandbox waiting for its job; run() hands it the job once, then it is gone."""
+
+    proc: subprocess.Popen
+    read_fd: int
+    work: Path
+    private: Path
+    view: dict[str, Any]
+    cgroup: Cgroup | None
+    limits: Limits
+    threads: int
+    cpu_seconds: int
+    gpu: bool
+    isolation: str
+    used: bool = False
+    _owns_fd: bool = True  # until _supervise's reader takes the message pipe (and closes it)
+
+    def alive(self) -> bool:
+        return not self.used and self.proc.poll() is None
+
+    def run(self, *, submission: Path | None, job: dict[str, Any],
+            on_message: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        """Give the job (and the student's file, if any) and supervise the run to its end."""
+        assert not self.used, "a sandbox runs one job"
+        self.used = True
+        try:
+            if submission is not None:
+                shutil.copyfile(submission, self.private / SUBMISSION_NAME)
+            full_job = {**job, "submission": self.view["submission"], "inputs": self.view["inputs"],
+                        "threads": self.threads}
+            (self.private / "job.json").write_text(json.dumps(full_job))
+            started = time.perf_counter()  # the limits count from the job, not from the start
+            self._owns_fd = False
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b"go\n")
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass  # it died while waiting: _supervise names how
+            return _supervise(self.proc, self.read_fd, self.limits, self.cgroup, started, on_message,
+                              isolation=self.isolation, cpu_seconds=self.cpu_seconds, gpu=self.gpu)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Kill it (if still there) and remove its cgroup and folders."""
+        self.used = True
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if self.cgroup is not None:
+                self.cgroup.kill_all()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        if self._owns_fd:
+            self._owns_fd = False
+            os.close(self.read_fd)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgroup | None,
@@ -332,6 +442,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                         pass
                     elif not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
                         problem = "wrote something that is not a grader message on the grader's channel"
+                    elif msg["type"] == "warm":
+                        pass  # a pre-started child's own signal, sent before its job
                     else:
                         try:
                             if on_message is not None:

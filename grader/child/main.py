@@ -1,7 +1,9 @@
 """Sandbox entry point: import the student's file and run the probes the job asks for.
 
-Runs as `python -s -B main.py JOB.json FD` inside bubblewrap. Every finding is sent as one
-JSON line on FD as soon as it is known, so a later timeout or crash keeps what came before.
+Runs as `python -s -B main.py PRIVATE FD [--warm-up]` inside bubblewrap and waits for the
+grader's go before it reads PRIVATE/job.json (a sandbox can start before its job exists:
+grader/prestart.py). Every finding is sent as one JSON line on FD as soon as it is known, so
+a later timeout or crash keeps what came before.
 Imports only the standard library, torch and its sibling modules.
 """
 from __future__ import annotations
@@ -273,10 +275,28 @@ def inspect_parameters(cls: type) -> list[tuple[str, Any]]:
             for n, p in list(sig.parameters.items())[1:]]
 
 
+def warm_up() -> None:
+    """One export of our own tiny model before the job: torch.export's first use costs about a
+    second of imports and caches, which then is not in the student's time (nor the student's
+    limit). Nothing of the student exists yet; it changes no result."""
+    tiny = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    program.to_data(tiny, torch.randn(2, 3, 8, 8))
+
+
+def wait_for_job(private: str) -> dict[str, Any]:
+    """Block until the grader says go (one line on stdin), then read the job it wrote."""
+    sys.stdin.readline()
+    with open(os.path.join(private, "job.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
 if __name__ == "__main__":
     channel = Channel(int(sys.argv[2]))
-    with open(sys.argv[1], encoding="utf-8") as f:
-        job = json.load(f)
+    if "--warm-up" in sys.argv[3:]:
+        warm_up()
+    channel.send("warm")
+    job = wait_for_job(sys.argv[1])
     code = (main_program_train(job, channel) if "program_train" in job
             else main_train(job, channel) if "train" in job else main(job, channel))
     channel.send("done")
