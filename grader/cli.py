@@ -62,7 +62,8 @@ def grade(files: tuple[Path, ...], checkpoint: Path | None, data_dir: Path | Non
                                "`autograder data download DIR`), or --skip-training for structure only.")
     try:
         config = settings.grade_config(skip_training=skip_training, rubric=rubric, checkpoint=checkpoint,
-                                       data_dir=data_dir, check_timeout_s=timeout_s, unsafe=unsafe_no_sandbox)
+                                       data_dir=data_dir, check_timeout_s=timeout_s, unsafe=unsafe_no_sandbox,
+                                       prestart=settings.prestart and len(files) > 1)
         if draw_seed is not None:
             config = dataclasses.replace(config, draw_seed=draw_seed)
     except RubricError as exc:

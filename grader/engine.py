@@ -47,6 +47,11 @@ class GradeConfig:
     # The random weights and inputs of the block-output and equivalence checks: None draws
     # them fresh for each grade; a report's trust.draw_seed here replays that grade's draw.
     draw_seed: int | None = None
+    # The trusted checks of the programs run in a sandbox of their own (grader/trusted.py).
+    verify_limits: Limits = field(default_factory=lambda: Limits(wall_seconds=30, memory_bytes=3 << 30))
+    # Start the next grade's sandboxes while this one runs (grader/prestart.py): for a worker
+    # or a batch, where a next grade is likely; off for a single grade.
+    prestart: bool = False
 
 
 Event = dict[str, Any]
@@ -147,9 +152,8 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
         source = Path(tmp) / "resnet50_skeleton.py"
         source.write_bytes(data)
         # The sandbox starts (bwrap, import torch) while this process builds the reference side.
-        runner = _Background(lambda: run_sandboxed(
-            submission=source, job=job, inputs=inputs, limits=config.check_limits,
-            threads=config.threads, allow_unsafe=config.allow_unsafe, on_message=collector))
+        runner = _Background(lambda: _sandbox(config, "child", inputs, config.check_limits).run(
+            submission=source, job=job, on_message=collector))
         try:
             from grader.expected import build_expected  # torch: imported while the child starts
 
@@ -169,12 +173,17 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
             raise result
         outcome = result
         timings["checks"] = outcome.wall_seconds
-        programs = _check_programs(config, collector)
-        report = _judge(submission, config, expected, collector, outcome, programs,
-                        reference=programs_of_reference.join)
+        seed = verify.fresh_seed() if config.draw_seed is None else config.draw_seed
+        verify_started = time.perf_counter()
+        programs, verifier = _check_programs(config, collector, seed, programs_of_reference.join)
+        timings["verify"] = time.perf_counter() - verify_started
+        report = _judge(submission, config, expected, collector, outcome, programs, seed)
+        report.sandbox["verify"] = verifier
         tally(report)
         emit({"event": "structure", "score": report.score, "max_score": report.max_score,
               "report": report.model_dump(mode="json")})
+        if config.prestart:  # the next grade's sandboxes start now, not while this one's checks ran
+            _refill(config, inputs)
         if not config.skip_training:
             _train(report, source, config, emit, timings, programs["model"])
     tally(report)
@@ -196,7 +205,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     if report.status == "rejected":
         return
     if report.error and report.error.kind in ("missing_definition", "runtime_error", "timeout",
-                                              "memory_limit", "crashed") and checked.program is None:
+                                              "memory_limit", "crashed") and checked.data is None:
         report.items.append(accuracy_item(rubric, None, f"Not trained: {report.error.message}"))
         return
     if config.data_dir is None:
@@ -209,14 +218,15 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     data = prepare_data(config.data_dir, work_root(), config.cache_dir)
     timings["data"] = time.perf_counter() - started
     started = time.perf_counter()
-    if checked.program is not None:
+    if checked.data is not None:
         from grader import verify
 
-        result, shared_with = _trusted_fine_tune(checked.program, data, config, emit,
+        result, shared_with = _trusted_fine_tune(checked.digest, checked.data, data, config, emit,
                                                  share=config.share_fine_tunes)
         timings["training"] = time.perf_counter() - started  # this grade's: ~0 when shared
         started = time.perf_counter()
-        reference, _ = _trusted_fine_tune(verify.reference(config.table).model, data, config, None)
+        ref_program = verify.reference(config.table).model
+        reference, _ = _trusted_fine_tune(ref_program.digest(), ref_program.to_data(), data, config, None)
         timings["reference_fine_tune"] = time.perf_counter() - started
         report.reference_accuracy = reference.accuracy
         report.trust.fine_tune = "shared" if shared_with else "ran"
@@ -243,21 +253,22 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     emit({"event": "accuracy", "accuracy": result.accuracy})
 
 
-def _trusted_fine_tune(program: Any, data: Any, config: GradeConfig,
+def _trusted_fine_tune(program_digest: str, program: dict[str, Any], data: Any, config: GradeConfig,
                        emit: Callable[[Event], None] | None, share: bool = True) -> tuple[Any, int]:
-    """Fine-tune a checked program in a sandbox that holds no student file; once per identical program."""
+    """Fine-tune a checked program (its canonical data) in a sandbox that holds no student file;
+    once per identical program."""
     from grader import shared_finetune
     from grader.training import resolve_device, run_training, train_config
 
     checkpoint = config.checkpoint or (expected_dir(config) / "reference-seeded.pt")
     settings = train_config(config.train, resolve_device(config.train.device))
-    digest = shared_finetune.key(program_digest=program.digest(), checkpoint_sha256=_file_sha256(checkpoint),
+    digest = shared_finetune.key(program_digest=program_digest, checkpoint_sha256=_file_sha256(checkpoint),
                                  settings=settings, data=f"{data.train.parent.name}:{data.n_train}")
 
     def compute() -> Any:
         with tempfile.TemporaryDirectory(prefix="autograder-program-") as tmp:
             path = Path(tmp) / "program.json"
-            path.write_text(json.dumps(program.to_data()))
+            path.write_text(json.dumps(program))
             return run_training(source=None, program=path, data=data, checkpoint=checkpoint,
                                 settings=config.train, threads=config.threads,
                                 allow_unsafe=config.allow_unsafe, on_event=emit)
@@ -281,22 +292,58 @@ def _sha256_cached(path: str, _size: int, _mtime: int) -> str:
     return h.hexdigest()
 
 
-def _check_programs(config: GradeConfig, found: Collector) -> dict[str, Any]:
-    """Each program the child sent, checked by our code; a missing one says why it is missing."""
-    from grader import verify
+def _starter(config: GradeConfig, entry: str, inputs: dict[str, Path],
+             limits: Limits) -> tuple[tuple[Any, ...], Callable[[], Any]]:
+    """(pool key, start function) of a sandbox for `entry` with these inputs and limits."""
+    from grader.sandbox import start_sandbox
 
-    shapes = {"model": [1, *config.table.input],
-              **{name: list(b.input) for name, b in config.table.probe_blocks.items()}}
-    out: dict[str, Any] = {}
-    for name, shape in shapes.items():
-        msg = found.programs.get(name)
-        if msg is None:
-            out[name] = verify.Checked(None, None, "the grading process stopped before exporting the model")
-        elif msg.data is None:
-            out[name] = verify.Checked(None, None, f"torch.export could not trace it ({(msg.error or '')[:300]})")
-        else:
-            out[name] = verify.check(msg.data, shape)
-    return out
+    def start() -> Any:
+        return start_sandbox(inputs=inputs, limits=limits, threads=config.threads, allow_unsafe=config.allow_unsafe,
+                             entry=entry, warm_up=entry == "child" or config.prestart)
+
+    key = (entry, limits, config.threads, config.allow_unsafe, tuple(sorted((k, str(v)) for k, v in inputs.items())))
+    return key, start
+
+
+def _sandbox(config: GradeConfig, entry: str, inputs: dict[str, Path], limits: Limits) -> Any:
+    """A started sandbox for `entry`: the pre-started one where config.prestart, else a new one."""
+    key, start = _starter(config, entry, inputs, limits)
+    if not config.prestart:
+        return start()
+    from grader import prestart
+
+    return prestart.pool().take(key, start)
+
+
+def _refill(config: GradeConfig, inputs: dict[str, Path]) -> None:
+    """Start the next grade's structure and verifier sandboxes (grader/prestart.py)."""
+    from grader import prestart, trusted, verify
+
+    pool = prestart.pool()
+    pool.refill(*_starter(config, "child", inputs, config.check_limits))
+    ref_file = trusted.reference_file(verify.reference(config.table), config.table, work_root())
+    pool.refill(*_starter(config, "verify", {"reference": ref_file}, config.verify_limits))
+
+
+def _check_programs(config: GradeConfig, found: Collector, seed: int,
+                    reference: Callable[[], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each program the child sent, checked by our code in a sandbox of its own (grader/trusted.py);
+    a missing or refused one says why."""
+    from grader import trusted
+
+    names = ["model", *config.table.probe_blocks]
+    sent = trusted.sent_programs(found, names)
+    if all("data" not in p for p in sent.values()):  # nothing to check: no reference needed
+        return trusted.check_programs(sent, seed=seed, reference=Path(), limits=config.verify_limits,
+                                      threads=config.threads, allow_unsafe=config.allow_unsafe)
+    ref = reference()
+    if isinstance(ref, BaseException):
+        raise ref
+    ref_file = trusted.reference_file(ref, config.table, work_root())
+    inputs = {"reference": ref_file}
+    return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
+                                  threads=config.threads, allow_unsafe=config.allow_unsafe,
+                                  take=lambda start: _sandbox(config, "verify", inputs, config.verify_limits))
 
 
 def tally(report: Report) -> None:
@@ -419,11 +466,10 @@ def _self_reported(item: Item, why: str) -> Item:
 
 
 def _judge(submission: Submission, config: GradeConfig, expected: Any,
-           found: Collector, outcome: Outcome, programs: dict[str, Any],
-           reference: Callable[[], Any]) -> Report:
+           found: Collector, outcome: Outcome, programs: dict[str, Any], seed: int) -> Report:
     """Items from the checked programs where there are any; from the child's report otherwise.
 
-    `programs` maps "model" and each probe block to verify.Checked. An item whose program
+    `programs` maps "model" and each probe block to verify.Verdict. An item whose program
     was refused is judged from the child's own messages and marked self-reported.
     """
     from grader import judge, verify  # imports torch; loaded by then
@@ -446,20 +492,15 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                       message=f"Your file does not define {' and '.join(missing)} as an nn.Module class; "
                               "keep the skeleton's class names.")
     unavailable = (f"Not checked: {error.message}" if error else None)
-    seed = verify.fresh_seed() if config.draw_seed is None else config.draw_seed
-    ref = reference()
-    if isinstance(ref, BaseException):
-        raise ref
 
     items: list[Item] = []
     rebuilt: list[str] = []
     for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
         spec = config.table.probe_blocks[item.block]
         checked = programs[item.block]
-        if checked.program is not None:
+        if checked.block is not None:
             items.append(_safely(item, item_id, item.points, lambda: judge.judge_block(
-                item, item_id, *verify.block_findings(item.block, checked, ref, list(spec.input), seed),
-                spec.args, None)))
+                item, item_id, *checked.block, spec.args, None)))
         else:
             msg = found.blocks.get(item.block)
             crashed = _crash_from_tree(msg, "block", list(spec.input)) if msg is not None else None
@@ -471,12 +512,12 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
                 rebuilt.append(item.block)
 
     checked = programs[verify.MODEL]
-    if checked.program is not None:
-        model, shapes_msg = verify.model_findings(checked)
+    if checked.model is not None:
+        model, shapes_msg = checked.model
         shapes = judge.check_shapes(shapes_msg, expected, None)
         fits = dict(model.state_dict or []) == expected.checkpoint_shapes
         ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
-        equivalence = (verify.equivalence(checked, ref, list(config.table.input), seed) if ckpt.ok else
+        equivalence = (checked.equivalence if ckpt.ok and checked.equivalence is not None else
                        judge.EquivalenceCheck(checked=False, message="Not checked: the checkpoint did not load."))
         trusted_model = True
     elif (crash := _model_crash_from_tree(found.get("model"), found.get("shapes"),

@@ -236,8 +236,9 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
     The job and the submission are written into a private folder only when the job is given,
     so a sandbox can be started before the file it will grade exists (grader/prestart.py). Each
     sandbox runs one job and is gone: a pre-started one is as fresh as one started on demand.
-    `warm_up`: the child also runs one export of our own tiny module before it waits, so that
-    torch.export's first-use cost is not in the student's time.
+    `warm_up`: before it waits, the structure child runs one export of our own tiny module (so
+    torch.export's first-use cost is not in the student's time), the verifier every path of its
+    checks on the reference programs.
     """
     bwrap = bubblewrap()
     if bwrap is None and not allow_unsafe:
@@ -264,6 +265,8 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
             view = {"private": str(private), "submission": str(private / SUBMISSION_NAME),
                     "child": str(_host_entry(entry)), "scratch": str(scratch),
                     "inputs": {name: str(path) for name, path in inputs.items()}}
+        # What a child may need before its job (a warm-up reads its inputs): start.json.
+        (private / "start.json").write_text(json.dumps({"inputs": view["inputs"], "threads": threads}))
         read_fd, write_fd = os.pipe()
         python = [sys.executable, "-s", "-B", view["child"], view["private"], str(write_fd)]
         if warm_up:

@@ -8,6 +8,7 @@ drawn fresh for each grade, so no table of expected numbers can be prepared in a
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 from dataclasses import dataclass
@@ -195,3 +196,110 @@ def equivalence(checked: Checked, ref: Reference, input_shape: list[int], seed: 
             "the model computes another function (e.g. a ReLU after the addition, or other padding).")
     return EquivalenceCheck(checked=True, ok=ok, max_abs_diff=diff if diff == diff else None, tolerance=tol,
                             message=text)
+
+
+# ---------------------------------------------------------------- one grade's checks, as data
+# verdicts() runs in the trusted sandbox (grader/verify_main.py); the messages it sends are
+# read back by grader/trusted.py in the grader's process, which judges them.
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the trusted check found for one program: refused (problem) or its findings."""
+
+    problem: str | None
+    digest: str | None = None
+    data: dict[str, Any] | None = None  # the canonical program, for the trusted fine-tune
+    block: tuple[BlockMsg, ExpectedBlock] | None = None
+    model: tuple[ModelMsg, ShapesMsg] | None = None
+    equivalence: EquivalenceCheck | None = None
+
+
+def reference_data(ref: Reference, table: Table) -> dict[str, Any]:
+    """The reference programs as data, for the trusted sandbox (written once per process)."""
+    return {"table": table.model_dump(mode="json", by_alias=True), "model": ref.model.to_data(),
+            "blocks": {name: p.to_data() for name, p in ref.blocks.items()}}
+
+
+def reference_from_data(data: dict[str, Any]) -> tuple[Reference, Table]:
+    """The Reference from reference_data() (our own data): checked as any program is."""
+    table = Table.model_validate(data["table"])
+    blocks, block_facts = {}, {}
+    for name, spec in table.probe_blocks.items():
+        checked = check(data["blocks"][name], list(spec.input))
+        assert checked.program is not None and checked.facts is not None, checked.problem
+        blocks[name], block_facts[name] = checked.program, checked.facts
+    checked = check(data["model"], [1, *table.input])
+    assert checked.program is not None and checked.facts is not None, checked.problem
+    return Reference(checked.program, checked.facts, blocks, block_facts), table
+
+
+def verdicts(programs: dict[str, Any], ref: Reference, table: Table, seed: int) -> dict[str, Verdict]:
+    """Each program's verdict. `programs` maps "model" and each probe block to the sandbox's
+    data, or to None with the reason there is none ({"problem": ...})."""
+    shapes = {MODEL: [1, *table.input], **{name: list(b.input) for name, b in table.probe_blocks.items()}}
+    out: dict[str, Verdict] = {}
+    for name, shape in shapes.items():
+        given = programs.get(name) or {"problem": "the grading process stopped before exporting the model"}
+        if "data" not in given:
+            out[name] = Verdict(problem=str(given.get("problem"))[:2000])
+            continue
+        checked = check(given["data"], shape)
+        if checked.program is None:
+            out[name] = Verdict(problem=checked.problem)
+            continue
+        common = {"problem": None, "digest": checked.program.digest(), "data": checked.program.to_data()}
+        if name == MODEL:
+            out[name] = Verdict(**common, model=model_findings(checked),
+                                equivalence=equivalence(checked, ref, list(table.input), seed))
+        else:
+            out[name] = Verdict(**common, block=block_findings(name, checked, ref, shape, seed))
+    return out
+
+
+def _finite(values: list[float]) -> list[float]:
+    # Our run may compute NaN or inf (e.g. a negative BatchNorm eps); the channel carries finite
+    # numbers only, so they go as ±float32-max, which the judge reads as a difference too.
+    return [v if math.isfinite(v) else (-FLOAT32_MAX if v < 0 else FLOAT32_MAX) for v in values]
+
+
+def verdict_message(name: str, verdict: Verdict) -> dict[str, Any]:
+    """One verdict as a JSON message (no tensors, no NaN)."""
+    msg: dict[str, Any] = {"name": name, "problem": verdict.problem, "digest": verdict.digest,
+                           "program": verdict.data, "block": None, "model": None, "equivalence": None}
+    if verdict.block is not None:
+        found, expected = verdict.block
+        dumped = found.model_dump(mode="json")
+        if dumped.get("output") is not None:
+            dumped["output"] = _finite(dumped["output"])
+        msg["block"] = {"found": dumped, "expected": {
+            "modules": expected.modules, "state_dict": expected.state_dict, "shape": expected.shape,
+            "output": _finite(expected.output.tolist()), "graph": expected.graph}}
+    if verdict.model is not None:
+        model, shapes = verdict.model
+        msg["model"] = {"found": model.model_dump(mode="json"), "shapes": shapes.model_dump(mode="json")}
+    if verdict.equivalence is not None:
+        msg["equivalence"] = verdict.equivalence.model_dump(mode="json")
+    return msg
+
+
+def verdict_from_message(msg: dict[str, Any]) -> Verdict:
+    """Read a verdict back (pydantic-validated); raises ValueError for a malformed one."""
+    block = model = eq = None
+    if msg.get("block") is not None:
+        b = msg["block"]
+        e = b["expected"]
+        block = (BlockMsg.model_validate(b["found"]),
+                 ExpectedBlock(modules=list(e["modules"]), state_dict=list(e["state_dict"]), shape=list(e["shape"]),
+                               output=torch.tensor(e["output"], dtype=torch.float32), graph=e["graph"]))
+    if msg.get("model") is not None:
+        model = (ModelMsg.model_validate(msg["model"]["found"]), ShapesMsg.model_validate(msg["model"]["shapes"]))
+    if msg.get("equivalence") is not None:
+        eq = EquivalenceCheck.model_validate(msg["equivalence"])
+    problem, digest, data = msg.get("problem"), msg.get("digest"), msg.get("program")
+    if problem is None and (not isinstance(digest, str) or not isinstance(data, dict) or (block is None) == (model is None)):
+        raise ValueError("a verdict without a problem has a digest, a program and its findings")
+    return Verdict(problem=None if problem is None else str(problem), digest=digest, data=data,
+                   block=block, model=model, equivalence=eq)

@@ -281,7 +281,10 @@ def warm_up() -> None:
     limit). Nothing of the student exists yet; it changes no result."""
     tiny = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    before = dict(os.environ)
     program.to_data(tiny, torch.randn(2, 3, 8, 8))
+    os.environ.clear()  # torch's lazy imports set variables (TORCHINDUCTOR_CACHE_DIR): the
+    os.environ.update(before)  # student's code sees the sandbox's environment, nothing more
 
 
 def wait_for_job(private: str) -> dict[str, Any]:

@@ -53,9 +53,20 @@ def grade(source: bytes, config: GradeConfig, **limits: object) -> Report:
 
 
 def leftovers() -> list[int]:
-    """Sandboxed processes still alive after a grade (there must be none)."""
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if "/opt/autograder/child/main.py" in " ".join(p.info["cmdline"] or [])]
+    """Sandboxed processes still alive after their grade (there must be none). A pre-started
+    sandbox waiting for its job (grader/prestart.py) is not one: it has no job.json yet."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmdline = p.info["cmdline"] or []
+        if "/opt/autograder/child/main.py" not in " ".join(cmdline):
+            continue
+        private = cmdline[cmdline.index("/opt/autograder/child/main.py") + 1]
+        try:
+            if p.name() != "bwrap" and Path(f"/proc/{p.pid}/root{private}/job.json").exists():
+                out.append(p.pid)
+        except (psutil.Error, OSError):
+            pass  # gone meanwhile
+    return out
 
 
 def printed(log: str, tag: str) -> object:

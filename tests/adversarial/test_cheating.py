@@ -40,5 +40,5 @@ def test_self_reported_fine_tune_gets_no_labels_either(train_config: GradeConfig
     report = grade(source.encode(), train_config)
     assert "NO LABELS" in report.log and "LABELS FOUND" not in report.log
     assert "TEST KEYS ['images']" in report.log  # test images come without labels
-    assert "INPUTS ['checkpoint', 'job.json', 'test_images', 'train']" in report.log
+    assert "INPUTS ['checkpoint', 'test_images', 'train']" in report.log
     assert report.accuracy is None and abs(report.provisional_accuracy - honest.accuracy) <= 0.01

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -17,6 +18,7 @@ import pytest
 from grader.data import load_cifar10
 from grader.engine import GradeConfig
 from grader.report import Report
+from grader.sandbox import Limits
 from grader.rubric import SOLUTION
 from tests.adversarial.conftest import attack, grade
 from tests.grader.mutations import MUTATIONS
@@ -200,3 +202,28 @@ def test_cli_goes_on_to_the_next_file(tmp_path: Path, test_checkpoint: Path) -> 
     reports = json.loads(out.read_text())
     assert [r["status"] for r in reports] == ["graded", "graded"]
     assert reports[1]["score"] == 105
+
+
+def test_a_program_slow_to_check_stalls_only_its_own_check(config: GradeConfig) -> None:
+    """The model sent as the reference's function plus dead convolutions as costly as the size
+    caps allow (~1.3 s of checking here, against ~0.5 s for an honest grade): the trusted check
+    runs in a sandbox of its own under its own time limit (here 0.75 s), so the grade ends on
+    time, and nothing it could not check counts before review."""
+    from dataclasses import replace
+
+    from grader import prestart
+
+    quick = replace(config, prestart=True, verify_limits=Limits(wall_seconds=0.75))
+    try:
+        grade(SOLUTION.read_bytes(), quick)  # starts the sandboxes the next grade takes, warm
+        time.sleep(8)
+        started = time.perf_counter()
+        report = grade(attack("slow_to_check"), quick)
+        took = time.perf_counter() - started
+    finally:
+        prestart.pool().close()
+    assert "did not finish" in (report.trust.programs["model"] or ""), report.trust.programs
+    assert report.sandbox["verify"]["status"] == "timeout"
+    model_items = [i for i in report.items if i.id.startswith("q2_")]
+    assert model_items and not any(i.verified for i in model_items) and report.provisional_score > 0
+    assert took < 20, f"the grade took {took:.1f} s"

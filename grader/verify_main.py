@@ -1,0 +1,62 @@
+"""Trusted sandbox entry: check the programs a student's sandbox wrote, with our code only.
+
+Runs as `python -s -B verify_main.py PRIVATE FD [--warm-up]` inside bubblewrap, with the
+grader package and the reference programs (inputs["reference"], written by the grader) bound
+read-only and no student file anywhere. The programs are untrusted data: a fresh interpreter
+per grade, under the sandbox's time and memory limits, means a program made to be slow or
+large to check costs that grade its verdict, never the grader's process. Before its job it
+checks the reference programs (which also loads torch's shape functions), so a pre-started
+one answers in a fraction of a second. Sends one "verdict" message per program.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from grader import verify  # noqa: E402
+
+
+class Channel:
+    """JSON lines to the grader on an inherited pipe (finite numbers only)."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+    def send(self, kind: str, **data: Any) -> None:
+        self._file.write(json.dumps({"type": kind, **data}, allow_nan=False) + "\n")
+        self._file.flush()
+
+
+def main() -> int:
+    private, channel = sys.argv[1], Channel(int(sys.argv[2]))
+    with open(os.path.join(private, "start.json"), encoding="utf-8") as f:
+        start = json.load(f)
+    torch.set_num_threads(int(start.get("threads", 1)))
+    with open(start["inputs"]["reference"], encoding="utf-8") as f:
+        reference = json.load(f)
+    ref, table = verify.reference_from_data(reference)
+    if "--warm-up" in sys.argv[3:]:  # every path of a grade's checks once, on our own programs
+        verify.verdicts({name: {"data": data} for name, data in
+                         {verify.MODEL: reference["model"], **reference["blocks"]}.items()}, ref, table, 0)
+    channel.send("warm")
+    sys.stdin.readline()  # the grader's go: the job is written
+    with open(os.path.join(private, "job.json"), encoding="utf-8") as f:
+        job = json.load(f)
+    channel.send("ready")
+    found = verify.verdicts(job["programs"], ref, table, int(job["seed"]))  # grad on: op signatures
+    for name, verdict in found.items():
+        channel.send("verdict", **verify.verdict_message(name, verdict))
+    channel.send("done")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)

@@ -1,0 +1,96 @@
+"""Pre-started sandboxes (grader/prestart.py): as fresh as a new one, one job each, and alive
+however short-lived the thread that asked for them."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+from grader import prestart
+from grader.engine import GradeConfig, grade_bytes
+from grader.rubric import SOLUTION
+from grader.sandbox import Limits, start_sandbox
+
+PROBE = b"import os\nprint('PID', os.getpid())\nSEEN = sorted(os.listdir('/submission'))\nprint('SEEN', SEEN)\n"
+
+
+@pytest.fixture
+def pool() -> Iterator[prestart.Prestarter]:
+    own = prestart.Prestarter()
+    yield own
+    own.close()
+
+
+def _start(limits: Limits = Limits(wall_seconds=60)):  # noqa: B008
+    return lambda: start_sandbox(inputs={}, limits=limits)
+
+
+def _run(started, tmp_path: Path, source: bytes = PROBE):
+    path = tmp_path / "resnet50_skeleton.py"
+    path.write_bytes(source)
+    return started.run(submission=path, job={"blocks": []})
+
+
+def test_each_sandbox_runs_one_job_and_the_next_is_another_process(pool: prestart.Prestarter, tmp_path: Path) -> None:
+    first = pool.take("k", _start(), refill=True)
+    outcome = _run(first, tmp_path)
+    assert outcome.status == "ok", outcome.reason
+    with pytest.raises(AssertionError):
+        _run(first, tmp_path)  # used: it is gone, not handed out again
+    second = pool.take("k", _start())
+    assert second is not first and second.proc.pid != first.proc.pid
+    again = _run(second, tmp_path)
+    assert again.status == "ok"
+    # The job's folder holds this job's file only: nothing of the earlier run is visible.
+    assert "SEEN ['job.json', 'resnet50_skeleton.py', 'start.json']" in again.log
+
+
+def test_a_waiting_sandbox_that_died_is_replaced(pool: prestart.Prestarter, tmp_path: Path) -> None:
+    pool.refill("k", _start())
+    waiting = pool._waiting["k"].result()
+    for proc in psutil.Process(waiting.proc.pid).children(recursive=True) + [psutil.Process(waiting.proc.pid)]:
+        proc.kill()
+    waiting.proc.wait(timeout=10)
+    started = pool.take("k", _start())
+    assert started is not waiting
+    assert _run(started, tmp_path).status == "ok"
+
+
+def test_a_sandbox_outlives_the_thread_that_asked_for_it(pool: prestart.Prestarter, tmp_path: Path) -> None:
+    """bwrap --die-with-parent follows the thread that forked it: the pool forks from its own
+    long-lived thread, so a sandbox taken (or refilled) by a short-lived thread stays alive."""
+    got = []
+    asker = threading.Thread(target=lambda: got.append(pool.take("k", _start(), refill=True)))
+    asker.start()
+    asker.join()
+    time.sleep(1.0)
+    assert got[0].alive()
+    assert pool._waiting["k"].result().alive()
+    assert _run(got[0], tmp_path).status == "ok"
+
+
+def test_the_time_limit_counts_from_the_job_not_from_the_start(pool: prestart.Prestarter, tmp_path: Path) -> None:
+    started = pool.take("k", _start(Limits(wall_seconds=4)))
+    time.sleep(5)  # waited longer than the limit before its job
+    outcome = _run(started, tmp_path)
+    assert outcome.status == "ok", outcome.reason
+
+
+def test_a_prestarted_grade_equals_one_started_on_demand(config: GradeConfig) -> None:
+    data = SOLUTION.read_bytes()
+    fixed = dataclasses.replace(config, draw_seed=11)
+    try:
+        warm = dataclasses.replace(fixed, prestart=True)
+        reports = [grade_bytes(data, filename="resnet50_skeleton.py", config=warm) for _ in range(2)]
+    finally:
+        prestart.pool().close()
+    cold = grade_bytes(data, filename="resnet50_skeleton.py", config=fixed)
+    for report in reports:
+        assert report.score == cold.score == 105
+        assert [i.model_dump() for i in report.items] == [i.model_dump() for i in cold.items]
+        assert report.trust.programs == {"model": None, "downsample": None, "no_downsample": None}
