@@ -20,7 +20,7 @@ import threading
 from grader.protocol import Collector
 from grader.report import Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
-from grader.sandbox import Limits, Outcome, SandboxUnavailable, run_sandboxed
+from grader.sandbox import Limits, Outcome, SandboxUnavailable
 
 if TYPE_CHECKING:
     from grader.training import TrainSettings
@@ -266,16 +266,38 @@ def _trusted_fine_tune(program_digest: str, program: dict[str, Any], data: Any, 
                                  settings=settings, data=f"{data.train.parent.name}:{data.n_train}")
 
     def compute() -> Any:
-        with tempfile.TemporaryDirectory(prefix="autograder-program-") as tmp:
-            path = Path(tmp) / "program.json"
-            path.write_text(json.dumps(program))
-            return run_training(source=None, program=path, data=data, checkpoint=checkpoint,
-                                settings=config.train, threads=config.threads,
-                                allow_unsafe=config.allow_unsafe, on_event=emit)
+        take, refill = _training_sandbox(config, data, checkpoint)
+        try:
+            return run_training(source=None, program=program, data=data, checkpoint=checkpoint,
+                                settings=config.train, threads=config.threads, allow_unsafe=config.allow_unsafe,
+                                on_event=emit, take=take)
+        finally:
+            refill()  # after the fine-tune, not during it: a start competes for the cores
 
     if not share:
         return compute(), 0
     return shared_finetune.shared((config.cache_dir or work_root()) / "fine-tunes", digest, compute)
+
+
+def _training_sandbox(config: GradeConfig, data: Any,
+                      checkpoint: Path) -> tuple[Callable[[], Any] | None, Callable[[], None]]:
+    """(take, refill) of pre-started training sandboxes where config.prestart, else (None, no-op)."""
+    if not config.prestart:
+        return None, lambda: None
+    from grader import prestart
+    from grader.sandbox import start_sandbox
+    from grader.training import resolve_device, training_inputs
+
+    inputs = training_inputs(data, checkpoint)
+    limits, gpu = config.train.limits, resolve_device(config.train.device).startswith("cuda")
+
+    def start(nice: int = 0) -> Any:
+        return start_sandbox(inputs=inputs, limits=limits, threads=config.threads,
+                             allow_unsafe=config.allow_unsafe, gpu=gpu, nice=nice)
+
+    key = ("train", limits, config.threads, config.allow_unsafe, gpu,
+           tuple(sorted((k, str(v)) for k, v in inputs.items())))
+    return (lambda: prestart.pool().take(key, start)), (lambda: prestart.pool().refill(key, start))
 
 
 def _file_sha256(path: Path) -> str:
@@ -297,9 +319,9 @@ def _starter(config: GradeConfig, entry: str, inputs: dict[str, Path],
     """(pool key, start function) of a sandbox for `entry` with these inputs and limits."""
     from grader.sandbox import start_sandbox
 
-    def start() -> Any:
+    def start(nice: int = 0) -> Any:
         return start_sandbox(inputs=inputs, limits=limits, threads=config.threads, allow_unsafe=config.allow_unsafe,
-                             entry=entry, warm_up=entry == "child" or config.prestart)
+                             entry=entry, warm_up=entry == "child" or config.prestart, nice=nice)
 
     key = (entry, limits, config.threads, config.allow_unsafe, tuple(sorted((k, str(v)) for k, v in inputs.items())))
     return key, start

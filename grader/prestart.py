@@ -6,8 +6,8 @@ another now starts the next sandbox while it grades: the next grade takes it, re
 sandbox still runs exactly one job and is then killed with its cgroup and folders
 (grader/sandbox.py), so nothing of one student's run can reach another's.
 
-Sandboxes are spawned by one long-lived thread: bwrap's --die-with-parent follows the thread
-that forked it, so one spawned from a short-lived thread would die with that thread.
+Sandboxes are spawned by one background thread, so that a refill never holds up the grade
+that asked for it.
 """
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from typing import Callable, Hashable
 
 from grader.sandbox import Started
 
-MAX_KINDS = 3  # configs kept warm at once (a worker uses two: the structure child and the verifier)
+# A sandbox started ahead runs at this niceness until its job: it uses idle CPU only, so a
+# grade (or a fine-tune) in progress is not slowed by the next one's start.
+BACKGROUND_NICE = 19
+MAX_KINDS = 4  # configs kept warm at once (a worker uses three: structure child, verifier, training)
 
 
 class Prestarter:
@@ -30,8 +33,10 @@ class Prestarter:
         self._waiting: dict[Hashable, Future[Started]] = {}
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
 
-    def take(self, key: Hashable, start: Callable[[], Started], *, refill: bool = False) -> Started:
-        """A started sandbox for `key` (the waiting one if it is still alive, else a new one);
+    def take(self, key: Hashable, start: Callable[..., Started], *, refill: bool = False) -> Started:
+        """A started sandbox for `key` (the waiting one if it is still alive, else a new one).
+
+        `start(nice=N)` starts one (grader/sandbox.py start_sandbox);
         with `refill`, the next one for the same key starts now (else call refill() when the
         current work is past its busiest part: on a small host a start competes for the cores)."""
         with self._lock:
@@ -46,12 +51,12 @@ class Prestarter:
                 started.close()
                 started = None
         if started is None:
-            started = self._spawner.submit(start).result()
+            started = self._spawner.submit(start, nice=0).result()
         if refill:
             self.refill(key, start)
         return started
 
-    def refill(self, key: Hashable, start: Callable[[], Started]) -> None:
+    def refill(self, key: Hashable, start: Callable[..., Started]) -> None:
         """Start a sandbox for `key` to wait for the next take(), unless one already waits."""
         with self._lock:
             if key in self._waiting:
@@ -59,7 +64,7 @@ class Prestarter:
             while len(self._waiting) >= MAX_KINDS:  # the oldest config is likely not used any more
                 oldest = next(iter(self._waiting))
                 self._waiting.pop(oldest).add_done_callback(_close_quietly)
-            self._waiting[key] = self._spawner.submit(start)
+            self._waiting[key] = self._spawner.submit(start, nice=BACKGROUND_NICE)
 
     def close(self) -> None:
         """Kill every waiting sandbox (at exit, and in a forked child, which cannot use them)."""

@@ -160,10 +160,12 @@ def _child_env(threads: int) -> dict[str, str]:
     }
 
 
-def _preexec(limits: Limits, cpu_seconds: int, cgroup: Cgroup | None) -> Callable[[], None]:
+def _preexec(limits: Limits, cpu_seconds: int, cgroup: Cgroup | None, nice: int = 0) -> Callable[[], None]:
     def setup() -> None:
         if cgroup is not None:
             cgroup.attach()
+        if nice:
+            os.nice(nice)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
@@ -230,7 +232,7 @@ def run_sandboxed(
 
 
 def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, allow_unsafe: bool = False,
-                  gpu: bool = False, entry: str = "child", warm_up: bool = False) -> "Started":
+                  gpu: bool = False, entry: str = "child", warm_up: bool = False, nice: int = 0) -> "Started":
     """Start a sandbox that loads Python and torch, then waits for its one job (Started.run).
 
     The job and the submission are written into a private folder only when the job is given,
@@ -239,6 +241,8 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
     `warm_up`: before it waits, the structure child runs one export of our own tiny module (so
     torch.export's first-use cost is not in the student's time), the verifier every path of its
     checks on the reference programs.
+    `nice`: start at this CPU niceness (a sandbox started ahead takes only idle CPU); run()
+    sets it back to 0 before the job.
     """
     bwrap = bubblewrap()
     if bwrap is None and not allow_unsafe:
@@ -303,7 +307,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(write_fd,), cwd=str(scratch), env=env, start_new_session=True,
-            preexec_fn=_preexec(limits, rlimit_cpu, cgroup),
+            preexec_fn=_preexec(limits, rlimit_cpu, cgroup, nice),
         )
         os.close(write_fd)
     except BaseException:
@@ -313,7 +317,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         raise
     return Started(proc=proc, read_fd=read_fd, work=work, private=private, view=view, cgroup=cgroup,
                    limits=limits, threads=threads, cpu_seconds=cpu_seconds, gpu=gpu,
-                   isolation="bubblewrap" if bwrap else "none (unsafe)")
+                   isolation="bubblewrap" if bwrap else "none (unsafe)", nice=nice)
 
 
 def _host_entry(entry: str) -> Path:
@@ -343,6 +347,7 @@ class Started:
     cpu_seconds: int
     gpu: bool
     isolation: str
+    nice: int = 0
     used: bool = False
     _owns_fd: bool = True  # until _supervise's reader takes the message pipe (and closes it)
 
@@ -360,6 +365,8 @@ class Started:
             full_job = {**job, "submission": self.view["submission"], "inputs": self.view["inputs"],
                         "threads": self.threads}
             (self.private / "job.json").write_text(json.dumps(full_job))
+            if self.nice:
+                self._renice(0)  # its job runs at the grader's priority
             started = time.perf_counter()  # the limits count from the job, not from the start
             self._owns_fd = False
             try:
@@ -372,6 +379,18 @@ class Started:
                               isolation=self.isolation, cpu_seconds=self.cpu_seconds, gpu=self.gpu)
         finally:
             self.close()
+
+    def _renice(self, value: int) -> None:
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
+            try:
+                proc.nice(value)
+            except psutil.Error:
+                pass  # gone, or not ours to change: it then runs niced, which only slows it
 
     def close(self) -> None:
         """Kill it (if still there) and remove its cgroup and folders."""

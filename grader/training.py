@@ -18,7 +18,7 @@ from grader.plot import loss_curve_svg
 from grader.protocol import PROGRESS, Collector, TrainMsg
 from grader.report import Error, Item, Training
 from grader.rubric import AccuracyItem
-from grader.sandbox import Limits, Outcome, run_sandboxed
+from grader.sandbox import Limits, Outcome, Started, start_sandbox
 
 
 @dataclass(frozen=True)
@@ -122,21 +122,27 @@ def _prepare(batches: str, stamp: tuple, work_root: str, cache_dir: str | None) 
                         n_train=int(data.train_images.shape[0]))
 
 
+def training_inputs(data: PreparedData, checkpoint: Path | None) -> dict[str, Path]:
+    """The files a training sandbox reads (bound when it starts, so known before its job)."""
+    inputs = {"train": data.train, "test_images": data.test_images}
+    if checkpoint is not None:
+        inputs["checkpoint"] = checkpoint
+    return inputs
+
+
 def run_training(*, source: Path | None, data: PreparedData, checkpoint: Path | None, settings: TrainSettings,
-                 threads: int, allow_unsafe: bool, program: Path | None = None,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> TrainingResult:
-    """Fine-tune in the sandbox: a checked `program` (trusted: our code runs it, no student
-    file in the sandbox) or, on the self-reported path, the student's `source`."""
+                 threads: int, allow_unsafe: bool, program: dict[str, Any] | None = None,
+                 on_event: Callable[[dict[str, Any]], None] | None = None,
+                 take: Callable[[], Started] | None = None) -> TrainingResult:
+    """Fine-tune in the sandbox: a checked `program` (its data; trusted: our code runs it, no
+    student file in the sandbox) or, on the self-reported path, the student's `source`.
+    `take`: a started sandbox for training_inputs() (a pre-started one); default: start one."""
     device = resolve_device(settings.device)
     steps_total = -(-data.n_train // settings.batch_size)
     # About 50 curve points however long the epoch; never fewer steps apart than configured.
     train_cfg = {**train_config(settings, device),
                  "progress_every": max(1, min(settings.progress_every, -(-steps_total // 50)))}
-    inputs = {"train": data.train, "test_images": data.test_images}
-    if program is not None:
-        inputs["program"] = program
-    if checkpoint is not None:
-        inputs["checkpoint"] = checkpoint
+    inputs = training_inputs(data, checkpoint)
     collector = Collector(extra={"progress": PROGRESS})
 
     def on_message(raw: dict[str, Any]) -> None:
@@ -147,11 +153,12 @@ def run_training(*, source: Path | None, data: PreparedData, checkpoint: Path | 
 
     if on_event is not None:
         on_event({"event": "training", "steps": steps_total})
-    job = {"program_train": train_cfg} if program is not None else {"train": train_cfg,
-                                                                      "module_name": "resnet50_skeleton"}
-    outcome = run_sandboxed(submission=None if program is not None else source, job=job,
-                            inputs=inputs, limits=settings.limits, threads=threads,
-                            allow_unsafe=allow_unsafe, gpu=device.startswith("cuda"), on_message=on_message)
+    job = ({"program_train": train_cfg, "program": program} if program is not None
+           else {"train": train_cfg, "module_name": "resnet50_skeleton"})
+    started = take() if take is not None else start_sandbox(
+        inputs=inputs, limits=settings.limits, threads=threads, allow_unsafe=allow_unsafe,
+        gpu=device.startswith("cuda"))
+    outcome = started.run(submission=None if program is not None else source, job=job, on_message=on_message)
     msg: TrainMsg | None = collector.get("train")
     record = None
     if msg is not None and msg.error is None:

@@ -211,8 +211,7 @@ def main_program_train(job: dict[str, Any], channel: Channel) -> int:
 
     cfg = train.TrainConfig(**job["program_train"])
     torch.set_num_threads(int(job.get("threads", 1)))
-    with open(job["inputs"]["program"], encoding="utf-8") as f:
-        model = program.ProgramModule(program.parse(json.load(f)))
+    model = program.ProgramModule(program.parse(job["program"]))
     train.set_determinism(cfg.seed, cfg.device)
     model.load_state_dict(program.random_state(model, torch.Generator().manual_seed(cfg.seed)))
     fail = lambda exc: {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {str(exc)[:1900]}",  # noqa: E731

@@ -1,9 +1,8 @@
-"""Pre-started sandboxes (grader/prestart.py): as fresh as a new one, one job each, and alive
-however short-lived the thread that asked for them."""
+"""Pre-started sandboxes (grader/prestart.py): as fresh as a new one, one job each, their
+limits counted from the job."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -16,7 +15,7 @@ from grader.engine import GradeConfig, grade_bytes
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits, start_sandbox
 
-PROBE = b"import os\nprint('PID', os.getpid())\nSEEN = sorted(os.listdir('/submission'))\nprint('SEEN', SEEN)\n"
+PROBE = b"import os\nprint('NICE', os.nice(0))\nSEEN = sorted(os.listdir('/submission'))\nprint('SEEN', SEEN)\n"
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def pool() -> Iterator[prestart.Prestarter]:
 
 
 def _start(limits: Limits = Limits(wall_seconds=60)):  # noqa: B008
-    return lambda: start_sandbox(inputs={}, limits=limits)
+    return lambda nice=0: start_sandbox(inputs={}, limits=limits, nice=nice)
 
 
 def _run(started, tmp_path: Path, source: bytes = PROBE):
@@ -42,10 +41,13 @@ def test_each_sandbox_runs_one_job_and_the_next_is_another_process(pool: prestar
     assert outcome.status == "ok", outcome.reason
     with pytest.raises(AssertionError):
         _run(first, tmp_path)  # used: it is gone, not handed out again
+    waiting = pool._waiting["k"].result()
+    assert psutil.Process(waiting.proc.pid).nice() == prestart.BACKGROUND_NICE  # idle CPU only, while it waits
     second = pool.take("k", _start())
-    assert second is not first and second.proc.pid != first.proc.pid
+    assert second is waiting and second.proc.pid != first.proc.pid
     again = _run(second, tmp_path)
     assert again.status == "ok"
+    assert "NICE 0" in again.log  # its job runs at the grader's priority
     # The job's folder holds this job's file only: nothing of the earlier run is visible.
     assert "SEEN ['job.json', 'resnet50_skeleton.py', 'start.json']" in again.log
 
@@ -59,19 +61,6 @@ def test_a_waiting_sandbox_that_died_is_replaced(pool: prestart.Prestarter, tmp_
     started = pool.take("k", _start())
     assert started is not waiting
     assert _run(started, tmp_path).status == "ok"
-
-
-def test_a_sandbox_outlives_the_thread_that_asked_for_it(pool: prestart.Prestarter, tmp_path: Path) -> None:
-    """bwrap --die-with-parent follows the thread that forked it: the pool forks from its own
-    long-lived thread, so a sandbox taken (or refilled) by a short-lived thread stays alive."""
-    got = []
-    asker = threading.Thread(target=lambda: got.append(pool.take("k", _start(), refill=True)))
-    asker.start()
-    asker.join()
-    time.sleep(1.0)
-    assert got[0].alive()
-    assert pool._waiting["k"].result().alive()
-    assert _run(got[0], tmp_path).status == "ok"
 
 
 def test_the_time_limit_counts_from_the_job_not_from_the_start(pool: prestart.Prestarter, tmp_path: Path) -> None:
