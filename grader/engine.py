@@ -339,11 +339,11 @@ def _sandbox(config: GradeConfig, entry: str, inputs: dict[str, Path], limits: L
 
 def _refill(config: GradeConfig, inputs: dict[str, Path]) -> None:
     """Start the next grade's structure and verifier sandboxes (grader/prestart.py)."""
-    from grader import prestart, trusted, verify
+    from grader import prestart, trusted
 
     pool = prestart.pool()
     pool.refill(*_starter(config, "child", inputs, config.check_limits))
-    ref_file = trusted.reference_file(verify.reference(config.table), config.table, work_root())
+    ref_file = trusted.reference_file(config.table, work_root())
     pool.refill(*_starter(config, "verify", {"reference": ref_file}, config.verify_limits))
 
 
@@ -361,11 +361,10 @@ def _check_programs(config: GradeConfig, found: Collector, seed: int,
     ref = reference()
     if isinstance(ref, BaseException):
         raise ref
-    ref_file = trusted.reference_file(ref, config.table, work_root())
-    inputs = {"reference": ref_file}
+    ref_file = trusted.reference_file(config.table, work_root())
     return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
                                   threads=config.threads, allow_unsafe=config.allow_unsafe,
-                                  take=lambda start: _sandbox(config, "verify", inputs, config.verify_limits))
+                                  take=lambda: _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits))
 
 
 def tally(report: Report) -> None:

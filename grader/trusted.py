@@ -11,23 +11,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 from grader import verify
 from grader.protocol import Collector
+from grader.rubric import Table
 from grader.sandbox import Limits, ProtocolError, Started, start_sandbox
 
 
-def reference_file(ref: verify.Reference, table: Any, folder: Path) -> Path:
-    """The reference programs as data, written once per table in this process's work folder."""
-    data = json.dumps(verify.reference_data(ref, table))
-    path = folder / f"reference-programs-{hashlib.sha256(data.encode()).hexdigest()[:16]}.json"
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(data)
-        tmp.replace(path)
+@lru_cache(maxsize=4)
+def _reference_file(table_json: str, folder: str) -> Path:
+    table = Table.model_validate_json(table_json)
+    data = json.dumps(verify.reference_data(verify.reference(table), table))
+    path = Path(folder) / f"reference-programs-{hashlib.sha256(data.encode()).hexdigest()[:16]}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(data)
+    tmp.replace(path)
     return path
+
+
+def reference_file(table: Table, folder: Path) -> Path:
+    """The reference programs as data, for the verifier: written once per table and folder in
+    this process (every grade hands its path to a verifier)."""
+    return _reference_file(table.model_dump_json(by_alias=True), str(folder))
 
 
 def sent_programs(found: Collector, names: list[str]) -> dict[str, Any]:
@@ -45,7 +53,7 @@ def sent_programs(found: Collector, names: list[str]) -> dict[str, Any]:
 
 
 def check_programs(programs: dict[str, Any], *, seed: int, reference: Path, limits: Limits, threads: int,
-                   allow_unsafe: bool, take: Callable[[Callable[[], Started]], Started] | None = None
+                   allow_unsafe: bool, take: Callable[[], Started] | None = None
                    ) -> tuple[dict[str, verify.Verdict], dict[str, Any]]:
     """(verdict per program, the verifier sandbox's outcome as report data).
 
@@ -71,13 +79,12 @@ def check_programs(programs: dict[str, Any], *, seed: int, reference: Path, limi
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"the trusted check sent a malformed verdict ({type(exc).__name__})") from None
 
-    started = take(start) if take is not None else start()
+    started = (take or start)()
     outcome = started.run(submission=None, job={"programs": programs, "seed": seed}, on_message=on_message)
-    why = outcome.reason or "it stopped before it finished"
-    out = {name: got.get(name) or refused.get(name) or verify.Verdict(
-        problem=f"the trusted check of the program did not finish: it {why}") for name in programs}
     if outcome.status != "ok":  # a partial run's verdicts are not used
-        out = {name: refused.get(name) or verify.Verdict(
-            problem=f"the trusted check of the program did not finish: it {why}") for name in programs}
+        got = {}
+    unfinished = verify.Verdict(problem="the trusted check of the program did not finish: it "
+                                        + (outcome.reason or "stopped before it finished"))
+    out = {name: got.get(name) or refused.get(name) or unfinished for name in programs}
     return out, {"status": outcome.status, "reason": outcome.reason, "wall_seconds": outcome.wall_seconds,
                  "peak_memory_bytes": outcome.peak_memory_bytes, "exit_code": outcome.exit_code}

@@ -13,24 +13,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
 from grader import verify  # noqa: E402
-
-
-class Channel:
-    """JSON lines to the grader on an inherited pipe (finite numbers only)."""
-
-    def __init__(self, fd: int) -> None:
-        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
-
-    def send(self, kind: str, **data: Any) -> None:
-        self._file.write(json.dumps({"type": kind, **data}, allow_nan=False) + "\n")
-        self._file.flush()
+from grader.child.channel import Channel  # noqa: E402
 
 
 def main() -> int:

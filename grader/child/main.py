@@ -20,17 +20,7 @@ import torch.nn as nn
 
 import probe
 import program
-
-
-class Channel:
-    """JSON lines to the grader on an inherited pipe."""
-
-    def __init__(self, fd: int) -> None:
-        self._file = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
-
-    def send(self, kind: str, **data: Any) -> None:
-        self._file.write(json.dumps({"type": kind, **data}, allow_nan=False) + "\n")
-        self._file.flush()
+from channel import Channel
 
 
 def import_submission(path: str, name: str) -> tuple[Any, dict[str, Any] | None]:

@@ -129,7 +129,7 @@ SWITCHES = [
      "    if False:\n        from grader import verify\n",
      [A + "test_trust.py::test_extra_epochs_change_nothing"]),
     ("trusted checks run in the grader's own process (no sandbox, no limit)", "grader/trusted.py",
-     "    started = take(start) if take is not None else start()\n",
+     "    started = (take or start)()\n",
      "    import json as _j\n    _r, _t = verify.reference_from_data(_j.loads(reference.read_text()))\n"
      "    return verify.verdicts(programs, _r, _t, seed), {\"status\": \"ok\"}\n",
      [A + "test_trust.py::test_a_program_slow_to_check_stalls_only_its_own_check",

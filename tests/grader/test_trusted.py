@@ -21,7 +21,7 @@ def ref() -> verify.Reference:
 
 @pytest.fixture(scope="module")
 def reference_file(ref: verify.Reference, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trusted.reference_file(ref, TABLE, tmp_path_factory.mktemp("ref"))
+    return trusted.reference_file(TABLE, tmp_path_factory.mktemp("ref"))
 
 
 def _own(ref: verify.Reference) -> dict:
