@@ -292,8 +292,9 @@ def _training_sandbox(config: GradeConfig, data: Any,
     limits, gpu = config.train.limits, resolve_device(config.train.device).startswith("cuda")
 
     def start(nice: int = 0) -> Any:
+        # warm_up: the optimizer's first-use imports (~1.5 s) while it waits, not in the fine-tune.
         return start_sandbox(inputs=inputs, limits=limits, threads=config.threads,
-                             allow_unsafe=config.allow_unsafe, gpu=gpu, nice=nice)
+                             allow_unsafe=config.allow_unsafe, gpu=gpu, nice=nice, warm_up="train")
 
     key = ("train", limits, config.threads, config.allow_unsafe, gpu,
            tuple(sorted((k, str(v)) for k, v in inputs.items())))

@@ -232,17 +232,18 @@ def run_sandboxed(
 
 
 def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, allow_unsafe: bool = False,
-                  gpu: bool = False, entry: str = "child", warm_up: bool = False, nice: int = 0) -> "Started":
+                  gpu: bool = False, entry: str = "child", warm_up: bool | str = False,
+                  nice: int = 0) -> "Started":
     """Start a sandbox that loads Python and torch, then waits for its one job (Started.run).
 
     The job and the submission are written into a private folder only when the job is given,
     so a sandbox can be started before the file it will grade exists (grader/prestart.py). Each
     sandbox runs one job and is gone: a pre-started one is as fresh as one started on demand.
     `warm_up`: before it waits, the structure child runs one export of our own tiny module (so
-    torch.export's first-use cost is not in the student's time), the verifier every path of its
-    checks on the reference programs.
-    `nice`: start at this CPU niceness (a sandbox started ahead takes only idle CPU); run()
-    sets it back to 0 before the job.
+    torch.export's first-use imports are not in the job's time; "train": one optimizer step
+    instead, for a fine-tune), the verifier every path of its checks on the reference programs.
+    `nice`: start at this CPU niceness and, where the cpu controller is there, in an idle CPU
+    group (a sandbox started ahead takes only idle CPU); run() sets both back before the job.
     """
     bwrap = bubblewrap()
     if bwrap is None and not allow_unsafe:
@@ -274,7 +275,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         read_fd, write_fd = os.pipe()
         python = [sys.executable, "-s", "-B", view["child"], view["private"], str(write_fd)]
         if warm_up:
-            python.append("--warm-up")
+            python.append("--warm-up" if warm_up is True else f"--warm-up={warm_up}")
         if bwrap:
             cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                    "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
@@ -303,7 +304,9 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
             cmd = python
             env = {**_child_env(threads), "HOME": str(scratch)}
 
-        cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
+        # A sandbox started ahead (nice > 0) also waits in an idle CPU group: nice alone does not
+        # rank it below other sessions' work (grader/cgroups.py says why).
+        cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes, idle=nice > 0)
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(write_fd,), cwd=str(scratch), env=env, start_new_session=True,
@@ -367,6 +370,8 @@ class Started:
             (self.private / "job.json").write_text(json.dumps(full_job))
             if self.nice:
                 self._renice(0)  # its job runs at the grader's priority
+            if self.nice and self.cgroup is not None:
+                self.cgroup.set_idle(False)
             started = time.perf_counter()  # the limits count from the job, not from the start
             self._owns_fd = False
             try:

@@ -1,6 +1,6 @@
 """Sandbox entry point: import the student's file and run the probes the job asks for.
 
-Runs as `python -s -B main.py PRIVATE FD [--warm-up]` inside bubblewrap and waits for the
+Runs as `python -s -B main.py PRIVATE FD [--warm-up | --warm-up=train]` inside bubblewrap and waits for the
 grader's go before it reads PRIVATE/job.json (a sandbox can start before its job exists:
 grader/prestart.py). Every finding is sent as one JSON line on FD as soon as it is known, so
 a later timeout or crash keeps what came before.
@@ -264,14 +264,23 @@ def inspect_parameters(cls: type) -> list[tuple[str, Any]]:
             for n, p in list(sig.parameters.items())[1:]]
 
 
-def warm_up() -> None:
-    """One export of our own tiny model before the job: torch.export's first use costs about a
-    second of imports and caches, which then is not in the student's time (nor the student's
-    limit). Nothing of the student exists yet; it changes no result."""
+def warm_up(job: str = "structure") -> None:
+    """Before the job, the first use of what the job will use, on our own tiny model: one
+    export for a structure job (torch.export's first use: about a second of imports and
+    caches), one optimizer step for a fine-tune (Adam's constructor imports torch._dynamo:
+    ~1.5 s, ~800 modules). That time is then not in the job's time (nor its limit). Nothing of
+    the student exists yet; it changes no result (each job seeds torch itself)."""
     tiny = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     before = dict(os.environ)
-    program.to_data(tiny, torch.randn(2, 3, 8, 8))
+    if job == "train":
+        import train
+
+        optimizer = torch.optim.Adam(tiny.parameters(), lr=train.TrainConfig().lr)
+        tiny(torch.randn(2, 3, 8, 8)).sum().backward()
+        optimizer.step()
+    else:
+        program.to_data(tiny, torch.randn(2, 3, 8, 8))
     os.environ.clear()  # torch's lazy imports set variables (TORCHINDUCTOR_CACHE_DIR): the
     os.environ.update(before)  # student's code sees the sandbox's environment, nothing more
 
@@ -287,6 +296,8 @@ if __name__ == "__main__":
     channel = Channel(int(sys.argv[2]))
     if "--warm-up" in sys.argv[3:]:
         warm_up()
+    elif "--warm-up=train" in sys.argv[3:]:  # a training sandbox: no export in its job
+        warm_up("train")
     channel.send("warm")
     job = wait_for_job(sys.argv[1])
     code = (main_program_train(job, channel) if "program_train" in job

@@ -43,11 +43,19 @@ def test_each_sandbox_runs_one_job_and_the_next_is_another_process(pool: prestar
         _run(first, tmp_path)  # used: it is gone, not handed out again
     waiting = pool._waiting["k"].result()
     assert psutil.Process(waiting.proc.pid).nice() == prestart.BACKGROUND_NICE  # idle CPU only, while it waits
+    # nice alone does not rank it below other sessions' work (autogroup): its CPU group is idle too.
+    if waiting.cgroup is not None and waiting.cgroup.cpu is not None:  # a cpu controller here
+        assert waiting.cgroup.is_idle() is True
     second = pool.take("k", _start())
     assert second is waiting and second.proc.pid != first.proc.pid
-    again = _run(second, tmp_path)
+    during: list[bool | None] = []  # the CPU group's state while the job runs
+    path = tmp_path / "resnet50_skeleton.py"
+    path.write_bytes(PROBE)
+    again = second.run(submission=path, job={"blocks": []},
+                       on_message=lambda m: during.append(second.cgroup.is_idle() if second.cgroup else None))
     assert again.status == "ok"
     assert "NICE 0" in again.log  # its job runs at the grader's priority
+    assert during and not any(during)  # ... and with a normal share of the CPU
     # The job's folder holds this job's file only: nothing of the earlier run is visible.
     assert "SEEN ['job.json', 'resnet50_skeleton.py', 'start.json']" in again.log
 

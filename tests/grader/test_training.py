@@ -70,6 +70,29 @@ def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig, tmp_pat
     assert any("shared with" in f for f in next(i for i in second.items if i.id == "accuracy").feedback)
 
 
+def test_a_fine_tune_in_a_prestarted_sandbox_equals_one_started_on_demand(train_config: GradeConfig,
+                                                                          tmp_path: Path) -> None:
+    """A worker's next fine-tune runs in a sandbox started (and warmed up: one optimizer step of
+    our own tiny model) while it waited at idle priority: the same accuracy and losses."""
+    from grader import prestart
+
+    on_demand = replace(train_config, cache_dir=tmp_path / "a", share_fine_tunes=False)
+    cold = grade(SOLUTION.read_text(), on_demand)
+    ahead = replace(on_demand, cache_dir=tmp_path / "b", prestart=True)
+    try:
+        first = grade(SOLUTION.read_text(), ahead)
+        waiting = [k for k in prestart.pool()._waiting if k[0] == "train"]
+        assert waiting  # the next fine-tune's sandbox is already started
+        second = grade(SOLUTION.read_text(), ahead)  # ... and this grade's fine-tune ran in it
+    finally:
+        prestart.pool().close()
+    assert cold.accuracy is not None
+    for report in (first, second):
+        assert report.trust.fine_tune == "ran"
+        assert report.accuracy == cold.accuracy
+        assert report.training.loss_curve == cold.training.loss_curve
+
+
 def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeConfig) -> None:
     source = SOLUTION.read_text().replace("num_classes=10", "num_classes=12")
     report = grade(source, train_config)
