@@ -2,9 +2,12 @@
 
 Starts `autograder serve` (API + one worker, Redis broker, structure-only since no data set
 is configured), uploads N distinct files one after another, and polls each until its
-report is readable.
+report is readable. `--gap S` waits S seconds after each verdict before the next upload:
+a worker that is not busy when a student uploads (its next sandboxes started and warmed
+while it waited); without it the uploads come back to back, so each grade also pays the
+next grade's sandbox starts on the same cores.
 
-    .venv/bin/python -m bench.feedback [--n 20]
+    .venv/bin/python -m bench.feedback [--n 20] [--gap 10]
 """
 from __future__ import annotations
 
@@ -23,12 +26,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--embedded", action="store_true", help="the embedded SQLite broker instead of Redis")
+    parser.add_argument("--gap", type=float, default=0.0, help="seconds between a verdict and the next upload")
     args = parser.parse_args()
     source = SOLUTION.read_text()
     latencies: list[float] = []
     with running_service(broker=None if args.embedded else "redis://127.0.0.1:6379/8") as (url, _), \
             httpx.Client(base_url=url, timeout=60) as client:
         for i in range(args.n + 1):  # the first warms the worker (torch import, reference side)
+            if i and args.gap:
+                time.sleep(args.gap)
             data = f"{source}\n# submission {i}\n".encode()
             started = time.perf_counter()
             sid = client.post("/api/submissions", data={"student_id": f"s{i}"},
@@ -44,9 +50,9 @@ def main() -> None:
             print(f"{'warm-up' if i == 0 else i:>7}: {elapsed:.2f} s, score {(view['report'] or view['structure'])['score']:g}",
                   flush=True)
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    print(f"\nupload → structure verdict over {len(latencies)} uploads: p50 {p50:.2f} s, p95 {p95:.2f} s, "
+    print(f"\nupload → structure verdict over {len(latencies)} uploads ({args.gap:g} s between): p50 {p50:.2f} s, p95 {p95:.2f} s, "
           f"mean {statistics.mean(latencies):.2f} s, max {max(latencies):.2f} s")
-    emit("feedback", {"n": len(latencies), "broker": "embedded" if args.embedded else "redis",
+    emit("feedback", {"n": len(latencies), "gap_s": args.gap, "broker": "embedded" if args.embedded else "redis",
                       "p50_s": p50, "p95_s": p95, "max_s": max(latencies)})
 
 
