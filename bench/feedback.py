@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--embedded", action="store_true", help="the embedded SQLite broker instead of Redis")
     parser.add_argument("--gap", type=float, default=0.0, help="seconds between a verdict and the next upload")
+    parser.add_argument("--poll", type=float, default=0.02, help="seconds between two reads of the submission")
     args = parser.parse_args()
     source = SOLUTION.read_text()
     latencies: list[float] = []
@@ -43,7 +44,7 @@ def main() -> None:
                 view = client.get(f"/api/submissions/{sid}").json()
                 if view["report"] or view["structure"]:
                     break
-                time.sleep(0.02)
+                time.sleep(args.poll)
             elapsed = time.perf_counter() - started
             if i:
                 latencies.append(elapsed)
@@ -52,7 +53,7 @@ def main() -> None:
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     print(f"\nupload → structure verdict over {len(latencies)} uploads ({args.gap:g} s between): p50 {p50:.2f} s, p95 {p95:.2f} s, "
           f"mean {statistics.mean(latencies):.2f} s, max {max(latencies):.2f} s")
-    emit("feedback", {"n": len(latencies), "gap_s": args.gap, "broker": "embedded" if args.embedded else "redis",
+    emit("feedback", {"n": len(latencies), "gap_s": args.gap, "poll_s": args.poll, "broker": "embedded" if args.embedded else "redis",
                       "p50_s": p50, "p95_s": p95, "max_s": max(latencies)})
 
 
