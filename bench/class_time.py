@@ -177,10 +177,7 @@ def grade_all(students: list[Student], config: GradeConfig, label: str,
         report = grade_bytes(s.source.encode(), filename=s.name, config=config)
         seconds.append(time.perf_counter() - started)
         reports.append(report)
-        # A shared fine-tune's report carries the wall seconds of the run it reused: not this grade's.
-        shared = report.trust.fine_tune == "shared"
-        stages = ", ".join(f"{k} {v:.0f}" if not (shared and k == "training") else f"training {v:.0f} (the reused run's)"
-                           for k, v in report.timings.items() if k != "total")
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items() if k != "total")  # this grade's own
         print(f"  [{label}] {s.name} {s.kind:7s} {s.what:26s} {seconds[-1]:6.1f} s"
               f" ({stages})  score {report.score:g}+{report.provisional_score:g}  accuracy {_acc(report)}  "
               f"fine-tune {report.trust.fine_tune}", flush=True)
@@ -240,18 +237,21 @@ def main() -> None:
         torch.manual_seed(7)  # as tests/conftest.py's test_checkpoint: seeded reference weights
         torch.save(load_reference().ResNet50_layer4().state_dict(), checkpoint)
 
-        def config(cache: Path) -> GradeConfig:
+        def config(cache: Path, prestart: bool = False) -> GradeConfig:
             return GradeConfig(checkpoint=checkpoint, data_dir=data_dir, skip_training=False,
-                               threads=args.threads, train=settings, cache_dir=cache)
+                               threads=args.threads, train=settings, cache_dir=cache, prestart=prestart)
 
         # A worker is warm: torch imported, the reference exported. Neither side pays for it.
         started = time.perf_counter()
-        grade_bytes(SOLUTION.read_bytes(), filename="warm-up.py", config=replace(config(root / "warm"), skip_training=True))
+        grade_bytes(SOLUTION.read_bytes(), filename="warm-up.py",
+                    config=replace(config(root / "warm", prestart=True), skip_training=True))
         print(f"warm-up (structure-only grade, not counted): {time.perf_counter() - started:.1f} s", flush=True)
         print(f"class: {n_files} files, one process, one cache folder, {n_train_used} training images", flush=True)
         class_cache = root / "class-cache"
         started = time.perf_counter()
-        class_reports, class_seconds = grade_all(students, config(class_cache), "class", args.save)
+        # As a worker or `autograder grade` with several files: the next grade's sandboxes start
+        # while this one runs (grader/prestart.py); a solo grade starts its own, as for one file.
+        class_reports, class_seconds = grade_all(students, config(class_cache, prestart=True), "class", args.save)
         class_wall = time.perf_counter() - started
         fine_tunes = len(list((class_cache / "fine-tunes").glob("*.json")))
 
