@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from bench._common import SUBSET, emit, machine_label
+from grader import prestart
 from grader.data import load_cifar10, save_cifar10_format
 from grader.engine import GradeConfig, grade_bytes
 from grader.expected import load_reference
@@ -254,6 +255,7 @@ def main() -> None:
         class_reports, class_seconds = grade_all(students, config(class_cache, prestart=True), "class", args.save)
         class_wall = time.perf_counter() - started
         fine_tunes = len(list((class_cache / "fine-tunes").glob("*.json")))
+        prestart.pool().close()  # a solo grade is one file alone: no sandboxes waiting beside it
 
         # Solo grades: one per solo key (a file's content, or with --solo program its verified
         # program when it has one); each file counts its key's one measurement.
