@@ -142,12 +142,13 @@ class Cgroup:
             cpu = None
         return cls(1, dirs, cpu)
 
-    def attach(self) -> None:
-        """Move the calling process in: only plain file writes, safe between fork and exec."""
-        pid = str(os.getpid())
+    def attach(self, pid: int | None = None) -> None:
+        """Move `pid` (default: the calling process) in: only plain file writes, safe between
+        fork and exec."""
+        text = str(os.getpid() if pid is None else pid)
         for path in self._procs_files:
             with open(path, "w") as f:
-                f.write(pid)
+                f.write(text)
 
     def oom_kills(self) -> int:
         if self.version == 2:

@@ -316,13 +316,13 @@ def _sha256_cached(path: str, _size: int, _mtime: int) -> str:
 
 
 def _starter(config: GradeConfig, entry: str, inputs: dict[str, Path],
-             limits: Limits) -> tuple[tuple[Any, ...], Callable[[], Any]]:
+             limits: Limits) -> tuple[tuple[Any, ...], Callable[..., Any]]:
     """(pool key, start function) of a sandbox for `entry` with these inputs and limits."""
     from grader.sandbox import start_sandbox
 
-    def start(nice: int = 0) -> Any:
+    def start(nice: int = 0, serve_fd: int | None = None) -> Any:
         return start_sandbox(inputs=inputs, limits=limits, threads=config.threads, allow_unsafe=config.allow_unsafe,
-                             entry=entry, warm_up=entry == "child" or config.prestart, nice=nice)
+                             entry=entry, warm_up=entry == "child" or config.prestart, nice=nice, serve_fd=serve_fd)
 
     key = (entry, limits, config.threads, config.allow_unsafe, tuple(sorted((k, str(v)) for k, v in inputs.items())))
     return key, start
@@ -333,19 +333,34 @@ def _sandbox(config: GradeConfig, entry: str, inputs: dict[str, Path], limits: L
     key, start = _starter(config, entry, inputs, limits)
     if not config.prestart:
         return start()
-    from grader import prestart
+    from grader import forkserver, prestart
 
+    if _forks(config):
+        return forkserver.pool().fork(key, start)
     return prestart.pool().take(key, start)
 
 
-def _refill(config: GradeConfig, inputs: dict[str, Path]) -> None:
-    """Start the next grade's structure and verifier sandboxes (grader/prestart.py)."""
-    from grader import prestart, trusted
+def _forks(config: GradeConfig) -> bool:
+    """Structure and verifier sandboxes come from fork servers (grader/forkserver.py): a worker or
+    a batch (config.prestart), where bubblewrap and cgroups are there."""
+    from grader import forkserver
 
-    pool = prestart.pool()
-    pool.refill(*_starter(config, "child", inputs, config.check_limits))
+    return config.prestart and not config.allow_unsafe and forkserver.usable()
+
+
+def _refill(config: GradeConfig, inputs: dict[str, Path]) -> None:
+    """Have the next grade's structure and verifier sandboxes ready: their fork servers running
+    (grader/forkserver.py), else pre-started sandboxes (grader/prestart.py)."""
+    from grader import forkserver, prestart, trusted
+
     ref_file = trusted.reference_file(config.table, work_root())
-    pool.refill(*_starter(config, "verify", {"reference": ref_file}, config.verify_limits))
+    starters = [_starter(config, "child", inputs, config.check_limits),
+                _starter(config, "verify", {"reference": ref_file}, config.verify_limits)]
+    for key, start in starters:
+        if _forks(config):
+            forkserver.pool().ensure(key, start)
+        else:
+            prestart.pool().refill(key, start)
 
 
 def _check_programs(config: GradeConfig, found: Collector, seed: int,

@@ -160,13 +160,14 @@ def _child_env(threads: int) -> dict[str, str]:
     }
 
 
-def _preexec(limits: Limits, cpu_seconds: int, cgroup: Cgroup | None, nice: int = 0) -> Callable[[], None]:
+def _preexec(limits: Limits, cpu_seconds: int | None, cgroup: Cgroup | None, nice: int = 0) -> Callable[[], None]:
     def setup() -> None:
         if cgroup is not None:
             cgroup.attach()
         if nice:
             os.nice(nice)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+        if cpu_seconds is not None:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -233,7 +234,7 @@ def run_sandboxed(
 
 def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, allow_unsafe: bool = False,
                   gpu: bool = False, entry: str = "child", warm_up: bool | str = False,
-                  nice: int = 0) -> "Started":
+                  nice: int = 0, serve_fd: int | None = None) -> "Started":
     """Start a sandbox that loads Python and torch, then waits for its one job (Started.run).
 
     The job and the submission are written into a private folder only when the job is given,
@@ -244,6 +245,9 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
     instead, for a fine-tune), the verifier every path of its checks on the reference programs.
     `nice`: start at this CPU niceness and, where the cpu controller is there, in an idle CPU
     group (a sandbox started ahead takes only idle CPU); run() sets both back before the job.
+    `serve_fd`: start a fork server instead (grader/forkserver.py): the entry warms up, then
+    forks one isolated process per job on this socket; it gets no CPU-time limit of its own
+    (each fork sets its job's) and a read-only /scratch (each fork mounts its own).
     """
     bwrap = bubblewrap()
     if bwrap is None and not allow_unsafe:
@@ -254,7 +258,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
     inputs = {name: Path(path).resolve() for name, path in inputs.items()}  # bwrap runs in scratch
     # The CPU limit counts from the start: a pre-started child's imports and warm-up get slack.
     cpu_seconds = limits.cpu_seconds or int(limits.wall_seconds * max(1, os.cpu_count() or 1) + 10)
-    rlimit_cpu = cpu_seconds + 30
+    rlimit_cpu = cpu_seconds + 30 if serve_fd is None else None
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
     cgroup = None
     try:
@@ -273,8 +277,11 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         # What a child may need before its job (a warm-up reads its inputs): start.json.
         (private / "start.json").write_text(json.dumps({"inputs": view["inputs"], "threads": threads}))
         read_fd, write_fd = os.pipe()
-        python = [sys.executable, "-s", "-B", view["child"], view["private"], str(write_fd)]
-        if warm_up:
+        python = [sys.executable, "-s", "-B", view["child"], view["private"],
+                  str(write_fd if serve_fd is None else serve_fd)]
+        if serve_fd is not None:
+            python.append("--fork-server")
+        elif warm_up:
             python.append("--warm-up" if warm_up is True else f"--warm-up={warm_up}")
         if bwrap:
             cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
@@ -294,7 +301,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
                 binds = sandbox_binds(memory_limit_bytes=limits.gpu_memory_bytes)
                 cmd += binds.args
                 child_env.update(binds.env)
-            cmd += ["--bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",
+            cmd += ["--bind" if serve_fd is None else "--ro-bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",
                     "--remount-ro", "/"]  # the root tmpfs holding the mount points: only /tmp and /scratch stay writable
             for key, value in child_env.items():
                 cmd += ["--setenv", key, value]
@@ -309,7 +316,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes, idle=nice > 0)
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), cwd=str(scratch), env=env, start_new_session=True,
+            pass_fds=(write_fd,) if serve_fd is None else (serve_fd,), cwd=str(scratch), env=env, start_new_session=True,
             preexec_fn=_preexec(limits, rlimit_cpu, cgroup, nice),
         )
         os.close(write_fd)
@@ -436,8 +443,10 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
     violation: list[str] = []
 
     def kill() -> None:
+        group = getattr(proc, "group_id", proc.pid)  # a fork's: None once it has exited (grader/forkserver.py)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            if group is not None:
+                os.killpg(group, signal.SIGKILL)
         except ProcessLookupError:
             pass
         if cgroup is not None:

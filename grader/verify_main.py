@@ -16,33 +16,42 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from typing import Any  # noqa: E402
+
 import torch  # noqa: E402
 
 from grader import verify  # noqa: E402
+from grader.child import forkserver  # noqa: E402
 from grader.child.channel import Channel  # noqa: E402
 
 
 def main() -> int:
-    private, channel = sys.argv[1], Channel(int(sys.argv[2]))
+    private, fd = sys.argv[1], int(sys.argv[2])
     with open(os.path.join(private, "start.json"), encoding="utf-8") as f:
         start = json.load(f)
     torch.set_num_threads(int(start.get("threads", 1)))
     with open(start["inputs"]["reference"], encoding="utf-8") as f:
         reference = json.load(f)
     ref, table = verify.reference_from_data(reference)
-    if "--warm-up" in sys.argv[3:]:  # every path of a grade's checks once, on our own programs
+    if "--warm-up" in sys.argv[3:] or "--fork-server" in sys.argv[3:]:  # every path of a grade's checks once, on our own programs
         verify.verdicts({name: {"data": data} for name, data in
                          {verify.MODEL: reference["model"], **reference["blocks"]}.items()}, ref, table, 0)
-    channel.send("warm")
+
+    def run_job(job: dict[str, Any], fd: int) -> int:
+        channel = Channel(fd)
+        channel.send("ready")
+        found = verify.verdicts(job["programs"], ref, table, int(job["seed"]))  # grad on: op signatures
+        for name, verdict in found.items():
+            channel.send("verdict", **verify.verdict_message(name, verdict))
+        channel.send("done")
+        return 0
+
+    if "--fork-server" in sys.argv[3:]:  # one isolated fork per job (grader/child/forkserver.py)
+        forkserver.serve(fd, run_job)
+    os.write(fd, b'{"type": "warm"}\n')  # before the job's Channel: one file object per fd
     sys.stdin.readline()  # the grader's go: the job is written
     with open(os.path.join(private, "job.json"), encoding="utf-8") as f:
-        job = json.load(f)
-    channel.send("ready")
-    found = verify.verdicts(job["programs"], ref, table, int(job["seed"]))  # grad on: op signatures
-    for name, verdict in found.items():
-        channel.send("verdict", **verify.verdict_message(name, verdict))
-    channel.send("done")
-    return 0
+        return run_job(json.load(f), fd)
 
 
 if __name__ == "__main__":

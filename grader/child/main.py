@@ -292,17 +292,27 @@ def wait_for_job(private: str) -> dict[str, Any]:
         return json.load(f)
 
 
+def run_job(job: dict[str, Any], fd: int) -> int:
+    """One job on the message pipe `fd`: structure probes, or a fine-tune."""
+    channel = Channel(fd)
+    code = (main_program_train(job, channel) if "program_train" in job
+            else main_train(job, channel) if "train" in job else main(job, channel))
+    channel.send("done")
+    return code
+
+
 if __name__ == "__main__":
-    channel = Channel(int(sys.argv[2]))
+    if "--fork-server" in sys.argv[3:]:  # warm once, then one isolated fork per job (forkserver.py)
+        import forkserver
+
+        warm_up()
+        forkserver.serve(int(sys.argv[2]), run_job)
     if "--warm-up" in sys.argv[3:]:
         warm_up()
     elif "--warm-up=train" in sys.argv[3:]:  # a training sandbox: no export in its job
         warm_up("train")
-    channel.send("warm")
-    job = wait_for_job(sys.argv[1])
-    code = (main_program_train(job, channel) if "program_train" in job
-            else main_train(job, channel) if "train" in job else main(job, channel))
-    channel.send("done")
+    os.write(int(sys.argv[2]), b'{"type": "warm"}\n')  # before the job's Channel: one file object per fd
+    code = run_job(wait_for_job(sys.argv[1]), int(sys.argv[2]))
     sys.stdout.flush()
     sys.stderr.flush()
     # Skip interpreter teardown: student atexit hooks and __del__ must not alter the outcome.

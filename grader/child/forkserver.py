@@ -1,0 +1,200 @@
+"""The sandbox side of a fork server: one warmed process that forks a fresh, isolated process per job.
+
+Why: a sandbox started per grade spends ~3.7 CPU-s on `import torch`, torch.export's imports and
+its first export before the student's first line runs; with uploads back to back on two cores
+that start, not the checks, decided the wait. This process (started in bubblewrap like any
+sandbox, see grader/forkserver.py) pays it once, then forks; a fork is ready in ~30 ms.
+
+What keeps the forks apart (the student's code runs in the fork, never here):
+- this process never reads a job: it receives three file descriptors per fork and nothing else,
+  so no student's file or data is ever in the memory the next fork inherits;
+- each fork gets new user, mount, PID, network, IPC, UTS and cgroup namespaces, a private empty
+  tmpfs on /tmp, /scratch, /submission and /dev/shm, an empty read-only /proc (a new procfs
+  can't be mounted under bubblewrap's), and then drops every capability with no_new_privs: it
+  can't see, signal or ptrace this process or another fork, nor unmount what hides them;
+- the grader moves each fork into a cgroup of its own (memory, pids) before it gets its job.
+
+Protocol on the control socket (this process <-> the grader): this side sends b"W" once warm;
+the grader sends one byte with three fds (a job socket, the message pipe, the log pipe); the
+fork ("A", our code) says hello on the job socket, where the kernel adds its PID for the grader,
+reads its job until EOF, forks the job's process ("B", PID 1 of the new PID namespace) and
+reports B's exit status on the job socket. Imports only the standard library.
+"""
+from __future__ import annotations
+
+import base64
+import ctypes
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+from typing import Any, Callable
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
+CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
+NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
+# Each fork's own writable places, empty at the start of every job.
+PRIVATE_TMPFS = ("/tmp", "/scratch", "/submission", "/dev/shm")
+SUBMISSION = "/submission/resnet50_skeleton.py"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _prctl(option: int, arg: int = 0) -> int:
+    return _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+
+
+def _enter_namespaces() -> None:
+    """New namespaces for this fork, its own uid and gid mapped to themselves."""
+    uid, gid = os.getuid(), os.getgid()
+    _prctl(PR_SET_DUMPABLE, 1)  # the server is not dumpable; the map files need this fork to be
+    _check(_libc.unshare(ctypes.c_int(NAMESPACES)), "unshare")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
+def _private_view(source: bytes | None, tmpfs_bytes: int) -> None:
+    """Fresh tmpfs where the job may write, the student's file in /submission, /proc hidden."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here propagates anywhere
+    for where in PRIVATE_TMPFS:
+        _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_bytes},mode=1777")
+    if source is not None:
+        with open(SUBMISSION, "wb") as f:
+            f.write(source)
+    _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=555")
+    os.chdir("/scratch")
+
+
+def drop_capabilities() -> None:
+    """No capability left (bounding, ambient, effective, permitted) and no way to regain one."""
+    cap = 0
+    while _prctl(PR_CAPBSET_DROP, cap) == 0:
+        cap += 1
+    if ctypes.get_errno() != 22 or cap == 0:  # EINVAL past the last capability is the loop's end
+        raise OSError(ctypes.get_errno(), "could not drop the capability bounding set")
+    _check(_prctl(PR_CAP_AMBIENT, 4), "clear ambient capabilities")  # PR_CAP_AMBIENT_CLEAR_ALL
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+    check = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), check), "capget")
+    if any(d.effective or d.permitted or d.inheritable for d in check):
+        raise OSError("capabilities are still held after dropping them")
+
+
+def _read_all(sock: socket.socket, limit: int) -> bytes:
+    chunks, total = [], 0
+    while chunk := sock.recv(1 << 20):
+        total += len(chunk)
+        if total > limit:
+            raise ValueError("job larger than the limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _job_process(job: dict[str, Any], messages: int, log: int, run_job: Callable[[dict[str, Any], int], int]) -> None:
+    """B: the job's own process. Sets up its view and limits, then runs the job; never returns."""
+    code, err = 70, log
+    try:
+        source = base64.b64decode(job["source"]) if job.get("source") is not None else None
+        _private_view(source, int(job["tmpfs_bytes"]))
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        err = 2
+        os.closerange(3, messages)  # nothing of the server's (its control socket, its log) stays open
+        os.closerange(messages + 1, 1 << 16)
+        cpu = int(job["cpu_seconds"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # this process's CPU counts from 0
+        drop_capabilities()
+    except BaseException as exc:  # our setup failed: say so on the log, run nothing
+        os.write(err, f"fork server: the job's process could not be set up: {exc!r}\n".encode())
+        os._exit(code)
+    code = run_job(job["job"], messages)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)  # skip interpreter teardown: student atexit hooks must not alter the outcome
+
+
+def _fork_process(job_sock: socket.socket, messages: int, log: int,
+                  run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int) -> None:
+    """A: our code between the server and the job. Never returns."""
+    try:
+        os.setsid()  # its own process group: the grader kills A and B with one killpg
+        _enter_namespaces()
+        job_sock.sendall(b"A")  # the grader reads A's PID off this message, then moves A to a cgroup
+        job = json.loads(_read_all(job_sock, max_job_bytes))
+        pid = os.fork()  # B: PID 1 of the new PID namespace
+        if pid == 0:
+            job_sock.close()
+            _job_process(job, messages, log, run_job)
+        os.close(messages)
+        os.close(log)
+        _, status = os.waitpid(pid, 0)
+        job_sock.sendall(str(os.waitstatus_to_exitcode(status)).encode())
+    except BaseException as exc:
+        try:
+            os.write(log, f"fork server: the fork failed: {exc!r}\n".encode())
+        except OSError:
+            pass
+        os._exit(71)
+    os._exit(0)
+
+
+def serve(control: int, run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int = 64 << 20) -> None:
+    """Fork one isolated process per request on `control` until the grader closes it."""
+    _prctl(PR_SET_DUMPABLE, 0)  # its memory can't be read through /proc by a fork, whatever it tries
+    sock = socket.socket(fileno=control)
+    sock.sendall(b"W")
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 1, 3)
+        except OSError:
+            break
+        if not msg:
+            break  # the grader is gone
+        while True:  # reap earlier forks
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            sock.close()  # a fork can't ask for more forks
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _fork_process(socket.socket(fileno=fds[0]), fds[1], fds[2], run_job, max_job_bytes)
+        for fd in fds:
+            os.close(fd)
+    os._exit(0)

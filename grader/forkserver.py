@@ -1,0 +1,360 @@
+"""Fork servers: a warmed sandbox per kind of job that forks an isolated process per grade.
+
+Why: a sandbox started per grade costs ~3.7 CPU-s (`import torch`, torch.export's imports, the
+first export) before the student's first line runs, and the verifier about as much. Pre-starting
+(grader/prestart.py) hides that only when the worker has idle time; with uploads back to back
+on two cores the starts themselves made the wait (bench.feedback: p95 6.8 s). A fork server pays
+the start once per worker and kind, then each grade gets a fork of it in ~30 ms.
+
+Each fork is as fresh as a new sandbox where it matters (grader/child/forkserver.py says how):
+the server never reads a job, so nothing of one student is in what the next fork inherits; a
+fork has its own namespaces and tmpfs, no capabilities, and here a cgroup of its own (memory,
+pids, normal CPU share) before its job is written to it. The server itself runs in bubblewrap
+with the same view and limits as any sandbox, except that /scratch is read-only.
+
+Used for the structure child and the verifier where bubblewrap and cgroups are there and the
+grade asked for pre-started sandboxes (a worker, a batch); otherwise grader/prestart.py.
+"""
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import psutil
+
+from grader.cgroups import Cgroup
+from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap
+
+SUBMISSION = "/submission/resnet50_skeleton.py"  # where each fork writes the student's file
+FORK_SECONDS = 30.0  # a fork that has not said hello by then is not coming
+MAX_SERVERS = 4
+
+
+class ForkFailed(RuntimeError):
+    """The server did not fork (it died, or its fork could not isolate itself)."""
+
+
+@lru_cache(maxsize=1)
+def usable() -> bool:
+    """Fork servers need bubblewrap (the server's sandbox) and writable cgroups (one per fork)."""
+    if bubblewrap() is None:
+        return False
+    probe = Cgroup.create(memory_bytes=1 << 30, max_pids=16)
+    if probe is None:
+        return False
+    probe.remove()
+    return True
+
+
+class _ForkProcess:
+    """The grader's handle on one fork (A, whose child B runs the job), shaped like the Popen
+    that grader/sandbox.py's supervisor expects: wait, poll, returncode, stdout (the log)."""
+
+    def __init__(self, pid: int, job: socket.socket, log_fd: int) -> None:
+        self.pid = pid
+        self.job = job
+        self.returncode: int | None = None
+        self.stdout = os.fdopen(log_fd, "rb")
+        self.stdin = None
+
+    @property
+    def group_id(self) -> int | None:
+        """A's process group, while A is known to be alive (never a reused PID's group)."""
+        return self.pid if self.returncode is None else None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self.job], [], [], 0)[0]:
+            self._read_status()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not select.select([self.job], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired("fork", timeout or 0)
+            self._read_status()
+        assert self.returncode is not None
+        return self.returncode
+
+    def _read_status(self) -> None:
+        data = b""
+        self.job.settimeout(5)
+        try:
+            while chunk := self.job.recv(64):
+                data += chunk
+        except OSError:
+            pass
+        try:
+            self.returncode = int(data.decode())
+        except ValueError:  # A was killed before it could report (kill, OOM): as its child was
+            self.returncode = -signal.SIGKILL
+
+
+@dataclass
+class Forked:
+    """One fork waiting for its job; run() hands it the job once, then it is gone (like Started)."""
+
+    proc: _ForkProcess
+    read_fd: int
+    cgroup: Cgroup
+    limits: Limits
+    threads: int
+    cpu_seconds: int
+    inputs: dict[str, str]
+    done: Callable[[], None]
+    used: bool = False
+    _owns_fd: bool = True
+
+    def alive(self) -> bool:
+        return not self.used and self.proc.poll() is None
+
+    def run(self, *, submission: Path | None, job: dict[str, Any],
+            on_message: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        assert not self.used, "a fork runs one job"
+        self.used = True
+        try:
+            payload = {"job": {**job, "submission": SUBMISSION if submission is not None else None,
+                               "inputs": self.inputs, "threads": self.threads},
+                       "source": base64.b64encode(submission.read_bytes()).decode() if submission is not None else None,
+                       "cpu_seconds": self.cpu_seconds, "tmpfs_bytes": self.limits.max_file_bytes}
+            started = time.perf_counter()  # the limits count from the job
+            self._owns_fd = False
+            try:
+                self.proc.job.sendall(json.dumps(payload).encode())
+                self.proc.job.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # it died while waiting: _supervise names how
+            return _supervise(self.proc, self.read_fd, self.limits, self.cgroup, started, on_message,  # type: ignore[arg-type]
+                              isolation="bubblewrap (fork server)", cpu_seconds=self.cpu_seconds)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Kill it (if still there) and remove its cgroup."""
+        self.used = True
+        if self.proc.returncode is None:
+            group = self.proc.group_id
+            try:
+                if group is not None:
+                    os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.cgroup.remove()
+        for closing in (self.proc.stdout.close, self.proc.job.close):
+            try:
+                closing()
+            except OSError:
+                pass
+        if self._owns_fd:
+            self._owns_fd = False
+            os.close(self.read_fd)
+        self.done()
+
+
+@dataclass
+class Server:
+    """A started fork server (a Started sandbox in --fork-server mode) and its control socket."""
+
+    started: Started
+    control: socket.socket
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    retired: bool = False
+
+    def alive(self) -> bool:
+        return self.started.proc.poll() is None
+
+    def fork(self) -> Forked:
+        """A new isolated process, in a cgroup of its own, waiting for its job."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # the kernel tells us A's PID
+        msg_r, msg_w = os.pipe()
+        log_r, log_w = os.pipe()
+        cgroup = None
+        try:
+            with self.lock:
+                socket.send_fds(self.control, [b"F"], [theirs.fileno(), msg_w, log_w])
+                self.in_flight += 1
+            for fd in (msg_w, log_w):
+                os.close(fd)
+            theirs.close()
+            ours.settimeout(FORK_SECONDS)
+            data, ancillary, _, _ = ours.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("iII")))
+            creds = [d for level, kind, d in ancillary if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS]
+            if data != b"A" or not creds:
+                raise ForkFailed("the fork server's fork did not start: " + _drain(log_r))
+            pid = struct.unpack("iII", creds[0][:12])[0]
+            limits = self.started.limits
+            cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
+            if cgroup is None:
+                raise ForkFailed("no cgroup could be made for the fork")
+            cgroup.attach(pid)  # before its job exists: nothing of the student has run yet
+            psutil.Process(pid).nice(0)  # the server waits at the background niceness; the job does not
+        except BaseException as exc:
+            if cgroup is not None:
+                cgroup.remove()
+            for fd in (msg_r, log_r):
+                os.close(fd)
+            ours.close()
+            self._fork_done()
+            if isinstance(exc, (OSError, psutil.Error)):
+                raise ForkFailed(f"the fork server could not fork: {exc}") from exc
+            raise
+        ours.settimeout(None)
+        return Forked(proc=_ForkProcess(pid, ours, log_r), read_fd=msg_r, cgroup=cgroup, limits=limits,
+                      threads=self.started.threads, cpu_seconds=self.started.cpu_seconds,
+                      inputs=self.started.view["inputs"], done=self._fork_done)
+
+    def _fork_done(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            close = self.retired and self.in_flight == 0
+        if close:
+            self.close()
+
+    def retire(self) -> None:
+        """Close now, or when its last fork is done (closing the server kills its forks)."""
+        with self.lock:
+            self.retired = True
+            close = self.in_flight == 0
+        if close:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        except OSError:
+            pass
+        self.started.close()
+
+
+def _drain(fd: int) -> str:
+    out = b""
+    while select.select([fd], [], [], 0.5)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode("utf-8", "replace")[-2000:] or "(no output)"
+
+
+def start_server(start: Callable[..., Started], nice: int) -> Server:
+    """Start a server with `start(nice=, serve_fd=)` (grader/sandbox.py start_sandbox) and wait
+    until it is warm."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        started = start(nice=nice, serve_fd=theirs.fileno())
+    finally:
+        theirs.close()
+    ours.settimeout(started.limits.wall_seconds + 120)  # its warm-up is a grade's start, at most
+    try:
+        warm = ours.recv(1)
+    except OSError:
+        warm = b""
+    if warm != b"W":
+        log = started.proc.stdout.read1(65536) if started.proc.poll() is not None and started.proc.stdout else b""
+        started.close()
+        ours.close()
+        raise ForkFailed("the fork server did not start: " + (log.decode("utf-8", "replace")[-2000:] or "(no output)"))
+    ours.settimeout(None)
+    return Server(started=started, control=ours)
+
+
+class Pool:
+    """One fork server per key (what it was started with: entry, limits, inputs)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._servers: dict[Hashable, Future[Server]] = {}
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fork-server-spawner")
+
+    def ensure(self, key: Hashable, start: Callable[..., Started], nice: int = 19) -> Future[Server]:
+        """The server for `key`, started now (in the background, at `nice`) if there is none."""
+        with self._lock:
+            future = self._servers.get(key)
+            if future is not None and (not future.done() or _healthy(future)):
+                return future
+            if future is not None:
+                future.add_done_callback(_retire_quietly)
+            while len(self._servers) >= MAX_SERVERS:
+                self._servers.pop(next(iter(self._servers))).add_done_callback(_retire_quietly)
+            future = self._spawner.submit(start_server, start, nice)
+            self._servers[key] = future
+            return future
+
+    def fork(self, key: Hashable, start: Callable[..., Started]) -> Forked:
+        """A fork of the server for `key` (started now if there is none; once again if it died)."""
+        for attempt in range(2):
+            future = self.ensure(key, start)
+            try:
+                return future.result().fork()
+            except ForkFailed:
+                with self._lock:
+                    if self._servers.get(key) is future:
+                        del self._servers[key]
+                future.add_done_callback(_retire_quietly)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for future in servers:
+            future.add_done_callback(_retire_quietly)
+
+
+def _healthy(future: Future[Server]) -> bool:
+    try:
+        return future.result().alive()
+    except Exception:
+        return False
+
+
+def _retire_quietly(future: Future[Server]) -> None:
+    try:
+        future.result().retire()
+    except Exception:
+        pass
+
+
+_POOL: list[Pool] = []
+_POOL_LOCK = threading.Lock()
+
+
+def pool() -> Pool:
+    """This process's fork servers (made on first use)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(Pool())
+        return _POOL[0]
+
+
+def _shutdown() -> None:
+    if _POOL:
+        _POOL[0].close()
+
+
+def _after_fork() -> None:
+    # A forked grader process (a Celery pool process) can't use its parent's servers.
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+atexit.register(_shutdown)
+os.register_at_fork(after_in_child=_after_fork)
