@@ -71,10 +71,9 @@ class _ForkProcess:
         self.stdout = os.fdopen(log_fd, "rb")
         self.stdin = None
 
-    @property
-    def group_id(self) -> int | None:
-        """A's process group, while A is known to be alive (never a reused PID's group)."""
-        return self.pid if self.returncode is None else None
+    # No process group to kill: the job runs in a session of its own inside the fork's namespace;
+    # the fork's cgroup is how the grader kills all of it (grader/sandbox.py's supervisor).
+    group_id = None
 
     def poll(self) -> int | None:
         if self.returncode is None and select.select([self.job], [], [], 0)[0]:
@@ -145,14 +144,7 @@ class Forked:
     def close(self) -> None:
         """Kill it (if still there) and remove its cgroup."""
         self.used = True
-        if self.proc.returncode is None:
-            group = self.proc.group_id
-            try:
-                if group is not None:
-                    os.killpg(group, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.cgroup.remove()
+        self.cgroup.remove()  # kills whatever of the fork is left
         for closing in (self.proc.stdout.close, self.proc.job.close):
             try:
                 closing()

@@ -29,7 +29,10 @@ def main() -> int:
     private, fd = sys.argv[1], int(sys.argv[2])
     with open(os.path.join(private, "start.json"), encoding="utf-8") as f:
         start = json.load(f)
-    torch.set_num_threads(int(start.get("threads", 1)))
+    threads = int(start.get("threads", 1))
+    # A fork server warms up on one thread: a fork can't use an OpenMP pool its server started
+    # (the pool's threads are not in the fork), so each job sets its own thread count.
+    torch.set_num_threads(1 if "--fork-server" in sys.argv[3:] else threads)
     with open(start["inputs"]["reference"], encoding="utf-8") as f:
         reference = json.load(f)
     ref, table = verify.reference_from_data(reference)
@@ -39,6 +42,7 @@ def main() -> int:
 
     def run_job(job: dict[str, Any], fd: int) -> int:
         channel = Channel(fd)
+        torch.set_num_threads(threads)
         channel.send("ready")
         found = verify.verdicts(job["programs"], ref, table, int(job["seed"]))  # grad on: op signatures
         for name, verdict in found.items():

@@ -17,8 +17,8 @@ What keeps the forks apart (the student's code runs in the fork, never here):
 Protocol on the control socket (this process <-> the grader): this side sends b"W" once warm;
 the grader sends one byte with three fds (a job socket, the message pipe, the log pipe); the
 fork ("A", our code) says hello on the job socket, where the kernel adds its PID for the grader,
-reads its job until EOF, forks the job's process ("B", PID 1 of the new PID namespace) and
-reports B's exit status on the job socket. Imports only the standard library.
+reads its job until EOF and forks "B", PID 1 of the new PID namespace, which sets up the view,
+drops its capabilities, runs the job in "C" (PID 2) and reports C's exit status on the job socket. Imports only the standard library.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
 CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
 NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 24, 38, 47
 # Each fork's own writable places, empty at the start of every job.
 PRIVATE_TMPFS = ("/tmp", "/scratch", "/submission", "/dev/shm")
 SUBMISSION = "/submission/resnet50_skeleton.py"
@@ -71,7 +71,6 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
 def _enter_namespaces() -> None:
     """New namespaces for this fork, its own uid and gid mapped to themselves."""
     uid, gid = os.getuid(), os.getgid()
-    _prctl(PR_SET_DUMPABLE, 1)  # the server is not dumpable; the map files need this fork to be
     _check(_libc.unshare(ctypes.c_int(NAMESPACES)), "unshare")
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
         with open(f"/proc/self/{name}", "w") as f:
@@ -118,21 +117,18 @@ def _read_all(sock: socket.socket, limit: int) -> bytes:
 
 
 def _job_process(job: dict[str, Any], messages: int, log: int, run_job: Callable[[dict[str, Any], int], int]) -> None:
-    """B: the job's own process. Sets up its view and limits, then runs the job; never returns."""
+    """C: the job's own process (PID 2, as in any sandbox). Never returns."""
     code, err = 70, log
     try:
-        source = base64.b64decode(job["source"]) if job.get("source") is not None else None
-        _private_view(source, int(job["tmpfs_bytes"]))
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
         err = 2
-        os.closerange(3, messages)  # nothing of the server's (its control socket, its log) stays open
+        os.closerange(3, messages)  # nothing of the server's stays open (its log, its control socket)
         os.closerange(messages + 1, 1 << 16)
         cpu = int(job["cpu_seconds"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # this process's CPU counts from 0
-        drop_capabilities()
     except BaseException as exc:  # our setup failed: say so on the log, run nothing
         os.write(err, f"fork server: the job's process could not be set up: {exc!r}\n".encode())
         os._exit(code)
@@ -144,22 +140,56 @@ def _job_process(job: dict[str, Any], messages: int, log: int, run_job: Callable
         os._exit(code)  # skip interpreter teardown: student atexit hooks must not alter the outcome
 
 
+def _namespace_init(job: dict[str, Any], job_sock: socket.socket, messages: int, log: int,
+                    run_job: Callable[[dict[str, Any], int], int]) -> None:
+    """B: PID 1 of the fork's PID namespace, our code. Sets up the view, drops every capability,
+    runs the job in C and reports C's exit status to the grader. Never returns.
+
+    As the namespace's init it ignores signals from the job (the kernel shields an init from
+    its own namespace), and its session is the job's: kill(0) or killpg from the job reaches
+    B and the job only, never A or the server."""
+    try:
+        os.setsid()
+        source = base64.b64decode(job["source"]) if job.get("source") is not None else None
+        _private_view(source, int(job["tmpfs_bytes"]))
+        drop_capabilities()
+        pid = os.fork()
+    except BaseException as exc:
+        os.write(log, f"fork server: the job's process could not be set up: {exc!r}\n".encode())
+        os._exit(70)
+    if pid == 0:
+        job_sock.close()
+        _job_process(job, messages, log, run_job)
+    os.close(messages)
+    os.close(log)
+    status = -signal.SIGKILL
+    while True:  # reap, as an init does, until the job itself has ended
+        try:
+            ended, waited = os.wait()
+        except ChildProcessError:
+            break
+        if ended == pid:
+            status = os.waitstatus_to_exitcode(waited)
+            break
+    try:
+        job_sock.sendall(str(status).encode())
+    finally:
+        os._exit(0)  # the namespace ends with its init: whatever the job left behind is killed
+
+
 def _fork_process(job_sock: socket.socket, messages: int, log: int,
                   run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int) -> None:
-    """A: our code between the server and the job. Never returns."""
+    """A: our code between the server and the fork's namespaces. Never returns."""
     try:
-        os.setsid()  # its own process group: the grader kills A and B with one killpg
         _enter_namespaces()
         job_sock.sendall(b"A")  # the grader reads A's PID off this message, then moves A to a cgroup
         job = json.loads(_read_all(job_sock, max_job_bytes))
         pid = os.fork()  # B: PID 1 of the new PID namespace
         if pid == 0:
-            job_sock.close()
-            _job_process(job, messages, log, run_job)
-        os.close(messages)
-        os.close(log)
-        _, status = os.waitpid(pid, 0)
-        job_sock.sendall(str(os.waitstatus_to_exitcode(status)).encode())
+            _namespace_init(job, job_sock, messages, log, run_job)
+        for fd in (messages, log, job_sock.detach()):
+            os.close(fd)
+        os.waitpid(pid, 0)  # A's PID stays taken while the fork runs
     except BaseException as exc:
         try:
             os.write(log, f"fork server: the fork failed: {exc!r}\n".encode())
@@ -171,7 +201,6 @@ def _fork_process(job_sock: socket.socket, messages: int, log: int,
 
 def serve(control: int, run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int = 64 << 20) -> None:
     """Fork one isolated process per request on `control` until the grader closes it."""
-    _prctl(PR_SET_DUMPABLE, 0)  # its memory can't be read through /proc by a fork, whatever it tries
     gc.freeze()  # what is here now is never collected in a fork: its collector then writes (copies) none of it
     sock = socket.socket(fileno=control)
     sock.sendall(b"W")

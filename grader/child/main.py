@@ -305,6 +305,7 @@ if __name__ == "__main__":
     if "--fork-server" in sys.argv[3:]:  # warm once, then one isolated fork per job (forkserver.py)
         import forkserver
 
+        torch.set_num_threads(1)  # a fork can't use an OpenMP pool started here: each job sets its own
         warm_up()
         forkserver.serve(int(sys.argv[2]), run_job)
     if "--warm-up" in sys.argv[3:]:

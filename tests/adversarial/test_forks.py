@@ -1,0 +1,113 @@
+"""A fork of a fork server (grader/forkserver.py) is as closed as a fresh sandbox: it reaches
+neither the server nor another grade, and nothing of one grade is there for the next."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from grader import forkserver
+from grader.engine import GradeConfig, _starter
+from grader.rubric import SOLUTION
+from grader.sandbox import Limits
+from tests.adversarial.conftest import attack, grade, printed
+
+pytestmark = pytest.mark.skipif(not forkserver.usable(), reason="fork servers need bubblewrap and cgroups")
+
+
+@pytest.fixture(scope="module")
+def forks(config: GradeConfig) -> Iterator[GradeConfig]:
+    """The engine as a worker runs it: structure checks and verifier from fork servers."""
+    yield replace(config, prestart=True)
+    forkserver.pool().close()
+
+
+def _server_pids() -> set[int]:
+    return {f.result().started.proc.pid for f in forkserver.pool()._servers.values()}
+
+
+def test_a_fork_reaches_nothing_outside_its_own_namespaces(forks: GradeConfig) -> None:
+    report = grade(attack("fork_probe", MARK="fork-probe-mark-one"), forks)
+    assert report.sandbox["isolation"] == "bubblewrap (fork server)"
+    assert report.score == 105, (report.error, report.log[-2000:])
+    # PID 2 under its namespace's init, as in any sandbox: no process outside can be named
+    # (the others it reaches are its own threads).
+    assert printed(report.log, "PID") == 2 and printed(report.log, "REACH")[:2] == [1, 2]
+    assert printed(report.log, "PROC") == []  # the server's /proc is hidden ...
+    assert printed(report.log, "UMOUNT") == -1  # ... for good: no capability to unmount it
+    assert printed(report.log, "CAPS") == [0, 0, 0, 0]
+    assert len(printed(report.log, "FDS")) == 1  # its message pipe, nothing of the server's
+
+
+def test_nothing_one_grade_leaves_is_there_for_the_next(forks: GradeConfig) -> None:
+    grade(attack("fork_probe", MARK="fork-probe-mark-alice"), forks)
+    servers = _server_pids()
+    report = grade(attack("fork_probe", MARK="fork-probe-mark-bob"), forks)
+    assert _server_pids() == servers  # the same server forked both
+    assert printed(report.log, "SEEN") == {"/tmp": [], "/scratch": [], "/dev/shm": [],
+                                           "/submission": ["resnet50_skeleton.py"]}
+    assert printed(report.log, "OTHERS") == []  # no string of alice's grade in bob's process
+
+
+def test_killing_its_process_group_harms_neither_the_server_nor_the_next_grade(forks: GradeConfig) -> None:
+    grade(SOLUTION.read_bytes(), forks)
+    servers = _server_pids()
+    report = grade(attack("kill_group"), forks)
+    assert report.error is not None and report.error.kind == "crashed"
+    assert "SIGKILL" in report.error.message
+    assert _server_pids() == servers and all(f.result().alive() for f in forkserver.pool()._servers.values())
+    assert grade(SOLUTION.read_bytes(), forks).score == 105
+
+
+def test_memory_past_the_limit_is_that_forks_verdict(forks: GradeConfig) -> None:
+    report = grade(attack("import_memory"), forks, memory_bytes=2 << 30)
+    assert report.status == "rejected" and report.error.kind == "memory_limit"
+    assert "2 GiB" in report.error.message
+    assert all(f.result().alive() for f in forkserver.pool()._servers.values())  # its server lives on
+
+
+LISTEN = b"""
+import socket, time
+s = socket.socket(socket.AF_UNIX)
+s.bind("\\0autograder-fork-test")
+s.listen(1)
+s.settimeout(8)
+try:
+    s.accept()
+    print("GOT 'connection'")
+except OSError:
+    print("GOT 'nothing'")
+"""
+CONNECT = b"""
+import socket, time
+ok = False
+for _ in range(60):
+    try:
+        socket.socket(socket.AF_UNIX).connect("\\0autograder-fork-test")
+        ok = True
+        break
+    except OSError:
+        time.sleep(0.1)
+print("CONNECTED", ok)
+"""
+
+
+def test_two_forks_running_at_once_cannot_talk(forks: GradeConfig, tmp_path: Path) -> None:
+    """Each fork has its own network namespace (abstract sockets, loopback), not the server's."""
+    key, start = _starter(forks, "child", {}, Limits(wall_seconds=30))
+    first, second = forkserver.pool().fork(key, start), forkserver.pool().fork(key, start)
+    outcomes: dict[str, Any] = {}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "resnet50_skeleton.py").write_bytes(LISTEN)
+    (tmp_path / "b" / "resnet50_skeleton.py").write_bytes(CONNECT)
+    listener = threading.Thread(target=lambda: outcomes.update(a=first.run(
+        submission=tmp_path / "a" / "resnet50_skeleton.py", job={"blocks": []})))
+    listener.start()
+    outcomes["b"] = second.run(submission=tmp_path / "b" / "resnet50_skeleton.py", job={"blocks": []})
+    listener.join()
+    assert printed(outcomes["b"].log, "CONNECTED") is False
+    assert printed(outcomes["a"].log, "GOT") == "nothing"
