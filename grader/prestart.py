@@ -1,5 +1,8 @@
 """Pre-started sandboxes: one of each kind waits, so a grade does not wait for bwrap and torch.
 
+A worker's structure checks and verifier come from fork servers instead (grader/forkserver.py)
+where cgroups are there; the training sandbox, and those two where they are not, come from here.
+
 A grade's structure checks used to spend ~2.5 s before the student's first line ran: bwrap,
 Python, `import torch`, and torch.export's first-use imports. A worker grading one file after
 another now starts the next sandbox while it grades: the next grade takes it, ready. Each

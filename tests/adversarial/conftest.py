@@ -54,11 +54,19 @@ def grade(source: bytes, config: GradeConfig, **limits: object) -> Report:
 
 def leftovers() -> list[int]:
     """Sandboxed processes still alive after their grade (there must be none). A pre-started
-    sandbox waiting for its job (grader/prestart.py) is not one: it has no job.json yet."""
+    sandbox waiting for its job (grader/prestart.py) is not one: it has no job.json yet; nor is
+    a fork server (grader/forkserver.py), but any process it forked is."""
     out = []
     for p in psutil.process_iter(["cmdline"]):
         cmdline = p.info["cmdline"] or []
         if "/opt/autograder/child/main.py" not in " ".join(cmdline):
+            continue
+        if "--fork-server" in cmdline:
+            try:
+                if "--fork-server" in p.parent().cmdline():
+                    out.append(p.pid)
+            except (psutil.Error, AttributeError):
+                pass
             continue
         private = cmdline[cmdline.index("/opt/autograder/child/main.py") + 1]
         try:

@@ -13,7 +13,7 @@ from grader import forkserver
 from grader.engine import GradeConfig, _starter
 from grader.rubric import SOLUTION
 from grader.sandbox import Limits
-from tests.adversarial.conftest import attack, grade, printed
+from tests.adversarial.conftest import attack, grade, leftovers, printed
 
 pytestmark = pytest.mark.skipif(not forkserver.usable(), reason="fork servers need bubblewrap and cgroups")
 
@@ -59,6 +59,7 @@ def test_killing_its_process_group_harms_neither_the_server_nor_the_next_grade(f
     assert report.error is not None and report.error.kind == "crashed"
     assert "SIGKILL" in report.error.message
     assert _server_pids() == servers and all(f.result().alive() for f in forkserver.pool()._servers.values())
+    assert leftovers() == []
     assert grade(SOLUTION.read_bytes(), forks).score == 105
 
 
@@ -67,6 +68,7 @@ def test_memory_past_the_limit_is_that_forks_verdict(forks: GradeConfig) -> None
     assert report.status == "rejected" and report.error.kind == "memory_limit"
     assert "2 GiB" in report.error.message
     assert all(f.result().alive() for f in forkserver.pool()._servers.values())  # its server lives on
+    assert leftovers() == []
 
 
 LISTEN = b"""
