@@ -336,7 +336,10 @@ def _sandbox(config: GradeConfig, entry: str, inputs: dict[str, Path], limits: L
     from grader import forkserver, prestart
 
     if _forks(config):
-        return forkserver.pool().fork(key, start)
+        try:
+            return forkserver.pool().fork(key, start)
+        except forkserver.ForkFailed:
+            pass  # forkserver.usable() is now False, with the reason: this grade starts its own
     return prestart.pool().take(key, start)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import base64
 import json
+import logging
 import os
 import select
 import signal
@@ -39,6 +40,7 @@ import psutil
 from grader.cgroups import Cgroup
 from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap
 
+log = logging.getLogger(__name__)
 SUBMISSION = "/submission/resnet50_skeleton.py"  # where each fork writes the student's file
 FORK_SECONDS = 30.0  # a fork that has not said hello by then is not coming
 MAX_SERVERS = 4
@@ -48,9 +50,18 @@ class ForkFailed(RuntimeError):
     """The server did not fork (it died, or its fork could not isolate itself)."""
 
 
-@lru_cache(maxsize=1)
+# Why fork servers are not used in this process any more (a server failed twice in a row to
+# start or fork: e.g. nested user namespaces are refused here); grades then start their own.
+DISABLED: list[str] = []
+
+
 def usable() -> bool:
     """Fork servers need bubblewrap (the server's sandbox) and writable cgroups (one per fork)."""
+    return not DISABLED and _can_fork()
+
+
+@lru_cache(maxsize=1)
+def _can_fork() -> bool:
     if bubblewrap() is None:
         return False
     probe = Cgroup.create(memory_bytes=1 << 30, max_pids=16)
@@ -293,12 +304,14 @@ class Pool:
             future = self.ensure(key, start)
             try:
                 return future.result().fork()
-            except ForkFailed:
+            except ForkFailed as exc:
                 with self._lock:
                     if self._servers.get(key) is future:
                         del self._servers[key]
                 future.add_done_callback(_retire_quietly)
                 if attempt:
+                    DISABLED.append(str(exc))
+                    log.warning("fork servers turned off in this process: %s", exc)
                     raise
         raise AssertionError("unreachable")
 

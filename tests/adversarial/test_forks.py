@@ -2,6 +2,8 @@
 neither the server nor another grade, and nothing of one grade is there for the next."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -113,3 +115,13 @@ def test_two_forks_running_at_once_cannot_talk(forks: GradeConfig, tmp_path: Pat
     listener.join()
     assert printed(outcomes["b"].log, "CONNECTED") is False
     assert printed(outcomes["a"].log, "GOT") == "nothing"
+
+
+def test_a_server_that_died_is_started_again(forks: GradeConfig) -> None:
+    grade(SOLUTION.read_bytes(), forks)
+    before = _server_pids()
+    for pid in before:
+        os.killpg(pid, signal.SIGKILL)  # the server's whole sandbox, as a crash or an OOM kill would
+    report = grade(SOLUTION.read_bytes(), forks)
+    assert report.score == 105 and report.sandbox["isolation"] == "bubblewrap (fork server)"
+    assert _server_pids().isdisjoint(before) and forkserver.usable()
