@@ -9,8 +9,8 @@ What keeps the forks apart (the student's code runs in the fork, never here):
 - this process never reads a job: it receives three file descriptors per fork and nothing else,
   so no student's file or data is ever in the memory the next fork inherits;
 - each fork gets new user, mount, PID, network, IPC, UTS and cgroup namespaces, a private empty
-  tmpfs on /tmp, /scratch, /submission and /dev/shm, an empty read-only /proc (a new procfs
-  can't be mounted under bubblewrap's), and then drops every capability with no_new_privs: it
+  tmpfs on /tmp, /scratch, /submission and /dev/shm, a read-only /dev, an empty read-only /proc
+  (a new procfs can't be mounted under bubblewrap's), and then drops every capability with no_new_privs: it
   can't see, signal or ptrace this process or another fork, nor unmount what hides them;
 - the grader moves each fork into a cgroup of its own (memory, pids) before it gets its job.
 
@@ -36,7 +36,8 @@ from typing import Any, Callable
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
 CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
 NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 2, 4, 8, 32, 1024, 2048
+MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 4096, 0x4000, 1 << 18, 1 << 21
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 24, 38, 47
 # Each fork's own writable places, empty at the start of every job.
 PRIVATE_TMPFS = ("/tmp", "/scratch", "/submission", "/dev/shm")
@@ -77,11 +78,24 @@ def _enter_namespaces() -> None:
             f.write(text)
 
 
+def _remount_readonly(path: str) -> None:
+    """Make this namespace's copy of the mount at `path` read-only, keeping its other flags
+    (a mount inherited from a more privileged namespace can't lose nosuid, nodev, ...)."""
+    kept = os.statvfs(path).f_flag
+    flags = kept & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    if kept & os.ST_RELATIME:
+        flags |= MS_RELATIME
+    _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+
+
 def _private_view(source: bytes | None, tmpfs_bytes: int) -> None:
-    """Fresh tmpfs where the job may write, the student's file in /submission, /proc hidden."""
+    """Fresh tmpfs where the job may write, the student's file in /submission, /proc hidden,
+    the server's /dev read-only (bubblewrap's /dev is a tmpfs every fork would share)."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here propagates anywhere
+    _remount_readonly("/dev")
     for where in PRIVATE_TMPFS:
         _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_bytes},mode=1777")
+    _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
     if source is not None:
         with open(SUBMISSION, "wb") as f:
             f.write(source)
@@ -203,6 +217,7 @@ def serve(control: int, run_job: Callable[[dict[str, Any], int], int], max_job_b
     """Fork one isolated process per request on `control` until the grader closes it."""
     gc.freeze()  # what is here now is never collected in a fork: its collector then writes (copies) none of it
     sock = socket.socket(fileno=control)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps each fork as it ends: no zombies
     sock.sendall(b"W")
     while True:
         try:
@@ -211,12 +226,6 @@ def serve(control: int, run_job: Callable[[dict[str, Any], int], int], max_job_b
             break
         if not msg:
             break  # the grader is gone
-        while True:  # reap earlier forks
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
         if len(fds) != 3:
             for fd in fds:
                 os.close(fd)

@@ -51,6 +51,7 @@ def test_nothing_one_grade_leaves_is_there_for_the_next(forks: GradeConfig) -> N
     assert _server_pids() == servers  # the same server forked both
     assert printed(report.log, "SEEN") == {"/tmp": [], "/scratch": [], "/dev/shm": [],
                                            "/submission": ["resnet50_skeleton.py"]}
+    assert printed(report.log, "DEV") == []  # bubblewrap's /dev is the server's: read-only in a fork
     assert printed(report.log, "OTHERS") == []  # no string of alice's grade in bob's process
 
 
@@ -74,7 +75,8 @@ def test_memory_past_the_limit_is_that_forks_verdict(forks: GradeConfig) -> None
 
 
 LISTEN = b"""
-import socket, time
+import os, socket, time
+pty = os.openpty()
 s = socket.socket(socket.AF_UNIX)
 s.bind("\\0autograder-fork-test")
 s.listen(1)
@@ -86,7 +88,7 @@ except OSError:
     print("GOT 'nothing'")
 """
 CONNECT = b"""
-import socket, time
+import os, socket, time
 ok = False
 for _ in range(60):
     try:
@@ -96,11 +98,13 @@ for _ in range(60):
     except OSError:
         time.sleep(0.1)
 print("CONNECTED", ok)
+print("PTYS", sorted(os.listdir("/dev/pts")))
 """
 
 
 def test_two_forks_running_at_once_cannot_talk(forks: GradeConfig, tmp_path: Path) -> None:
-    """Each fork has its own network namespace (abstract sockets, loopback), not the server's."""
+    """Each fork has its own network namespace (abstract sockets, loopback) and its own
+    terminals (devpts), not the server's."""
     key, start = _starter(forks, "child", {}, Limits(wall_seconds=30))
     first, second = forkserver.pool().fork(key, start), forkserver.pool().fork(key, start)
     outcomes: dict[str, Any] = {}
@@ -114,10 +118,12 @@ def test_two_forks_running_at_once_cannot_talk(forks: GradeConfig, tmp_path: Pat
     outcomes["b"] = second.run(submission=tmp_path / "b" / "resnet50_skeleton.py", job={"blocks": []})
     listener.join()
     assert printed(outcomes["b"].log, "CONNECTED") is False
+    assert printed(outcomes["b"].log, "PTYS") == ["ptmx"]  # its own devpts: not the other's terminal
     assert printed(outcomes["a"].log, "GOT") == "nothing"
 
 
 def test_a_server_that_died_is_started_again(forks: GradeConfig) -> None:
+    forkserver.pool().close()  # only this test's servers from here on
     grade(SOLUTION.read_bytes(), forks)
     before = _server_pids()
     for pid in before:
