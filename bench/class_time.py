@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from bench._common import SUBSET, emit, machine_label
-from grader import prestart
+from grader import forkserver, prestart
 from grader.data import load_cifar10, save_cifar10_format
 from grader.engine import GradeConfig, grade_bytes
 from grader.expected import load_reference
@@ -251,11 +251,13 @@ def main() -> None:
         class_cache = root / "class-cache"
         started = time.perf_counter()
         # As a worker or `autograder grade` with several files: the next grade's sandboxes start
-        # while this one runs (grader/prestart.py); a solo grade starts its own, as for one file.
+        # while this one runs, and structure checks and verifier from fork servers (grader/prestart.py,
+        # grader/forkserver.py); a solo grade starts its own, as for one file.
         class_reports, class_seconds = grade_all(students, config(class_cache, prestart=True), "class", args.save)
         class_wall = time.perf_counter() - started
         fine_tunes = len(list((class_cache / "fine-tunes").glob("*.json")))
-        prestart.pool().close()  # a solo grade is one file alone: no sandboxes waiting beside it
+        prestart.pool().close()  # a solo grade is one file alone: no sandboxes waiting beside it,
+        forkserver.pool().close()  # and no fork servers
 
         # Solo grades: one per solo key (a file's content, or with --solo program its verified
         # program when it has one); each file counts its key's one measurement.
