@@ -72,8 +72,9 @@ def _can_fork() -> bool:
 
 
 class _ForkProcess:
-    """The grader's handle on one fork (A, whose child B runs the job), shaped like the Popen
-    that grader/sandbox.py's supervisor expects: wait, poll, returncode, stdout (the log)."""
+    """The grader's handle on one fork (A; its child B, the namespace's init, runs the job in C
+    and reports C's exit status on the job socket), shaped like the Popen that
+    grader/sandbox.py's supervisor expects: wait, poll, returncode, stdout (the log)."""
 
     def __init__(self, pid: int, job: socket.socket, log_fd: int) -> None:
         self.pid = pid
