@@ -9,16 +9,20 @@ What keeps the forks apart (the student's code runs in the fork, never here):
 - this process never reads a job: it receives three file descriptors per fork and nothing else,
   so no student's file or data is ever in the memory the next fork inherits;
 - each fork gets new user, mount, PID, network, IPC, UTS and cgroup namespaces, a private empty
-  tmpfs on /tmp, /scratch, /submission and /dev/shm, a read-only /dev, an empty read-only /proc
-  (a new procfs can't be mounted under bubblewrap's), and then drops every capability with no_new_privs: it
-  can't see, signal or ptrace this process or another fork, nor unmount what hides them;
+  tmpfs on /tmp, /scratch, /submission and /dev/shm, its own devpts, a read-only /dev, an
+  empty read-only /proc (a new procfs can't be mounted under bubblewrap's), and then drops
+  every capability with no_new_privs: it can't see, signal or ptrace this process or another
+  fork, nor unmount what hides them;
 - the grader moves each fork into a cgroup of its own (memory, pids) before it gets its job.
 
 Protocol on the control socket (this process <-> the grader): this side sends b"W" once warm;
 the grader sends one byte with three fds (a job socket, the message pipe, the log pipe); the
 fork ("A", our code) says hello on the job socket, where the kernel adds its PID for the grader,
 reads its job until EOF and forks "B", PID 1 of the new PID namespace, which sets up the view,
-drops its capabilities, runs the job in "C" (PID 2) and reports C's exit status on the job socket. Imports only the standard library.
+drops its capabilities, runs the job in "C" (PID 2) and reports C's exit status on the job
+socket. Imports only the standard library; unshare, mount and capset by ctypes, by hand:
+Python 3.11 has no os.unshare, and a capabilities package would be one more thing to bind
+into every sandbox for four system calls.
 """
 from __future__ import annotations
 
