@@ -359,8 +359,9 @@ def _refill(config: GradeConfig, inputs: dict[str, Path]) -> None:
     ref_file = trusted.reference_file(config.table, work_root())
     starters = [_starter(config, "child", inputs, config.check_limits),
                 _starter(config, "verify", {"reference": ref_file}, config.verify_limits)]
+    forks = _forks(config)
     for key, start in starters:
-        if _forks(config):
+        if forks:
             forkserver.pool().ensure(key, start)
         else:
             prestart.pool().refill(key, start)

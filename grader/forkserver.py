@@ -17,7 +17,6 @@ grade asked for pre-started sandboxes (a worker, a batch); otherwise grader/pres
 """
 from __future__ import annotations
 
-import atexit
 import base64
 import json
 import logging
@@ -38,6 +37,7 @@ from typing import Any, Callable, Hashable
 import psutil
 
 from grader.cgroups import Cgroup
+from grader.prestart import PerProcess
 from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap
 
 log = logging.getLogger(__name__)
@@ -301,20 +301,27 @@ class Pool:
 
     def fork(self, key: Hashable, start: Callable[..., Started]) -> Forked:
         """A fork of the server for `key` (started now if there is none; once again if it died)."""
-        for attempt in range(2):
-            future = self.ensure(key, start)
-            try:
-                return future.result().fork()
-            except ForkFailed as exc:
-                with self._lock:
-                    if self._servers.get(key) is future:
-                        del self._servers[key]
-                future.add_done_callback(_retire_quietly)
-                if attempt:
-                    DISABLED.append(str(exc))
-                    log.warning("fork servers turned off in this process: %s", exc)
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._fork_once(key, start)
+        except ForkFailed:
+            pass
+        try:
+            return self._fork_once(key, start)
+        except ForkFailed as exc:
+            DISABLED.append(str(exc))
+            log.warning("fork servers turned off in this process: %s", exc)
+            raise
+
+    def _fork_once(self, key: Hashable, start: Callable[..., Started]) -> Forked:
+        future = self.ensure(key, start)
+        try:
+            return future.result().fork()
+        except ForkFailed:
+            with self._lock:
+                if self._servers.get(key) is future:
+                    del self._servers[key]
+            future.add_done_callback(_retire_quietly)
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -338,29 +345,9 @@ def _retire_quietly(future: Future[Server]) -> None:
         pass
 
 
-_POOL: list[Pool] = []
-_POOL_LOCK = threading.Lock()
+_POOL = PerProcess(Pool)
 
 
 def pool() -> Pool:
     """This process's fork servers (made on first use)."""
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(Pool())
-        return _POOL[0]
-
-
-def _shutdown() -> None:
-    if _POOL:
-        _POOL[0].close()
-
-
-def _after_fork() -> None:
-    # A forked grader process (a Celery pool process) can't use its parent's servers.
-    global _POOL_LOCK
-    _POOL.clear()
-    _POOL_LOCK = threading.Lock()
-
-
-atexit.register(_shutdown)
-os.register_at_fork(after_in_child=_after_fork)
+    return _POOL.get()

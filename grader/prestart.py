@@ -18,9 +18,11 @@ import atexit
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Hashable
+from typing import Callable, Generic, Hashable, TypeVar
 
 from grader.sandbox import Started
+
+T = TypeVar("T")
 
 # A sandbox started ahead runs at this niceness until its job: it uses idle CPU only, so a
 # grade (or a fine-tune) in progress is not slowed by the next one's start.
@@ -85,30 +87,36 @@ def _close_quietly(future: Future[Started]) -> None:
         pass
 
 
-_POOL: list[Prestarter] = []
-_POOL_LOCK = threading.Lock()
+class PerProcess(Generic[T]):
+    """One object per process, made on first use: closed at exit, and forgotten without being
+    touched in a forked child (a Celery pool process), where its parent's waiting processes and
+    spawner thread do not exist; the child makes its own. Also grader/forkserver.py's pool."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._made: T | None = None
+        self._lock = threading.Lock()
+        atexit.register(self._shutdown)
+        os.register_at_fork(after_in_child=self._forget)
+
+    def get(self) -> T:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+    def _shutdown(self) -> None:
+        if self._made is not None:
+            self._made.close()  # type: ignore[attr-defined]
+
+    def _forget(self) -> None:
+        self._made = None
+        self._lock = threading.Lock()
+
+
+_POOL = PerProcess(Prestarter)
 
 
 def pool() -> Prestarter:
     """This process's prestarter (made on first use)."""
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(Prestarter())
-        return _POOL[0]
-
-
-def _shutdown() -> None:
-    if _POOL:
-        _POOL[0].close()
-
-
-def _after_fork() -> None:
-    # The parent's waiting sandboxes and spawner thread do not exist in a forked child (a
-    # Celery pool process): forget them without touching them; the child makes its own.
-    global _POOL_LOCK
-    _POOL.clear()
-    _POOL_LOCK = threading.Lock()
-
-
-atexit.register(_shutdown)
-os.register_at_fork(after_in_child=_after_fork)
+    return _POOL.get()
