@@ -42,7 +42,7 @@ CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000
 NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 2, 4, 8, 32, 1024, 2048
 MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 4096, 0x4000, 1 << 18, 1 << 21
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 24, 38, 47
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
 # Each fork's own writable places, empty at the start of every job.
 PRIVATE_TMPFS = ("/tmp", "/scratch", "/submission", "/dev/shm")
 SUBMISSION = "/submission/resnet50_skeleton.py"
@@ -171,6 +171,7 @@ def _namespace_init(job: dict[str, Any], job_sock: socket.socket, messages: int,
         source = base64.b64decode(job["source"]) if job.get("source") is not None else None
         _private_view(source, int(job["tmpfs_bytes"]))
         drop_capabilities()
+        _check(_prctl(PR_SET_DUMPABLE, 0), "not dumpable")  # the job can't ptrace B (and forge its report)
         pid = os.fork()
     except BaseException as exc:
         os.write(log, f"fork server: the job's process could not be set up: {exc!r}\n".encode())

@@ -41,6 +41,7 @@ def test_a_fork_reaches_nothing_outside_its_own_namespaces(forks: GradeConfig) -
     assert printed(report.log, "PROC") == []  # the server's /proc is hidden ...
     assert printed(report.log, "UMOUNT") == -1  # ... for good: no capability to unmount it
     assert printed(report.log, "CAPS") == [0, 0, 0, 0]
+    assert printed(report.log, "PTRACE") == -1  # its init (which reports its exit) is not dumpable
     assert len(printed(report.log, "FDS")) == 1  # its message pipe, nothing of the server's
 
 

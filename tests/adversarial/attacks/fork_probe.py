@@ -34,6 +34,10 @@ print("PID", os.getpid())
 print("REACH", [p for p in range(1, 4096) if exists(p)])
 print("PROC", sorted(os.listdir("/proc")))
 print("UMOUNT", libc.umount2(b"/proc", 2))
+attached = libc.ptrace(16, 1, None, None)  # PTRACE_ATTACH to its namespace's init
+print("PTRACE", attached)
+if attached == 0:
+    libc.ptrace(17, 1, None, None)  # PTRACE_DETACH
 print("CAPS", [caps[0].effective, caps[0].permitted, caps[1].effective, caps[1].permitted])
 fds = []
 for fd in range(3, 1024):
