@@ -55,17 +55,20 @@ class Cgroup:
         self._procs_files = [str(d / "cgroup.procs") for d in {*dirs.values(), *([cpu] if cpu else [])}]
 
     @classmethod
-    def create(cls, *, memory_bytes: int, max_pids: int, idle: bool = False) -> "Cgroup | None":
+    def create(cls, *, memory_bytes: int, max_pids: int, idle: bool = False,
+               parent: "Cgroup | None" = None) -> "Cgroup | None":
         """A fresh group with the limits set, or None where no cgroup is writable here.
 
         `idle`: its processes get CPU only when nothing else wants it, until set_idle(False)
-        (where no cpu controller is usable, the group has none and the caller's nice is all)."""
+        (where no cpu controller is usable, the group has none and the caller's nice is all).
+        `parent`: made inside that group, whose limits then hold for all its groups together
+        (a grade run as two processes at once keeps one grade's memory and process budget)."""
         name = f"run-{uuid.uuid4().hex[:12]}"
         try:
             if (ROOT / "cgroup.controllers").exists():
-                group = cls._create_v2(name, memory_bytes, max_pids)
+                group = cls._create_v2(name, memory_bytes, max_pids, parent)
             elif (ROOT / "memory").is_dir() and (ROOT / "pids").is_dir():
-                group = cls._create_v1(name, memory_bytes, max_pids)
+                group = cls._create_v1(name, memory_bytes, max_pids, parent)
             else:
                 return None
         except OSError:
@@ -89,13 +92,15 @@ class Cgroup:
         return None if self.cpu is None else _read_int(self.cpu / "cpu.idle") == 1
 
     @classmethod
-    def _create_v2(cls, name: str, memory_bytes: int, max_pids: int) -> "Cgroup":
+    def _create_v2(cls, name: str, memory_bytes: int, max_pids: int, within: "Cgroup | None") -> "Cgroup":
         parent = ROOT / GROUP
         parent.mkdir(exist_ok=True)
         controllers = (ROOT / "cgroup.subtree_control").read_text().split()
         for c in ("memory", "pids"):
             if c not in controllers:
                 _write(ROOT / "cgroup.subtree_control", f"+{c}")
+        if within is not None:
+            parent = within.dirs["unified"]
         if not {"memory", "pids"} <= set((parent / "cgroup.subtree_control").read_text().split()):
             _write(parent / "cgroup.subtree_control", "+memory +pids")
         group = parent / name
@@ -116,10 +121,10 @@ class Cgroup:
         return cls(2, {"unified": group}, cpu)
 
     @classmethod
-    def _create_v1(cls, name: str, memory_bytes: int, max_pids: int) -> "Cgroup":
+    def _create_v1(cls, name: str, memory_bytes: int, max_pids: int, within: "Cgroup | None") -> "Cgroup":
         dirs = {}
         for controller in ("memory", "pids"):
-            d = ROOT / controller / GROUP / name
+            d = (ROOT / controller / GROUP if within is None else within.dirs[controller]) / name
             d.mkdir(parents=True)
             dirs[controller] = d
         _write(dirs["memory"] / "memory.limit_in_bytes", str(memory_bytes))

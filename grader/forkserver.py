@@ -181,8 +181,9 @@ class Server:
     def alive(self) -> bool:
         return self.started.proc.poll() is None
 
-    def fork(self) -> Forked:
-        """A new isolated process, in a cgroup of its own, waiting for its job."""
+    def fork(self, parent: Cgroup | None = None) -> Forked:
+        """A new isolated process, in a cgroup of its own (inside `parent`, whose limits it then
+        shares), waiting for its job."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # the kernel tells us A's PID
         msg_r, msg_w = os.pipe()
@@ -202,7 +203,7 @@ class Server:
                 raise ForkFailed("the fork server's fork did not start: " + _drain(log_r))
             pid = struct.unpack("iII", creds[0][:12])[0]
             limits = self.started.limits
-            cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
+            cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes, parent=parent)
             if cgroup is None:
                 raise ForkFailed("no cgroup could be made for the fork")
             cgroup.attach(pid)  # before its job exists: nothing of the student has run yet
@@ -218,8 +219,10 @@ class Server:
                 raise ForkFailed(f"the fork server could not fork: {exc}") from exc
             raise
         ours.settimeout(None)
+        # One thread per fork: a fork's first use of a larger pool cost the verifier 0.9-1.2 s
+        # more than one thread did (1.6-1.8 s against 0.73-0.76 s; bench/RESULTS.md, session 12).
         return Forked(proc=_ForkProcess(pid, ours, log_r), read_fd=msg_r, cgroup=cgroup, limits=limits,
-                      threads=self.started.threads, cpu_seconds=self.started.cpu_seconds,
+                      threads=1, cpu_seconds=self.started.cpu_seconds,
                       inputs=self.started.view["inputs"], done=self._fork_done)
 
     def _fork_done(self) -> None:
@@ -299,23 +302,24 @@ class Pool:
             self._servers[key] = future
             return future
 
-    def fork(self, key: Hashable, start: Callable[..., Started]) -> Forked:
-        """A fork of the server for `key` (started now if there is none; once again if it died)."""
+    def fork(self, key: Hashable, start: Callable[..., Started], parent: Cgroup | None = None) -> Forked:
+        """A fork of the server for `key` (started now if there is none; once again if it died),
+        in a cgroup inside `parent` where given."""
         try:
-            return self._fork_once(key, start)
+            return self._fork_once(key, start, parent)
         except ForkFailed:
             pass
         try:
-            return self._fork_once(key, start)
+            return self._fork_once(key, start, parent)
         except ForkFailed as exc:
             DISABLED.append(str(exc))
             log.warning("fork servers turned off in this process: %s", exc)
             raise
 
-    def _fork_once(self, key: Hashable, start: Callable[..., Started]) -> Forked:
+    def _fork_once(self, key: Hashable, start: Callable[..., Started], parent: Cgroup | None) -> Forked:
         future = self.ensure(key, start)
         try:
-            return future.result().fork()
+            return future.result().fork(parent)
         except ForkFailed:
             with self._lock:
                 if self._servers.get(key) is future:

@@ -101,9 +101,11 @@ def fresh_seed() -> int:
 
 
 def _run(program: Program, state: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, str | None]:
-    """Eval-mode output with grad-tracking parameters (for the op signature)."""
-    module = ProgramModule(program).eval()
-    module.load_state_dict(state, strict=True)
+    """Eval-mode output with grad-tracking parameters (for the op signature).
+
+    The module holds `state` itself, not a copy: the reference's program runs first, so what a
+    student's program may do to the tensors in place changes only its own output."""
+    module = ProgramModule(program, state=state).eval()
     out = module(x.clone())
     return out, probe.graph_signature(out)
 
@@ -126,7 +128,7 @@ def block_findings(name: str, checked: Checked, ref: Reference, input_shape: lis
     """The block's findings and the reference's, with the same fresh weights and input."""
     gen = torch.Generator().manual_seed(seed)
     ref_program = ref.blocks[name]
-    state = random_state(ProgramModule(ref_program), gen)
+    state = random_state(ProgramModule(ref_program, device="meta"), gen)
     x = torch.randn(*input_shape, generator=gen)
     ref_out, ref_graph = _run(ref_program, state, x)
     ref_facts = ref.block_facts[name]
@@ -172,19 +174,16 @@ def checkpoint_loads(checked: Checked, checkpoint: dict[str, torch.Tensor]) -> s
 def equivalence(checked: Checked, ref: Reference, input_shape: list[int], seed: int) -> EquivalenceCheck:
     """Same logits as the reference under the same fresh random weights and inputs?"""
     gen = torch.Generator().manual_seed(seed ^ 0x5EED)
-    state = random_state(ProgramModule(ref.model), gen)
+    state = random_state(ProgramModule(ref.model, device="meta"), gen)
     x = torch.randn(8, *input_shape, generator=gen)
     assert checked.program is not None
     problem = _loads(checked.program, state)
     if problem is not None:
         return EquivalenceCheck(checked=False, message="Not checked: the model's parameters are not the "
                                                        "reference's, so the same weights cannot be loaded.")
-    with torch.no_grad():
-        want = ProgramModule(ref.model).eval()
-        want.load_state_dict(state)
-        got = ProgramModule(checked.program).eval()
-        got.load_state_dict(state)
-        a, b = want(x), got(x)
+    with torch.no_grad():  # the reference first: see _run
+        a = ProgramModule(ref.model, state=state).eval()(x)
+        b = ProgramModule(checked.program, state=state).eval()(x)
     tol = 1e-3 * max(1.0, a.abs().max().item())
     if a.shape != b.shape:
         return EquivalenceCheck(checked=True, ok=False, tolerance=tol,

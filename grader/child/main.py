@@ -91,8 +91,17 @@ def run_block(cls: type, config: dict[str, Any], tensors: dict[str, torch.Tensor
     return result
 
 
+PARTS = ("probes", "export")
+
+
 def main(job: dict[str, Any], channel: Channel) -> int:
-    """Structure probes: each finding is sent as soon as it is known."""
+    """Structure probes: each finding is sent as soon as it is known.
+
+    `job["parts"]` (default both): "probes" (the blocks, the model's tree, shapes, checkpoint)
+    and "export" (the model as data). A worker runs them in two processes at once (the model's
+    export is ~1.3 s of one core); each part imports the file itself.
+    """
+    parts = set(job.get("parts", PARTS))
     torch.set_num_threads(int(job.get("threads", 1)))
     torch.manual_seed(int(job.get("seed", 0)))
     inputs = job.get("inputs", {})
@@ -116,7 +125,7 @@ def main(job: dict[str, Any], channel: Channel) -> int:
     tensors, checkpoint = load_expected(inputs)
     recorder = probe.CtorRecorder()
     block_cls = getattr(module, "ResidualBlock", None) if names["ResidualBlock"] == "class" else None
-    if block_cls is not None:
+    if block_cls is not None and "probes" in parts:
         recorder.install(block_cls)
         for config in job.get("blocks", []):
             torch.manual_seed(int(job.get("seed", 0)))
@@ -141,18 +150,26 @@ def main(job: dict[str, Any], channel: Channel) -> int:
     try:
         model = model_cls()
     except BaseException as exc:
-        channel.send("model", error=fail(exc), num_classes_default=default_classes)
+        if "probes" in parts:
+            channel.send("model", error=fail(exc), num_classes_default=default_classes)
         return 0
-    channel.send("model", error=None, num_classes_default=default_classes,
-                 modules=probe.describe_modules(model, block_cls, recorder),
-                 state_dict=probe.state_dict_shapes(model),
-                 parameters=sum(p.numel() for p in model.parameters()))
-
     model.eval()
-    channel.send("shapes", **probe.stage_shapes(model, tensors["shapes.input"], fail))
-    send_program(channel, "model", model, tensors["equivalence.input"][:2])
+    if "probes" in parts:
+        channel.send("model", error=None, num_classes_default=default_classes,
+                     modules=probe.describe_modules(model, block_cls, recorder),
+                     state_dict=probe.state_dict_shapes(model),
+                     parameters=sum(p.numel() for p in model.parameters()))
+        channel.send("shapes", **probe.stage_shapes(model, tensors["shapes.input"], fail))
+    elif "export" in parts:
+        try:  # as the probes' shape pass does before the export: e.g. lazy modules take their sizes
+            with torch.no_grad():
+                model(tensors["shapes.input"].clone())
+        except BaseException:
+            pass  # the probes part reports it
+    if "export" in parts:
+        send_program(channel, "model", model, tensors["equivalence.input"][:2])
 
-    if checkpoint:
+    if checkpoint and "probes" in parts:
         weights = torch.load(checkpoint, weights_only=True, map_location="cpu")
         try:
             model.load_state_dict(weights, strict=True)

@@ -328,10 +328,16 @@ class ProgramModule(nn.Module):
     `train()`/`eval()` switch BatchNorm and Dropout calls the way the standard modules do.
     """
 
-    def __init__(self, program: Program, device: str | torch.device = "cpu") -> None:
+    def __init__(self, program: Program, device: str | torch.device = "cpu",
+                 state: dict[str, torch.Tensor] | None = None) -> None:
+        """`state`: the tensors to hold, keyed as the program's state_dict, used as they are
+        (not copied: the verifier runs one fresh random state through two programs, where zeros
+        then a copy cost ~0.2 s a grade); default: zeros, for load_state_dict to fill."""
         super().__init__()
         self.program = program
         self._owners: dict[str, tuple[nn.Module, str]] = {}
+        if state is not None and set(state) != {spec.target for spec in program.state}:
+            raise ValueError("the state's keys are not the program's")
         for spec in program.state:
             owner = self
             *path, leaf = spec.target.split(".")
@@ -342,10 +348,16 @@ class ProgramModule(nn.Module):
                     owner.add_module(part, child)
                 owner = child
             dtype = DTYPES[spec.dtype]
-            if spec.kind == "parameter":
-                owner.register_parameter(leaf, nn.Parameter(torch.zeros(spec.shape, dtype=dtype, device=device)))
+            if state is None:
+                value = torch.zeros(spec.shape, dtype=dtype, device=device)
             else:
-                owner.register_buffer(leaf, torch.zeros(spec.shape, dtype=dtype, device=device))
+                value = state[spec.target]
+                if tuple(value.shape) != tuple(spec.shape) or value.dtype != dtype:
+                    raise ValueError(f"{spec.target} has another shape or type than the program's")
+            if spec.kind == "parameter":
+                owner.register_parameter(leaf, nn.Parameter(value))
+            else:
+                owner.register_buffer(leaf, value)
             self._owners[spec.name] = (owner, leaf)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -380,13 +392,14 @@ def _resolve(value: Any, values: dict[str, Any]) -> Any:
 def random_state(module: nn.Module, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Fresh random weights for a state_dict: every weight and every BatchNorm statistic matters.
 
-    Scaled like a fan-in initialisation so that 16 blocks neither vanish nor explode.
+    Scaled like a fan-in initialisation so that 16 blocks neither vanish nor explode. Only the
+    module's keys, shapes and types are read: a module on the meta device will do.
     """
     out: dict[str, torch.Tensor] = {}
     for key, t in module.state_dict().items():
         leaf = key.rsplit(".", 1)[-1]
         if not t.is_floating_point():
-            out[key] = torch.zeros_like(t)
+            out[key] = torch.zeros(t.shape, dtype=t.dtype)
         elif leaf == "running_var":
             out[key] = torch.rand(t.shape, generator=gen) + 0.5
         elif leaf == "running_mean" or (leaf == "bias"):

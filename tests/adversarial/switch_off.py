@@ -277,6 +277,9 @@ SWITCHES = [
     ("fork left in the server's cgroup", "grader/forkserver.py",
      "            cgroup.attach(pid)  # before its job exists", "            pass  # before its job exists",
      [A + "test_forks.py::test_memory_past_the_limit_is_that_forks_verdict"]),
+    ("a grade's two forks in cgroups of their own (twice its memory limit)", "grader/engine.py",
+     "forkserver.pool().fork(key, start, parent=group)", "forkserver.pool().fork(key, start)",
+     [A + "test_forks.py::test_the_two_forks_of_a_grade_share_its_memory_limit"]),
     # LMS launches (issue 15, LTI 1.3).
     ("LTI launch signature not verified", "api/lti.py",
      '    launch.set_jwt_verify_options({"verify_aud": False, "require": REQUIRED_CLAIMS})',

@@ -132,3 +132,40 @@ def test_a_server_that_died_is_started_again(forks: GradeConfig) -> None:
     report = grade(SOLUTION.read_bytes(), forks)
     assert report.score == 105 and report.sandbox["isolation"] == "bubblewrap (fork server)"
     assert _server_pids().isdisjoint(before) and forkserver.usable()
+
+
+@pytest.mark.parametrize("name", ["reference", "stride_on_3x3", "relu_after_addition", "missing_block_layer3"])
+def test_a_grade_from_two_forks_is_the_grade_from_one_sandbox(forks: GradeConfig, config: GradeConfig,
+                                                               name: str) -> None:
+    """A worker runs the probes and the model's export as two forks at once; a sandbox of its
+    own runs both in one process. The verdicts are the same."""
+    from tests.grader.mutations import MUTATIONS
+
+    source = SOLUTION.read_bytes() if name == "reference" else MUTATIONS[name].apply().encode()
+    split, whole = grade(source, forks), grade(source, config)
+    assert split.sandbox["export"]["status"] == "ok" and "export" not in whole.sandbox
+    assert [(i.id, i.points, i.verified) for i in split.items] == [(i.id, i.points, i.verified) for i in whole.items]
+    assert (split.score, split.trust.programs) == (whole.score, whole.trust.programs)
+    assert split.checks.equivalence.ok == whole.checks.equivalence.ok
+
+
+def test_the_two_forks_of_a_grade_share_its_memory_limit(forks: GradeConfig) -> None:
+    """Each fork holds 1.2 GB: under the 2 GiB limit alone, over it together."""
+    report = grade(attack("import_share"), forks, memory_bytes=2 << 30)
+    statuses = {report.sandbox["status"], report.sandbox.get("export", {}).get("status")}
+    assert "memory_limit" in statuses, (report.sandbox, report.error)
+    assert leftovers() == []
+
+
+def test_an_export_that_never_ends_costs_the_model_items_their_verification(forks: GradeConfig) -> None:
+    """The probes finish; the export runs into the time limit: the model's items are judged
+    from the probes' own report, self-reported, and the blocks' stay verified."""
+    report = grade(attack("export_hangs"), forks, wall_seconds=15)
+    assert report.sandbox["status"] == "ok" and report.sandbox["export"]["status"] == "timeout"
+    assert "time limit" in report.trust.programs["model"]
+    verified = {i.id: i.verified for i in report.items if i.max_points}
+    assert verified == {"q1_downsample": True, "q1_no_downsample": True,
+                        "q2_blanks": False, "q2_layer3": False, "q2_layer4": False}
+    assert report.score == sum(i.max_points for i in report.items if i.verified) > 0  # the blocks are right
+    assert report.provisional_score == sum(i.max_points for i in report.items if not i.verified) > 0
+    assert leftovers() == []

@@ -95,6 +95,24 @@ def test_program_computes_the_reference_function(ref: verify.Reference) -> None:
     assert torch.allclose(program(x), model(x), atol=1e-5)
 
 
+def test_a_program_module_holds_a_given_state_as_it_is(ref: verify.Reference) -> None:
+    """The verifier's runs use the drawn state itself: same function as loading it, no copy,
+    and a state that is not the program's is refused."""
+    torch.manual_seed(4)
+    state = load_reference().ResNet50_layer4().state_dict()
+    loaded = P.ProgramModule(ref.model).eval()
+    loaded.load_state_dict(state, strict=True)
+    held = P.ProgramModule(ref.model, state=state).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(held(x), loaded(x))
+    assert held.state_dict()["fc.weight"].data_ptr() == state["fc.weight"].data_ptr()
+    with pytest.raises(ValueError, match="keys"):
+        P.ProgramModule(ref.model, state={k: v for k, v in state.items() if k != "fc.bias"})
+    with pytest.raises(ValueError, match="shape"):
+        P.ProgramModule(ref.model, state={**state, "fc.bias": torch.zeros(3)})
+
+
 def test_facts_are_read_off_the_operators(ref: verify.Reference) -> None:
     rows = {r["path"]: r for r in ref.model_facts.rows}
     assert rows["layer1.0"]["args"] == {"in_channels": 3, "out_channels": 64, "kernel_size": 7, "stride": 2,
