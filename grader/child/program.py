@@ -65,7 +65,13 @@ def to_data(model: nn.Module, example: torch.Tensor) -> dict[str, Any]:
     from torch.export import Dim, export
 
     model.eval()
-    ep = export(model, (example,), dynamic_shapes=({0: Dim("batch", min=1, max=4096)},))
+    # No Python stack trace per node (the data keeps none): ~0.13 s less of a ResNet's export.
+    stack_traces = torch.fx.config.do_not_emit_stack_traces
+    torch.fx.config.do_not_emit_stack_traces = True
+    try:
+        ep = export(model, (example,), dynamic_shapes=({0: Dim("batch", min=1, max=4096)},))
+    finally:
+        torch.fx.config.do_not_emit_stack_traces = stack_traces
     state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     specs = ep.graph_signature.input_specs
     placeholders: dict[str, Any] = {}
@@ -401,14 +407,14 @@ def random_state(module: nn.Module, gen: torch.Generator) -> dict[str, torch.Ten
         if not t.is_floating_point():
             out[key] = torch.zeros(t.shape, dtype=t.dtype)
         elif leaf == "running_var":
-            out[key] = torch.rand(t.shape, generator=gen) + 0.5
-        elif leaf == "running_mean" or (leaf == "bias"):
-            out[key] = torch.randn(t.shape, generator=gen) * 0.1
+            out[key] = torch.rand(t.shape, generator=gen).add_(0.5)
+        elif leaf == "running_mean" or (leaf == "bias"):  # in place: the same values, no copy
+            out[key] = torch.randn(t.shape, generator=gen).mul_(0.1)
         elif t.ndim == 1:  # BatchNorm weight
-            out[key] = torch.rand(t.shape, generator=gen) + 0.5
+            out[key] = torch.rand(t.shape, generator=gen).add_(0.5)
         else:
             fan_in = max(1, math.prod(t.shape[1:]))
-            out[key] = torch.randn(t.shape, generator=gen) / math.sqrt(fan_in)
+            out[key] = torch.randn(t.shape, generator=gen).div_(math.sqrt(fan_in))
     return out
 
 
@@ -426,7 +432,9 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_
     shapes: dict[str, Any] = {}
     for call in program.calls:
         try:
-            out = module.step(call, values)
+            out = _standard_batch_norm(call, values)
+            if out is None:
+                out = module.step(call, values)
         except Exception as exc:  # the shapes do not fit: where the program fails
             raise ProgramShapeError(call, f"{type(exc).__name__}: {str(exc)[:300]}") from None
         if isinstance(out, torch.Tensor):
@@ -436,6 +444,23 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_
                                    "more than the grader runs")
             shapes[call.name] = list(out.shape)
     return shapes
+
+
+def _standard_batch_norm(call: Call, values: dict[str, Any]) -> torch.Tensor | None:
+    """A BatchNorm2d's output on the meta device, for the standard case only (a float32 NCHW
+    input and four float32 tensors of its channel count, which the real operator always
+    accepts): torch's meta kernel for it is a Python decomposition, ~0.15 s of a model's
+    shapes. None for anything else, which goes that long way."""
+    if call.op != "aten.batch_norm.default":
+        return None
+    x, *stats = (_resolve(a, values) for a in call.args[:5])
+    if not (isinstance(x, torch.Tensor) and x.dim() == 4 and x.dtype == torch.float32):
+        return None
+    if not all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 and tuple(t.shape) == (x.shape[1],)
+               for t in stats):
+        return None
+    values[call.name] = out = torch.empty_like(x)
+    return out
 
 
 def canonicalize(program: Program, shapes: dict[str, list[int]]) -> Program:

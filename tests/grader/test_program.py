@@ -82,6 +82,17 @@ def test_huge_intermediate_tensor_is_refused_before_it_runs(data: dict) -> None:
     assert checked.program is None and "more than the grader runs" in checked.problem
 
 
+def test_a_batchnorm_that_does_not_fit_its_input_is_where_the_program_fails(data: dict) -> None:
+    """The shape pass's short cut for a standard BatchNorm takes nothing else: a BatchNorm
+    whose statistics have another channel count fails there, as the operator would."""
+    bad = copy.deepcopy(data)
+    bn = next(n for n in bad["nodes"] if n["op"] == "aten.batch_norm.default")
+    mean = next(i for i in bad["inputs"] if i["name"] == bn["args"][3]["ref"])
+    mean["shape"] = [mean["shape"][0] - 1]
+    checked = verify.check(bad, [1, 3, 32, 32])
+    assert checked.program is None and "running_mean" in checked.problem, checked.problem
+
+
 def test_program_computes_the_reference_function(ref: verify.Reference) -> None:
     torch.manual_seed(3)
     model = load_reference().ResNet50_layer4().eval()
