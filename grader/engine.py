@@ -384,9 +384,8 @@ def _run_checks(config: GradeConfig, inputs: dict[str, Path], source: Path, job:
             if forks:
                 return forks[0].run(submission=source, job=job, on_message=found), None
         finally:
-            for fork in forks:
-                if not fork.used:  # a fork that ran closed itself
-                    fork.close()
+            for fork in forks:  # (one that ran has closed itself; else, e.g. after an error, now)
+                fork.close()
             if group is not None:
                 group.remove()
     return _sandbox(config, "child", inputs, limits).run(submission=source, job=job, on_message=found), None

@@ -128,6 +128,8 @@ class Forked:
     done: Callable[[], None]
     used: bool = False
     _owns_fd: bool = True
+    _closed: bool = False
+    _closing: threading.Lock = field(default_factory=threading.Lock)  # run's end and the engine's may race
 
     def alive(self) -> bool:
         return not self.used and self.proc.poll() is None
@@ -154,8 +156,12 @@ class Forked:
             self.close()
 
     def close(self) -> None:
-        """Kill it (if still there) and remove its cgroup."""
+        """Kill it (if still there) and remove its cgroup; once (again: nothing)."""
         self.used = True
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
         self.cgroup.remove()  # kills whatever of the fork is left
         for closing in (self.proc.stdout.close, self.proc.job.close):
             try:
