@@ -181,7 +181,7 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
         report = _judge(submission, config, expected, collector, outcome, programs, seed)
         report.sandbox["verify"] = verifier
         if export is not None:
-            report.sandbox["export"] = _part(export)
+            report.sandbox["export"] = export.summary()
         tally(report)
         emit({"event": "structure", "score": report.score, "max_score": report.max_score,
               "report": report.model_dump(mode="json")})
@@ -389,11 +389,6 @@ def _run_checks(config: GradeConfig, inputs: dict[str, Path], source: Path, job:
             if group is not None:
                 group.remove()
     return _sandbox(config, "child", inputs, limits).run(submission=source, job=job, on_message=found), None
-
-
-def _part(outcome: Outcome) -> dict[str, Any]:
-    return {"status": outcome.status, "reason": outcome.reason, "wall_seconds": outcome.wall_seconds,
-            "peak_memory_bytes": outcome.peak_memory_bytes, "exit_code": outcome.exit_code}
 
 
 def _forks(config: GradeConfig) -> bool:

@@ -94,6 +94,11 @@ class Outcome:
     isolation: str
     limits: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """How a helper run ended, for the report (a verifier's, an export fork's)."""
+        return {"status": self.status, "reason": self.reason, "wall_seconds": self.wall_seconds,
+                "peak_memory_bytes": self.peak_memory_bytes, "exit_code": self.exit_code}
+
 
 class HeadTail:
     """Keeps the first and last bytes of a stream: 100 MB of prints must not cost 100 MB."""

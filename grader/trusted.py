@@ -86,5 +86,4 @@ def check_programs(programs: dict[str, Any], *, seed: int, reference: Path, limi
     unfinished = verify.Verdict(problem="the trusted check of the program did not finish: it "
                                         + (outcome.reason or "stopped before it finished"))
     out = {name: got.get(name) or refused.get(name) or unfinished for name in programs}
-    return out, {"status": outcome.status, "reason": outcome.reason, "wall_seconds": outcome.wall_seconds,
-                 "peak_memory_bytes": outcome.peak_memory_bytes, "exit_code": outcome.exit_code}
+    return out, outcome.summary()
