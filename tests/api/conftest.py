@@ -18,8 +18,9 @@ import pytest
 from tests.conftest import listening
 
 REPO = Path(__file__).resolve().parents[2]
-# A database of the local Redis that only these tests use; several checkouts testing on one
-# machine at once each set their own (their workers would otherwise take each other's jobs).
+# Databases of the local Redis that only these tests use (this one, +1 for the course tests,
+# +2 for the remote workers'); several checkouts testing on one machine at once each set their
+# own base (their workers would otherwise take each other's jobs).
 REDIS_DB = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", "7"))
 
 

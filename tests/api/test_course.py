@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from grader.rubric import SOLUTION
-from tests.api.conftest import REPO, Service, make_service
+from tests.api.conftest import REDIS_DB, REPO, Service, make_service
 from tests.conftest import listening
 
 REFERENCE = SOLUTION.read_bytes()
-COURSE_REDIS_DB = 12
+COURSE_REDIS_DB = REDIS_DB + 1
 ROSTER = "student_id,name,email\nA1,Ann Lee,ann@example.edu\nB2,Bo Kim,bo@example.edu\nC3,Cy Park,cy@example.edu\n"
 
 

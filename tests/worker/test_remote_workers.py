@@ -9,11 +9,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from grader.rubric import SOLUTION
-from tests.api.conftest import Service, free_port, make_service
+from tests.api.conftest import REDIS_DB as BASE_REDIS_DB, Service, free_port, make_service
 from tests.conftest import listening
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
-REDIS_DB = 14
+REDIS_DB = BASE_REDIS_DB + 2
 
 
 def test_two_workers_without_a_shared_folder_grade_one_batch(tmp_path: Path, test_checkpoint: Path) -> None:
