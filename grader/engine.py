@@ -20,6 +20,7 @@ import threading
 from grader.protocol import Collector
 from grader.report import Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
+from grader.rubric import part_inputs as rubric_part_inputs
 from grader.sandbox import Limits, Outcome, SandboxUnavailable
 
 if TYPE_CHECKING:
@@ -146,7 +147,8 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
     if config.checkpoint is not None:
         inputs["checkpoint"] = config.checkpoint
     job = {"seed": config.seed, "module_name": "resnet50_skeleton",
-           "blocks": [{"name": n, "args": list(b.args)} for n, b in config.table.probe_blocks.items()]}
+           "blocks": [{"name": n, "args": list(b.args)} for n, b in config.table.probe_blocks.items()],
+           "part_inputs": rubric_part_inputs(config.table)}
     collector = Collector(names=frozenset({"model", *config.table.probe_blocks}))
     with tempfile.TemporaryDirectory(prefix="autograder-src-") as tmp:
         source = Path(tmp) / "resnet50_skeleton.py"
@@ -378,8 +380,8 @@ def _run_checks(config: GradeConfig, inputs: dict[str, Path], source: Path, job:
                 export_outcome = export.join()
                 if isinstance(export_outcome, BaseException):
                     raise export_outcome
-                if "model" in exported.programs:
-                    found.programs["model"] = exported.programs["model"]
+                found.programs.update({n: m for n, m in exported.programs.items()
+                                       if n == "model" or n.startswith("model/")})
                 return outcome, export_outcome
             if forks:
                 return forks[0].run(submission=source, job=job, on_message=found), None
@@ -424,8 +426,8 @@ def _check_programs(config: GradeConfig, found: Collector, seed: int, reference:
     names = ["model", *config.table.probe_blocks]
     sent = trusted.sent_programs(found, names)
     if export is not None and export.status != "ok" and "data" not in sent["model"]:
-        sent["model"] = {"problem": f"the export of the model stopped: it {export.reason}"}
-    if all("data" not in p for p in sent.values()):  # nothing to check: no reference needed
+        sent["model"] = {**sent["model"], "problem": f"the export of the model stopped: it {export.reason}"}
+    if all("data" not in p and not p.get("parts") for p in sent.values()):  # nothing to check: no reference needed
         return trusted.check_programs(sent, seed=seed, reference=Path(), limits=config.verify_limits,
                                       threads=config.threads, allow_unsafe=config.allow_unsafe)
     ref = reference()
@@ -475,66 +477,6 @@ def _import_error(imported: Any) -> Error:
         message = (f"Your file called sys.exit({e.message}) while being imported, which stops the grader's "
                    "process; remove it (the grader imports your file, it does not run it as a script).")
     return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
-
-
-def _derived_rows(modules: list[Any]) -> list[dict[str, Any]]:
-    """The tree's rows with each block's (in, middle, out, downsample) read off its convs,
-    as on the trusted path, instead of the constructor arguments the child recorded."""
-    from grader.facts import block_of
-
-    rows = [m.model_dump() for m in modules]
-    paths = [r["path"] for r in rows]
-    leaves = [r for r in rows if r["path"] and not any(p.startswith(r["path"] + ".") for p in paths)]
-    for row in rows:
-        if row.get("block") is not None:
-            row["block"] = block_of(row["path"], leaves)
-    return rows
-
-
-def _crash_from_tree(msg: Any, role: str, input_shape: list[int]) -> Any:
-    """A block whose forward crashes, rebuilt by our code: its findings if the rebuild crashes too."""
-    from grader import rebuild
-    from grader.protocol import StudentError
-
-    if msg.error is not None or not msg.modules or msg.shape_error is None:
-        return None
-    try:
-        crash = rebuild.find_crash(rebuild.build([m.model_dump() for m in msg.modules], role), input_shape)
-    except rebuild.RebuildError:
-        return None
-    if crash is None:
-        return None
-    return msg.model_copy(update={
-        "modules": [type(msg.modules[0]).model_validate(r) for r in _derived_rows(msg.modules)],
-        "shape": None, "output": None, "graph": None, "load_error": None,
-        # Our message says why; the child's traceback only points at the student's line.
-        "shape_error": StudentError(type="RuntimeError", message=crash.message.removeprefix("RuntimeError: "),
-                                    traceback=msg.shape_error.traceback)})
-
-
-def _model_crash_from_tree(model: Any, reported: Any, input_shape: list[int]) -> Any:
-    """(model findings, shapes) for a model whose forward crashed and whose rebuilt tree crashes too."""
-    from grader import rebuild
-    from grader.protocol import ModelMsg, ModuleEntry, ShapesMsg, StudentError
-
-    if model is None or model.error is not None or not model.modules or reported is None or reported.error is None:
-        return None
-    try:
-        built = rebuild.build([m.model_dump() for m in model.modules], "model")
-        crash = rebuild.find_crash(built, input_shape)
-    except rebuild.RebuildError:
-        return None
-    if crash is None:
-        return None
-    rows = _derived_rows(model.modules)
-    state = [(k, list(v.shape)) for k, v in built.state_dict().items()]
-    fc = next((r for r in rows if r["path"] == "fc" and r["type"] == "Linear"), None)
-    found = ModelMsg(type="model", error=None, num_classes_default=fc["args"].get("out_features") if fc else None,
-                     modules=[ModuleEntry.model_validate(r) for r in rows], state_dict=state)
-    shapes = ShapesMsg(type="shapes", rows=crash.rows, failed_stage=crash.stage, output=None,
-                       error=StudentError(type="RuntimeError", message=crash.message,
-                                          traceback=reported.error.traceback))
-    return found, shapes
 
 
 def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[[], Item]) -> Item:
@@ -589,18 +531,16 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
     for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
         spec = config.table.probe_blocks[item.block]
         checked = programs[item.block]
-        if checked.block is not None:
+        if checked.block is not None:  # a program, or the programs of its parts where it crashes
             items.append(_safely(item, item_id, item.points, lambda: judge.judge_block(
                 item, item_id, *checked.block, spec.args, None)))
+            if checked.crashed:
+                rebuilt.append(item.block)
         else:
             msg = found.blocks.get(item.block)
-            crashed = _crash_from_tree(msg, "block", list(spec.input)) if msg is not None else None
             graded = _safely(item, item_id, item.points, lambda: judge.judge_block(
-                item, item_id, crashed or msg, expected.blocks[item.block], spec.args, unavailable))
-            items.append(graded if msg is None or msg.error is not None or crashed is not None
-                         else _self_reported(graded, checked.problem))
-            if crashed is not None:
-                rebuilt.append(item.block)
+                item, item_id, msg, expected.blocks[item.block], spec.args, unavailable))
+            items.append(graded if msg is None or msg.error is not None else _self_reported(graded, checked.problem))
 
     checked = programs[verify.MODEL]
     if checked.model is not None:
@@ -608,18 +548,13 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         shapes = judge.check_shapes(shapes_msg, expected, None)
         fits = dict(model.state_dict or []) == expected.checkpoint_shapes
         ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
-        equivalence = (checked.equivalence if ckpt.ok and checked.equivalence is not None else
+        equivalence = (judge.EquivalenceCheck(checked=False, message="Not checked: the forward fails.")
+                       if checked.crashed else
+                       checked.equivalence if ckpt.ok and checked.equivalence is not None else
                        judge.EquivalenceCheck(checked=False, message="Not checked: the checkpoint did not load."))
         trusted_model = True
-    elif (crash := _model_crash_from_tree(found.get("model"), found.get("shapes"),
-                                          [1, *config.table.input])) is not None:
-        model, shapes_msg = crash
-        fits = dict(model.state_dict or []) == expected.checkpoint_shapes
-        shapes = judge.check_shapes(shapes_msg, expected, None)
-        ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
-        equivalence = judge.EquivalenceCheck(checked=False, message="Not checked: the forward fails.")
-        trusted_model = True
-        rebuilt.append(verify.MODEL)
+        if checked.crashed:
+            rebuilt.append(verify.MODEL)
     else:
         model = found.get("model")
         shapes = judge.check_shapes(found.get("shapes"), expected, unavailable if model else None)

@@ -100,6 +100,35 @@ def describe(program: Program, shapes: dict[str, list[int]]) -> Facts:
     state = _state_of(program)
     leaves = [r for c in program.calls if (r := _row(c, state)) is not None and r["path"] is not None]
     labels = {p: k for c in program.calls for p, k in c.stack}
+    return Facts(rows=_tree(leaves, labels), state={s.target: list(s.shape) for s in program.state},
+                 stages=_stages(program, shapes), output=shapes.get(program.output))
+
+
+def _under(path: str, sub: str) -> str:
+    return f"{path}.{sub}" if path and sub else path or sub
+
+
+def describe_parts(parts: dict[str, Program]) -> Facts:
+    """Programs of a model's parts (path → program, in forward order) as one model's rows and
+    state: each part's facts read as describe() reads a whole program, under the part's path.
+    Stages and output are the composition's (grader/verify.py compose), not any part's."""
+    leaves: list[dict[str, Any]] = []
+    labels: dict[str, str] = {}
+    state: dict[str, list[int]] = {}
+    for path, program in parts.items():
+        own = _state_of(program)
+        for call in program.calls:
+            row = _row(call, own)
+            if row is not None and row["path"] is not None:
+                leaves.append({**row, "path": _under(path, row["path"])})
+            for label, kind in call.stack:
+                labels.setdefault(_under(path, label), kind)
+        state.update({_under(path, s.target): list(s.shape) for s in program.state})
+    return Facts(rows=_tree(leaves, labels), state=state, stages=[], output=None)
+
+
+def _tree(leaves: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Container rows (blocks recognised by the convs they run) before the leaves."""
     containers: dict[str, str] = {}
     for leaf in leaves:
         parts = leaf["path"].split(".") if leaf["path"] else []
@@ -113,8 +142,7 @@ def describe(program: Program, shapes: dict[str, list[int]]) -> Facts:
         if block is not None:
             row["block"] = block
         rows.append(row)
-    return Facts(rows=rows + leaves, state={s.target: list(s.shape) for s in program.state},
-                 stages=_stages(program, shapes), output=shapes.get(program.output))
+    return rows + leaves
 
 
 def _first_use(path: str, leaves: list[dict[str, Any]]) -> int:

@@ -151,6 +151,9 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
 PROGRESS: TypeAdapter[Any] = TypeAdapter(ProgressMsg)
 
 
+MAX_PARTS = 96  # as grader/child/main.py sends at most
+
+
 class Collector:
     """Validates each message as it arrives; keeps one of each (blocks: one per name)."""
 
@@ -179,7 +182,7 @@ class Collector:
             raise ProtocolError(f"sent a malformed {str(kind)[:40]!r} message ({exc.error_count()} errors)") from None
         if isinstance(msg, (BlockMsg, ProgramMsg)):
             kept: dict[str, Any] = self.blocks if isinstance(msg, BlockMsg) else self.programs
-            if msg.name not in self.names:
+            if msg.name not in self.names and not self._part(msg):
                 raise ProtocolError(f"sent a {msg.type} result for {msg.name[:40]!r}, which the job did not ask for")
             if msg.name in kept:
                 raise ProtocolError(f"sent the {msg.name!r} {msg.type} result twice")
@@ -188,6 +191,21 @@ class Collector:
         if msg.type in self.found:
             raise ProtocolError(f"sent the {msg.type!r} result twice")
         self.found[msg.type] = msg
+
+    def _part(self, msg: Any) -> bool:
+        """A program of one part of an asked-for program whose export failed ("model/layer2.0"),
+        at most MAX_PARTS of them (grader/child/main.py send_parts)."""
+        root, _, path = msg.name.partition("/")
+        if not (isinstance(msg, ProgramMsg) and root in self.names and path and msg.data is not None):
+            return False
+        if sum(1 for n in self.programs if "/" in n) >= MAX_PARTS:
+            raise ProtocolError(f"sent more than {MAX_PARTS} programs of parts")
+        return True
+
+    def parts(self, name: str) -> dict[str, Any]:
+        """The part programs sent for `name`: path in it → program data."""
+        return {n.partition("/")[2]: m.data for n, m in self.programs.items() if n.partition("/")[0] == name
+                and "/" in n}
 
     def get(self, kind: str) -> Any:
         return self.found.get(kind)

@@ -110,7 +110,9 @@ class Trust(BaseModel):
     """How each part of the grade was established (README: the trust model)."""
 
     programs: dict[str, str | None] = Field(default_factory=dict)  # name -> why refused, None: checked
-    rebuilt: list[str] = Field(default_factory=list)  # refused, but verified: the rebuilt tree crashes too
+    # Programs whose export failed, verified from the programs of their parts: the forward fails
+    # (grader/verify.py composed).
+    rebuilt: list[str] = Field(default_factory=list)
     fine_tune: str | None = None  # "ran", "shared", or why no trusted fine-tune ran
     fine_tune_shared_with: int = 0  # other grades whose identical program reused this fine-tune
     # The seed of this grade's random weights and inputs (block outputs, equivalence), drawn

@@ -137,3 +137,19 @@ def load_rubric(path: Path | None = None) -> Rubric:
 
 def load_table(path: Path | None = None) -> Table:
     return _load(path or DEFAULT_TABLE, Table)
+
+
+def part_inputs(table: Table) -> dict[str, list[int]]:
+    """One image's input shape for each stage and block of the table's model: what a part of a
+    crashing model is exported with when the model's own run never reached it."""
+    out: dict[str, list[int]] = {}
+    shape = list(table.input)
+    for stage in table.stages:
+        out[stage.name] = shape  # ("flatten" is no module: its output is fc's input)
+        blocks = table.layers.get(stage.name, [])
+        x = shape
+        for i, (_, _, channels, down) in enumerate(blocks):
+            out[f"{stage.name}.{i}"] = x
+            x = [channels, *((d + 1) // 2 if down else d for d in x[1:])]
+        shape = list(stage.output)
+    return out

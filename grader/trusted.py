@@ -47,6 +47,8 @@ def sent_programs(found: Collector, names: list[str]) -> dict[str, Any]:
             out[name] = {"problem": "the grading process stopped before exporting the model"}
         elif msg.data is None:
             out[name] = {"problem": f"torch.export could not trace it ({(msg.error or '')[:300]})"}
+            if parts := found.parts(name):  # its forward fails: the programs of its parts
+                out[name]["parts"] = parts
         else:
             out[name] = {"data": msg.data}
     return out
@@ -59,7 +61,8 @@ def check_programs(programs: dict[str, Any], *, seed: int, reference: Path, limi
 
     `take` gets a started verifier (e.g. a pre-started one); default: start one now.
     """
-    refused = {name: verify.Verdict(problem=p["problem"]) for name, p in programs.items() if "data" not in p}
+    refused = {name: verify.Verdict(problem=p["problem"]) for name, p in programs.items()
+               if "data" not in p and not p.get("parts")}
     if len(refused) == len(programs):
         return refused, {"status": "not run", "reason": "no program to check"}
 

@@ -18,11 +18,11 @@ from typing import Any
 import torch
 
 from grader.child import probe
-from grader.child.program import (Program, ProgramError, ProgramModule, canonicalize, meta_shapes, parse,
-                                  random_state, to_data)
+from grader.child.program import (Program, ProgramError, ProgramModule, ProgramShapeError, canonicalize,
+                                  meta_shapes, parse, random_state, to_data)
 from grader.expected import ExpectedBlock, load_reference
-from grader.facts import Facts, describe
-from grader.protocol import BlockMsg, ModelMsg, ModuleEntry, ShapesMsg
+from grader.facts import Facts, describe, describe_parts
+from grader.protocol import MAX_PARTS, BlockMsg, ModelMsg, ModuleEntry, ShapesMsg, StudentError
 from grader.report import EquivalenceCheck
 from grader.rubric import Table
 
@@ -123,9 +123,9 @@ def _loads(program: Program, state: dict[str, torch.Tensor]) -> str | None:
             f"size or type mismatch for: {mismatched[:5]}")
 
 
-def block_findings(name: str, checked: Checked, ref: Reference, input_shape: list[int],
-                   seed: int) -> tuple[BlockMsg, ExpectedBlock]:
-    """The block's findings and the reference's, with the same fresh weights and input."""
+def _expected_block(name: str, ref: Reference, input_shape: list[int],
+                    seed: int) -> tuple[ExpectedBlock, dict[str, torch.Tensor], torch.Tensor]:
+    """The reference block's findings under this grade's fresh weights and input (and those)."""
     gen = torch.Generator().manual_seed(seed)
     ref_program = ref.blocks[name]
     state = random_state(ProgramModule(ref_program, device="meta"), gen)
@@ -134,6 +134,13 @@ def block_findings(name: str, checked: Checked, ref: Reference, input_shape: lis
     ref_facts = ref.block_facts[name]
     expected = ExpectedBlock(modules=ref_facts.rows, state_dict=[[k, v] for k, v in ref_facts.state.items()],
                              shape=list(ref_out.shape), output=ref_out.detach().flatten(), graph=ref_graph)
+    return expected, state, x
+
+
+def block_findings(name: str, checked: Checked, ref: Reference, input_shape: list[int],
+                   seed: int) -> tuple[BlockMsg, ExpectedBlock]:
+    """The block's findings and the reference's, with the same fresh weights and input."""
+    expected, state, x = _expected_block(name, ref, input_shape, seed)
     assert checked.program is not None and checked.facts is not None
     facts = checked.facts
     msg: dict[str, Any] = {"type": "block", "name": name, "error": None,
@@ -197,6 +204,109 @@ def equivalence(checked: Checked, ref: Reference, input_shape: list[int], seed: 
                             message=text)
 
 
+# ---------------------------------------------------------------- a forward that crashes, from its parts
+# torch.export cannot trace a forward that fails. The sandbox then sends programs of the
+# module's parts (grader/child/main.py send_parts); our code composes them with the skeleton's
+# forward on the meta device to find where the shapes first disagree. Every fact judged then
+# comes from programs we ran; a part with no program leaves the verdict refused (self-reported).
+
+STAGES = ("layer1", "layer2", "layer3", "layer4", "avgpool")
+SHORTCUTS = ("downsize", "make_equal_channel")
+
+
+class _Crash(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class _Unknown(Exception):
+    """A part the composition needs but has no program of."""
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _shape(parts: dict[str, Program], path: str, shape: list[int], rows: list[dict[str, Any]] | None) -> list[int]:
+    """The output shape of the part at `path` for `shape` (batch included), from its program or
+    composed from its children's as the skeleton's forward does; raises _Crash where the shapes
+    first disagree, _Unknown where a needed part has no program."""
+    program = parts.get(path)
+    if program is not None:
+        try:
+            out = meta_shapes(program, shape).get(program.output)
+        except ProgramShapeError as exc:
+            raise _Crash(path, str(exc)) from None
+        except ProgramError as exc:
+            raise _Unknown(f"{path}: {exc}") from None
+        if out is None:
+            raise _Unknown(f"{path} returns no single tensor")
+        return list(out)
+    prefix = path + "." if path else ""
+    children = {p[len(prefix):].split(".")[0] for p in parts if p.startswith(prefix) and p != path}
+    if rows is not None:  # the model: the skeleton's ResNet50_layer4.forward
+        for stage in STAGES:
+            shape = _shape(parts, stage, shape, None)
+            rows.append({"stage": stage, "shape": shape})
+        shape = [shape[0], math.prod(shape[1:])]
+        rows.append({"stage": "flatten", "shape": shape})
+        return _shape(parts, "fc", shape, None)
+    shortcut = next((c for c in SHORTCUTS if c in children), None)
+    if "layer" in children and shortcut is not None:  # a block: the skeleton's ResidualBlock.forward
+        main, short = _shape(parts, _join(path, "layer"), shape, None), _shape(parts, _join(path, shortcut), shape, None)
+        if main != short:
+            fmt = lambda s: "×".join(map(str, s[1:]))  # noqa: E731
+            raise _Crash(path, f"RuntimeError: in {path or 'the block'}, layer(x) is {fmt(main)} and the shortcut "
+                               f"({shortcut}) is {fmt(short)}, which cannot be added")
+        return main
+    if children and all(c.isdigit() for c in children):  # a Sequential: its children in order
+        for index in sorted(int(c) for c in children):
+            shape = _shape(parts, _join(path, str(index)), shape, None)
+        return shape
+    raise _Unknown(f"no program of {path or 'the module'} or of its parts")
+
+
+def composed(name: str, parts_data: dict[str, Any], ref: Reference, table: Table, why: str,
+             seed: int) -> Verdict:
+    """The verdict of a program whose export failed, from the programs of its parts."""
+    refused = Verdict(problem=why)
+    if not isinstance(parts_data, dict) or len(parts_data) > MAX_PARTS:
+        return refused
+    parts: dict[str, Program] = {}
+    try:
+        for path, data in parts_data.items():
+            if not isinstance(path, str) or len(json.dumps(data)) > MAX_PROGRAM_BYTES:
+                return refused
+            parts[path] = parse(data)
+    except (ProgramError, RecursionError, ValueError, TypeError):
+        return Verdict(problem=f"{why}; a program of one of its parts is malformed")
+    rows: list[dict[str, Any]] = []
+    shape = [1, *table.input] if name == MODEL else list(table.probe_blocks[name].input)
+    try:
+        _shape(parts, "", shape, rows if name == MODEL else None)
+    except _Unknown as exc:
+        return Verdict(problem=f"{why}; its parts do not make the whole ({str(exc)[:300]})")
+    except _Crash as crash:
+        facts = describe_parts(parts)
+        error = StudentError(type="RuntimeError", message=str(crash)[:4000])
+        if name == MODEL:
+            fc = next((r for r in facts.rows if r["path"] == "fc" and r["type"] == "Linear"), None)
+            stage = crash.path.split(".")[0] or "forward"
+            model = ModelMsg(type="model", error=None, num_classes_default=fc["args"]["out_features"] if fc else None,
+                             modules=[ModuleEntry(**r) for r in facts.rows], state_dict=list(facts.state.items()))
+            shapes = ShapesMsg(type="shapes", rows=rows, error=error, failed_stage=stage, output=None)
+            return Verdict(problem=None, crashed=True, model=(model, shapes))
+        expected, _, _ = _expected_block(name, ref, shape, seed)
+        block = BlockMsg.model_construct(type="block", name=name, error=None,
+                                         modules=[ModuleEntry(**r) for r in facts.rows],
+                                         state_dict=list(facts.state.items()), shape=None, shape_error=error,
+                                         output=None, load_error=None, graph=None)
+        return Verdict(problem=None, crashed=True, block=(block, expected))
+    return Verdict(problem=f"{why}; yet its parts, composed as the skeleton's forward, run: the grader "
+                           "cannot tell what your own forward does differently")
+
+
 # ---------------------------------------------------------------- one grade's checks, as data
 # verdicts() runs in the trusted sandbox (grader/verify_main.py); the messages it sends are
 # read back by grader/trusted.py in the grader's process, which judges them.
@@ -214,6 +324,9 @@ class Verdict:
     block: tuple[BlockMsg, ExpectedBlock] | None = None
     model: tuple[ModelMsg, ShapesMsg] | None = None
     equivalence: EquivalenceCheck | None = None
+    # The forward fails, found by our code composing the programs of its parts (composed()):
+    # findings without a program of the whole (nothing to fine-tune).
+    crashed: bool = False
 
 
 def reference_data(ref: Reference, table: Table) -> dict[str, Any]:
@@ -243,7 +356,8 @@ def verdicts(programs: dict[str, Any], ref: Reference, table: Table, seed: int) 
     for name, shape in shapes.items():
         given = programs.get(name) or {"problem": "the grading process stopped before exporting the model"}
         if "data" not in given:
-            out[name] = Verdict(problem=str(given.get("problem"))[:2000])
+            why = str(given.get("problem"))[:2000]
+            out[name] = composed(name, given["parts"], ref, table, why, seed) if given.get("parts") else Verdict(problem=why)
             continue
         checked = check(given["data"], shape)
         if checked.program is None:
@@ -267,7 +381,8 @@ def _finite(values: list[float]) -> list[float]:
 def verdict_message(name: str, verdict: Verdict) -> dict[str, Any]:
     """One verdict as a JSON message (no tensors, no NaN)."""
     msg: dict[str, Any] = {"name": name, "problem": verdict.problem, "digest": verdict.digest,
-                           "program": verdict.data, "block": None, "model": None, "equivalence": None}
+                           "program": verdict.data, "block": None, "model": None, "equivalence": None,
+                           "crashed": verdict.crashed}
     if verdict.block is not None:
         found, expected = verdict.block
         dumped = found.model_dump(mode="json")
@@ -298,7 +413,12 @@ def verdict_from_message(msg: dict[str, Any]) -> Verdict:
     if msg.get("equivalence") is not None:
         eq = EquivalenceCheck.model_validate(msg["equivalence"])
     problem, digest, data = msg.get("problem"), msg.get("digest"), msg.get("program")
-    if problem is None and (not isinstance(digest, str) or not isinstance(data, dict) or (block is None) == (model is None)):
-        raise ValueError("a verdict without a problem has a digest, a program and its findings")
+    crashed = msg.get("crashed") is True
+    if problem is None and (block is None) == (model is None):
+        raise ValueError("a verdict without a problem has the findings of a block or of a model")
+    if problem is None and not crashed and (not isinstance(digest, str) or not isinstance(data, dict)):
+        raise ValueError("a verdict of a program has its digest and canonical program")
+    if crashed and (data is not None or eq is not None or problem is not None):
+        raise ValueError("a crash found from parts has no program to fine-tune nor equivalence")
     return Verdict(problem=None if problem is None else str(problem), digest=digest, data=data,
-                   block=block, model=model, equivalence=eq)
+                   block=block, model=model, equivalence=eq, crashed=crashed)

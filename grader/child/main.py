@@ -43,14 +43,75 @@ def import_submission(path: str, name: str) -> tuple[Any, dict[str, Any] | None]
     return module, None
 
 
-def send_program(channel: Channel, name: str, module: Any, example: torch.Tensor) -> None:
-    """The model as data: the one output of this process that the grade rests on."""
+def send_program(channel: Channel, name: str, module: Any, example: torch.Tensor) -> bool:
+    """The model as data: the one output of this process that the grade rests on. False when
+    it could not be exported (e.g. its forward fails)."""
     try:
         data = program.to_data(module, example)
     except BaseException as exc:  # export refuses the model (e.g. its forward fails)
         channel.send("program", name=name, data=None, error=f"{type(exc).__name__}: {str(exc)[:1500]}")
-        return
+        return False
     channel.send("program", name=name, data=data, error=None)
+    return True
+
+
+MAX_PARTS = 96  # programs of parts per grade (the reference model has 33 modules with children)
+MAX_PART_DEPTH = 4  # model → layer → block → its `layer` → a unit
+
+
+def send_parts(channel: Channel, name: str, root: Any, example: torch.Tensor,
+               inputs: dict[str, list[int]], sent: list[int]) -> None:
+    """A module whose export failed (its forward crashes), as programs of its parts.
+
+    Each child module is exported on its own, with the input it got in one run of `root` (hooks
+    record it until the crash) or, for a part that run never reached, the input the grader's
+    table gives for that path (`inputs`, one image's shape); a child that fails too is split
+    again. The grader composes the parts with the skeleton's forward to find the crash itself:
+    what it judges then comes from programs, not from a module tree this process reports.
+    """
+    seen: dict[str, list[int]] = {}
+
+    def record(path: str, args: tuple[Any, ...]) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            seen.setdefault(path, list(args[0].shape[1:]))
+
+    handles = [module.register_forward_pre_hook(lambda mod, args, path=path: record(path, args))
+               for path, module in root.named_modules() if path]
+    try:
+        with torch.no_grad():
+            root(example.clone())
+    except BaseException:
+        pass  # expected: the forward fails somewhere
+    finally:
+        for h in handles:
+            h.remove()
+
+    def visit(module: Any, path: str, own: list[int], depth: int) -> None:
+        for index, (child_name, child) in enumerate(module.named_children()):
+            sub = f"{path}.{child_name}" if path else child_name
+            # Unreached and not in the table: a block's parts take the block's input, as the
+            # skeleton's forward gives it; a Sequential's first child takes the Sequential's.
+            shape = seen.get(sub) or inputs.get(sub) or (
+                own if index == 0 or not isinstance(module, nn.Sequential) else None)
+            if shape is None or sent[0] >= MAX_PARTS:
+                continue
+            sent[0] += 1
+            data = None
+            # A part's program does not depend on the input's height and width (the grader
+            # composes with its own shapes): where the part fails on its own input, a larger
+            # map lets e.g. an unpadded 3×3 conv be exported and judged all the same.
+            for size in [shape, *([[shape[0], 16, 16]] if len(shape) == 3 and shape[1:] != [16, 16] else [])]:
+                try:
+                    data = program.to_data(child, torch.randn(2, *size))
+                    break
+                except BaseException:
+                    continue
+            if data is not None:
+                channel.send("program", name=f"{name}/{sub}", data=data, error=None)
+            elif depth < MAX_PART_DEPTH:
+                visit(child, sub, shape, depth + 1)
+
+    visit(root, "", list(example.shape[1:]), 1)
 
 
 def run_block(cls: type, config: dict[str, Any], tensors: dict[str, torch.Tensor],
@@ -135,7 +196,9 @@ def main(job: dict[str, Any], channel: Channel) -> int:
                 block = block_cls(*config["args"])
             except BaseException:
                 continue  # already reported with the block's findings
-            send_program(channel, config["name"], block, tensors[f"{config['name']}.input"])
+            example = tensors[f"{config['name']}.input"]
+            if not send_program(channel, config["name"], block, example):
+                send_parts(channel, config["name"], block, example, {}, [0])
 
     if names["ResNet50_layer4"] != "class":
         return 0
@@ -167,7 +230,9 @@ def main(job: dict[str, Any], channel: Channel) -> int:
         except BaseException:
             pass  # the probes part reports it
     if "export" in parts:
-        send_program(channel, "model", model, tensors["equivalence.input"][:2])
+        example = tensors["equivalence.input"][:2]
+        if not send_program(channel, "model", model, example):
+            send_parts(channel, "model", model, example, job.get("part_inputs", {}), [0])
 
     if checkpoint and "probes" in parts:
         weights = torch.load(checkpoint, weights_only=True, map_location="cpu")
