@@ -110,6 +110,68 @@ if _main is not None and hasattr(_main, "run_block"):
     assert blocks and not any(i.verified for i in blocks) and report.score == 0
 
 
+def empty_layers() -> str:
+    """An honest file with layer3 and layer4 left empty (it runs: 256×2×2 is fc's 1024)."""
+    source = SOLUTION.read_text()
+    for layer in ("layer3", "layer4"):
+        start = source.index(f"        self.{layer} = nn.Sequential(\n")
+        end = source.index("        )\n", start) + len("        )\n")
+        source = source[:start] + f"        self.{layer} = nn.Sequential()\n" + source[end:]
+    return source
+
+
+def forged_tree(source: str) -> str:
+    """`source`, plus what a reader of our code would add: at import it makes the model's export
+    fail, reports the reference's module tree (with fc taking 1023 features, a defect the old
+    rebuild from the tree crashed on) and claims the forward crashed in fc."""
+    reference = SOLUTION.read_text()
+    ref = reference[reference.index("class ResidualBlock"):]
+    ref = ref.replace("ResidualBlock", "_RefResidualBlock").replace("ResNet50_layer4", "_RefResNet50_layer4")
+    return source + "\n\n" + ref + '''
+import sys as _sys
+
+_main = _sys.modules.get("__main__")
+_probe = _sys.modules.get("probe")
+if _main is not None and hasattr(_main, "send_program") and _probe is not None:
+    _send_program, _describe, _stage_shapes = _main.send_program, _probe.describe_modules, _probe.stage_shapes
+
+    def _no_export(channel, name, module, example):
+        if name != "model":
+            return _send_program(channel, name, module, example)
+        channel.send("program", name=name, data=None, error="RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+        return False
+
+    def _forged(root, block_cls=None, recorder=None):
+        if not isinstance(root, ResNet50_layer4):
+            return _describe(root, block_cls, recorder)
+        rows = _describe(_RefResNet50_layer4(), _RefResidualBlock, None)
+        for row in rows:
+            if row["path"] == "fc":
+                row["args"]["in_features"] = 1023
+        return rows
+
+    def _crashed(model, x, on_error):
+        result = _stage_shapes(model, x, on_error)
+        result.update(error={"type": "RuntimeError", "message": "RuntimeError: mat1 and mat2 shapes cannot be "
+                             "multiplied (1x1024 and 1023x10)", "line": None, "traceback": []}, failed_stage="fc")
+        return result
+
+    _main.send_program, _probe.describe_modules, _probe.stage_shapes = _no_export, _forged, _crashed
+'''
+
+
+def test_forged_tree_with_a_failed_export_scores_what_its_twin_scores(config: GradeConfig) -> None:
+    """Layer3 and layer4 left empty (the twin: 65) with a forged tree and a claimed crash: what the
+    child reports is never verified, so the verified score is no higher than the twin's."""
+    twin = grade(empty_layers().encode(), config)
+    assert twin.status == "graded" and twin.provisional_score == 0 and twin.score <= 70, points(twin)
+    report = grade(forged_tree(empty_layers()).encode(), config)
+    assert report.status == "graded" and report.score <= twin.score, (points(report), points(twin))
+    model_items = [i for i in report.items if i.id.startswith("q2_")]
+    assert model_items and not any(i.verified for i in model_items)
+    assert report.trust.rebuilt == [] and "load strictly" not in (report.checks.checkpoint_load.message or "")
+
+
 @pytest.fixture(scope="module")
 def honest(train_config: GradeConfig) -> Report:
     report = grade(SOLUTION.read_bytes(), train_config)
