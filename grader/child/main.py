@@ -100,7 +100,7 @@ def send_parts(channel: Channel, name: str, root: Any, example: torch.Tensor,
             # A part's program does not depend on the input's height and width (the grader
             # composes with its own shapes): where the part fails on its own input, a larger
             # map lets e.g. an unpadded 3×3 conv be exported and judged all the same.
-            for size in [shape, *([[shape[0], 16, 16]] if len(shape) == 3 and shape[1:] != [16, 16] else [])]:
+            for size in _example_sizes(child, shape):
                 try:
                     data = program.to_data(child, torch.randn(2, *size))
                     break
@@ -112,6 +112,18 @@ def send_parts(channel: Channel, name: str, root: Any, example: torch.Tensor,
                 visit(child, sub, shape, depth + 1)
 
     visit(root, "", list(example.shape[1:]), 1)
+
+
+def _example_sizes(module: Any, shape: list[int]) -> list[list[int]]:
+    """Inputs to export a part with: its own, then (for a map) a 16×16 one, then one with the
+    channels its first conv takes (a part the model feeds wrongly is still a program to judge)."""
+    sizes = [shape]
+    if len(shape) == 3:
+        sizes.append([shape[0], 16, 16])
+        conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+        if conv is not None:
+            sizes.append([conv.in_channels, 16, 16])
+    return [s for i, s in enumerate(sizes) if s not in sizes[:i]]
 
 
 def run_block(cls: type, config: dict[str, Any], tensors: dict[str, torch.Tensor],

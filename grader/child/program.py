@@ -436,7 +436,7 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_
             if out is None:
                 out = module.step(call, values)
         except Exception as exc:  # the shapes do not fit: where the program fails
-            raise ProgramShapeError(call, f"{type(exc).__name__}: {str(exc)[:300]}") from None
+            raise ProgramShapeError(call, _explain(call, values) or f"{type(exc).__name__}: {str(exc)[:300]}") from None
         if isinstance(out, torch.Tensor):
             total += out.numel()
             if out.numel() > max_elements or total > max_total:
@@ -444,6 +444,32 @@ def meta_shapes(program: Program, input_shape: list[int], max_elements: int = 2_
                                    "more than the grader runs")
             shapes[call.name] = list(out.shape)
     return shapes
+
+
+def _explain(call: Call, values: dict[str, Any]) -> str | None:
+    """Why a call's shapes do not fit, in the words of the layer (the meta device's own errors
+    say less than the CPU's: "Invalid channel dimensions"); None where no rule below applies."""
+    try:
+        args = [_resolve(a, values) for a in call.args[:4]]
+    except KeyError:
+        return None
+    x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+    w = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else None
+    if x is None:
+        return None
+    shape = "×".join(map(str, x.shape[1:]))
+    if call.op == "aten.conv2d.default" and w is not None and x.dim() == 4:
+        groups = call.args[6] if len(call.args) > 6 and isinstance(call.args[6], int) else 1
+        if x.shape[1] != w.shape[1] * groups:
+            return (f"RuntimeError: a conv that takes {w.shape[1] * groups} input channels gets a {shape} "
+                    f"input ({x.shape[1]} channels)")
+    if call.op == "aten.linear.default" and w is not None and x.shape[-1] != w.shape[-1]:
+        return f"RuntimeError: a Linear that takes {w.shape[-1]} features gets {x.shape[-1]} (input {shape})"
+    if call.op == "aten.batch_norm.default" and w is not None and x.dim() > 1 and x.shape[1] != w.shape[0]:
+        return f"RuntimeError: a BatchNorm of {w.shape[0]} channels gets a {shape} input ({x.shape[1]} channels)"
+    if call.op in ("aten.add.Tensor", "aten.add_.Tensor") and w is not None and x.shape != w.shape:
+        return f"RuntimeError: a {shape} map and a {'×'.join(map(str, w.shape[1:]))} map cannot be added"
+    return None
 
 
 def _standard_batch_norm(call: Call, values: dict[str, Any]) -> torch.Tensor | None:
