@@ -479,6 +479,16 @@ def _import_error(imported: Any) -> Error:
     return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
 
 
+def _student_lines(msg: Any, field: str, reported: Any) -> Any:
+    """A crash our code found, with the lines of the student's file the child's own run named
+    (feedback only: where to look; no point depends on them)."""
+    ours, theirs = getattr(msg, field), getattr(reported, field, None) if reported is not None else None
+    if ours is None or theirs is None or not theirs.traceback:
+        return msg
+    return msg.model_copy(update={field: ours.model_copy(update={"traceback": theirs.traceback,
+                                                                  "line": theirs.line})})
+
+
 def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[[], Item]) -> Item:
     """One item's judgement; if judging itself fails, that item says so and the grade goes on."""
     from grader import judge
@@ -532,10 +542,12 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         spec = config.table.probe_blocks[item.block]
         checked = programs[item.block]
         if checked.block is not None:  # a program, or the programs of its parts where it crashes
-            items.append(_safely(item, item_id, item.points, lambda: judge.judge_block(
-                item, item_id, *checked.block, spec.args, None)))
+            block = checked.block
             if checked.crashed:
                 rebuilt.append(item.block)
+                block = (_student_lines(block[0], "shape_error", found.blocks.get(item.block)), block[1])
+            items.append(_safely(item, item_id, item.points, lambda: judge.judge_block(
+                item, item_id, *block, spec.args, None)))
         else:
             msg = found.blocks.get(item.block)
             graded = _safely(item, item_id, item.points, lambda: judge.judge_block(
@@ -545,6 +557,8 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
     checked = programs[verify.MODEL]
     if checked.model is not None:
         model, shapes_msg = checked.model
+        if checked.crashed:
+            shapes_msg = _student_lines(shapes_msg, "error", found.get("shapes"))
         shapes = judge.check_shapes(shapes_msg, expected, None)
         fits = dict(model.state_dict or []) == expected.checkpoint_shapes
         ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)

@@ -57,8 +57,12 @@ def leftovers() -> list[int]:
     sandbox waiting for its job (grader/prestart.py) is not one: it has no job.json yet; nor is
     a fork server (grader/forkserver.py), but any process it forked is."""
     out = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmdline = p.info["cmdline"] or []
+    # This run's own sandboxes only (all descend from it): other suites may run on the machine.
+    for p in psutil.Process().children(recursive=True):
+        try:
+            cmdline = p.cmdline()
+        except psutil.Error:
+            continue
         if "/opt/autograder/child/main.py" not in " ".join(cmdline):
             continue
         if "--fork-server" in cmdline:  # bwrap, its init, the server (a bwrap's child), its forks

@@ -84,7 +84,8 @@ def test_padding0_crash_still_grades_structure(config: GradeConfig) -> None:
     report = grade_source(MUTATIONS["padding0_on_3x3"].apply(), config)
     shapes = report.checks.shapes
     assert shapes.failed_stage == "layer2" and shapes.first_mismatch == "layer2"
-    assert "layer(x) is 256×6×6 and the shortcut is 256×8×8" in shapes.error  # found by the grader's rebuild
+    # found by the grader composing the programs of the model's parts
+    assert "in layer2.0, layer(x) is 256×6×6 and the shortcut (make_equal_channel) is 256×8×8" in shapes.error
     assert any("return out + x" in line for line in shapes.traceback)  # the student's line, for feedback
     assert not any("grader" in line for line in shapes.traceback)
     assert all(d.effect == "crash" for i in report.items if i.id.startswith("q1") for d in i.deductions)
