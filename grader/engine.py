@@ -583,6 +583,8 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
     if not trusted_model and model is not None and model.modules is not None:
         model_items = [_self_reported(i, checked.problem) for i in model_items]
     items += model_items
+    if trusted_model:
+        judge.guard_equivalence(items, equivalence, rubric.equivalence)
     if config.skip_training:
         items.append(Item(id="accuracy", title=rubric.accuracy.title, points=0, max_points=0,
                           passed=False, skipped=True,

@@ -12,7 +12,7 @@ from grader.expected import Expected, ExpectedBlock
 from grader.protocol import BlockMsg, CheckpointMsg, EquivalenceMsg, ModelMsg, ModuleEntry, ShapesMsg
 from grader.report import (CheckpointCheck, Deduction, Effect, EquivalenceCheck, Item,
                            ShapeRow, ShapesCheck)
-from grader.rubric import BlanksItem, BlockItem, LayerItem, Table
+from grader.rubric import BlanksItem, BlockItem, EquivalenceRule, LayerItem, Table
 
 CONV_FIELDS = {"in_channels": "input channels", "out_channels": "output channels",
                "kernel_size": "kernel size", "stride": "stride", "padding": "padding",
@@ -412,3 +412,37 @@ def check_equivalence(msg: EquivalenceMsg | None, checkpoint: CheckpointCheck, e
             f"With the checkpoint loaded the logits differ from the reference by up to {diff:.3g}: "
             "the model computes another function (e.g. a ReLU after the addition, or other padding).")
     return EquivalenceCheck(checked=True, ok=ok, max_abs_diff=diff, tolerance=tol, message=text)
+
+
+# ---------------------------------------------------------------- the equivalence guard
+
+def guard_equivalence(items: list[Item], equivalence: EquivalenceCheck, rule: EquivalenceRule) -> None:
+    """No structure item stays silently full when the model computes another function.
+
+    When the equivalence check ran and failed but no item lost points for an effect on the
+    function (every deduction's effect is "none"), something the items do not see differs: the
+    rubric's rule holds the structure items for a TA's review, or takes its points off Q2's blanks.
+    """
+    structure = [i for i in items if i.id.startswith(("q1_", "q2_")) and not i.skipped]
+    if not (equivalence.checked and not equivalence.ok) or not structure:
+        return
+    if any(d.effect != "none" for i in structure for d in i.deductions):
+        return  # the items already say what differs
+    where = f" Its outputs first differ from the reference's in {equivalence.differs_at}." if equivalence.differs_at else ""
+    text = ("Every structure item matches the table, yet with the reference's weights the model computes "
+            f"another function than the reference (the equivalence check).{where}")
+    if rule.on_differs == "review":
+        for item in structure:
+            if item.verified:
+                item.verified = False
+                item.review = text + " These points count once a TA has reviewed the model."
+        return
+    blanks = next((i for i in structure if i.id == "q2_blanks"), None)
+    if blanks is None:
+        return
+    deduction = Deduction(where="forward", points=min(rule.points, blanks.points), effect="function_change",
+                          message=text)
+    blanks.deductions.append(deduction)
+    blanks.points = max(0.0, blanks.points - deduction.points)
+    blanks.passed = blanks.points >= blanks.max_points
+    blanks.feedback.append(text)

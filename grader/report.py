@@ -78,6 +78,9 @@ class EquivalenceCheck(BaseModel):
     max_abs_diff: float | None = None
     tolerance: float | None = None
     message: str | None = None
+    # Where the model's outputs first leave the reference's under the same weights: a stage,
+    # or "stage.block" (read off the programs' module labels: feedback, never points).
+    differs_at: str | None = None
 
 
 class Checks(BaseModel):

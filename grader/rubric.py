@@ -75,6 +75,16 @@ class AccuracyItem(_Strict):
     tolerance: float = Field(default=0.01, ge=0, le=1)
 
 
+class EquivalenceRule(_Strict):
+    """What happens when every structure item is at full points (or loses only points whose
+    effect is none) while the model, under the reference's weights, computes another function:
+    something the items do not see differs (a block whose output is scaled to nothing, a stride
+    placed right only in blocks the size of the probes)."""
+
+    on_differs: Literal["review", "deduct"] = "review"
+    points: float = Field(default=5, ge=0)  # taken off Q2's blanks with on_differs = "deduct"
+
+
 class Rubric(_Strict):
     q1_downsample: BlockItem
     q1_no_downsample: BlockItem
@@ -82,6 +92,7 @@ class Rubric(_Strict):
     q2_layer3: LayerItem
     q2_layer4: LayerItem
     accuracy: AccuracyItem
+    equivalence: EquivalenceRule = Field(default_factory=EquivalenceRule)
 
 
 class Stage(_Strict):

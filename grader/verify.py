@@ -197,11 +197,47 @@ def equivalence(checked: Checked, ref: Reference, input_shape: list[int], seed: 
                                 message=f"the logits have shape {list(b.shape)}, the reference {list(a.shape)}")
     diff = (a - b).abs().max().item()
     ok = bool(torch.isfinite(b).all()) and diff <= tol
+    where = None if ok else first_difference(ref.model, checked.program, state, x)
     text = ("Same logits as the reference under fresh random weights and inputs." if ok else
             f"Under the same fresh random weights the logits differ from the reference by up to {diff:.3g}: "
-            "the model computes another function (e.g. a ReLU after the addition, or other padding).")
+            "the model computes another function (e.g. a ReLU after the addition, or other padding)"
+            + (f"; its outputs first differ in {where}." if where else "."))
     return EquivalenceCheck(checked=True, ok=ok, max_abs_diff=diff if diff == diff else None, tolerance=tol,
-                            message=text)
+                            message=text, differs_at=where)
+
+
+def _module_outputs(program: Program, state: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each labelled module's output (its last call's value), in the order modules first run."""
+    module = ProgramModule(program, state=state).eval()
+    values = module.inputs(x.clone())
+    last: dict[str, str] = {}
+    with torch.no_grad():
+        for call in program.calls:
+            module.step(call, values)
+            for path, _ in call.stack:
+                if path:
+                    last[path] = call.name
+    return {p: values[n] for p, n in last.items() if isinstance(values.get(n), torch.Tensor)}
+
+
+def first_difference(reference: Program, program: Program, state: dict[str, torch.Tensor],
+                     x: torch.Tensor) -> str | None:
+    """The first stage, and in it the first block, whose output differs from the reference's
+    under the same weights: words for the student and the TA (labels are the child's)."""
+    try:
+        ours, theirs = _module_outputs(reference, state, x), _module_outputs(program, state, x)
+    except Exception:  # a program that runs as a whole but not step by step here: no place named
+        return None
+
+    def differs(path: str) -> bool:
+        a, b = ours[path], theirs.get(path)
+        return b is None or a.shape != b.shape or not bool(((a - b).abs() <= 1e-3 * max(1.0, a.abs().max().item())).all())
+
+    stage = next((p for p in ours if "." not in p and differs(p)), None)
+    if stage is None:
+        return None
+    block = next((p for p in ours if p.count(".") == 1 and p.startswith(stage + ".") and differs(p)), None)
+    return block or stage
 
 
 # ---------------------------------------------------------------- a forward that crashes, from its parts
