@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
-
 from sqlalchemy.orm import Session
 
 from storage import course

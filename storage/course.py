@@ -193,12 +193,13 @@ def set_extension(session: Session, *, assignment: Assignment, student: Student,
     when = parse_time(until, timezone=assignment.timezone)
     ext = session.scalars(select(Extension).where(Extension.assignment_id == assignment.id,
                                                   Extension.student_pk == student.id)).first()
-    old = ext.until.isoformat() if ext else None
+    old = iso_time(ext.until, assignment.timezone) if ext else None  # with its offset: the log is read later
     if ext is None:
         ext = Extension(assignment_id=assignment.id, student_pk=student.id, until=when)
         session.add(ext)
     ext.until = when
-    session.add(AuditEntry(actor=actor, action="extension", student_pk=student.id, old=old, new=when.isoformat(),
+    session.add(AuditEntry(actor=actor, action="extension", student_pk=student.id, old=old,
+                           new=iso_time(when, assignment.timezone),
                            comment=f"assignment {assignment.name}"))
     session.flush()
     return ext

@@ -23,14 +23,15 @@ router = APIRouter(prefix="/api")
 class AssignmentView(BaseModel):
     name: str
     title: str
-    deadline: str | None
+    deadline: str | None  # ISO 8601 with the offset of `timezone`
     timezone: str
     late_policy: str
     late_penalty: float
-    late_cutoff: str | None
+    late_cutoff: str | None  # ISO 8601 with the offset of `timezone`
     final_rule: str
     release: str
     is_default: bool
+    deadline_shown: str | None = None  # the same time for people, with the zone's name
 
 
 class AssignmentUpdate(BaseModel):
@@ -63,12 +64,11 @@ class ExtensionIn(BaseModel):
 
 
 def assignment_view(a: Assignment) -> AssignmentView:
-    def show(t):  # noqa: ANN001, ANN202
-        return course.show_time(t, a.timezone) if t else None
-
-    return AssignmentView(name=a.name, title=a.title, deadline=show(a.deadline), timezone=a.timezone,
-                          late_policy=a.late_policy, late_penalty=a.late_penalty, late_cutoff=show(a.late_cutoff),
-                          final_rule=a.final_rule, release=a.release, is_default=a.is_default)
+    return AssignmentView(name=a.name, title=a.title, deadline=course.iso_time(a.deadline, a.timezone),
+                          timezone=a.timezone, late_policy=a.late_policy, late_penalty=a.late_penalty,
+                          late_cutoff=course.iso_time(a.late_cutoff, a.timezone), final_rule=a.final_rule,
+                          release=a.release, is_default=a.is_default,
+                          deadline_shown=course.show_time(a.deadline, a.timezone) if a.deadline else None)
 
 
 def _assignment(session: SessionDep, name: str) -> Assignment:
@@ -126,7 +126,8 @@ def put_extension(session: SessionDep, ta: TaDep, name: str, student_id: str, bo
         ext = course.set_extension(session, assignment=a, student=student, until=body.until, actor=ta)
     except course.CourseError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return {"student_id": student_id, "until": course.show_time(ext.until, a.timezone)}
+    return {"student_id": student_id, "until": course.iso_time(ext.until, a.timezone) or "",
+            "until_shown": course.show_time(ext.until, a.timezone)}
 
 
 @router.post("/roster", response_model=list[LinkView])

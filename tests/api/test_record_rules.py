@@ -24,6 +24,7 @@ import pytest
 
 from api.course_exports import course_gradebook_csv
 from api.exports import gradebook_csv
+from api.routes.course import assignment_view
 from api.routes.pages import templates
 from api.scoring import Scale
 from api.submit import accept, accept_batch
@@ -244,3 +245,9 @@ def test_times_carry_the_assignments_zone(course_db) -> None:  # noqa: ANN001
     exported = {r["student_id"]: r for r in csv.DictReader(io.StringIO(course_gradebook_csv(rows, zone=ZONE)))}
     assert exported["s003"]["submitted_at"] == "2026-12-01T23:30:05+09:00"
     assert "2026-12-01 23:30 Asia/Seoul" in page
+    with session_scope(url) as s:
+        a = course.configure_assignment(s, name=course.default_assignment(s).name, deadline="2026-12-01T23:59")
+        assert assignment_view(a).deadline == "2026-12-01T23:59:00+09:00"
+        course.set_extension(s, assignment=a, student=course.get_student(s, student_id="s003"),
+                             until="2026-12-02T12:00", actor="ta")
+        assert gradebook.audit_log(s)[0].new == "2026-12-02T12:00:00+09:00"
