@@ -97,7 +97,8 @@ def roster_links(student_ids: tuple[str, ...], everyone: bool, yes: bool, base_u
             raise click.ClickException("not on the roster: " + ", ".join(s for s, st in zip(student_ids, students)
                                                                            if st is None))
         if everyone and not yes:
-            question = (f"Reissue the links of all {len(students)} students? Every old link stops working and "
+            who = f"all {len(students)} students" if len(students) != 1 else "the 1 student"
+            question = (f"Reissue the links of {who}? Every old link stops working and "
                         "every student is signed out.")
             if not sys.stdin.isatty():
                 raise click.ClickException(f"{question} Refused: there is no terminal to confirm on; "
@@ -211,7 +212,7 @@ def assignment_list() -> None:
 @click.option("--until", required=True, help="ISO 8601: this student's own deadline.")
 def assignment_extend(name: str, student_id: str, until: str) -> None:
     """Give STUDENT_ID an extension on assignment NAME."""
-    from storage.course import CourseError, get_assignment, get_student, set_extension
+    from storage.course import CourseError, get_assignment, get_student, set_extension, show_time
     from storage.db import session_scope
 
     with session_scope(_settings().resolved_database_url()) as session:
@@ -219,7 +220,7 @@ def assignment_extend(name: str, student_id: str, until: str) -> None:
         if a is None or st is None:
             raise click.ClickException(f"no assignment {name!r}" if a is None else f"{student_id} is not on the roster")
         try:
-            set_extension(session, assignment=a, student=st, until=until, actor="cli")
+            ext = set_extension(session, assignment=a, student=st, until=until, actor="cli")
         except CourseError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{student_id}: extension on {name} until {until}")
+        click.echo(f"{student_id}: extension on {name} until {show_time(ext.until, a.timezone)}")
