@@ -1,17 +1,25 @@
-"""The gradebook of record as files: our CSV and a Canvas gradebook import CSV. Pure functions."""
+"""The gradebook of record as files: our CSV and a Canvas gradebook import CSV. Pure functions.
+
+The conventions every export shares (README "Record rules"): a rejected final scores 0 with
+status "rejected", 0 on every item (as the batch gradebook, api/exports.py); an item not run
+(skipped, e.g. accuracy without fine-tuning) is an empty cell, never 0; times are ISO 8601 with the offset of
+the assignment's time zone; a missing student's max_score is the assignment's maximum.
+"""
 from __future__ import annotations
 
 import csv
 import io
 
 from api.exports import ACCURACY_COLUMN, ITEM_COLUMNS, ITEM_IDS, _number, _safe_cell
+from storage.course import iso_time
 from storage.gradebook import GradebookRow
+from storage.models import Status
 
 COLUMNS = ("student_id", "name", "email", "status", "final_score", "score", "late_penalty", "max_score", ACCURACY_COLUMN,
            "late", "submitted_at", "submitted_by", "submission_id", *ITEM_COLUMNS, "overridden", "pending", "needs_review")
 
 
-def course_gradebook_csv(rows: list[GradebookRow]) -> str:
+def course_gradebook_csv(rows: list[GradebookRow], *, zone: str) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
@@ -19,12 +27,19 @@ def course_gradebook_csv(rows: list[GradebookRow]) -> str:
         w.writerow([_safe_cell(r.student_id), _safe_cell(r.name), _safe_cell(r.email), r.status, _number(r.final_score),
                     _number(r.score), _number(r.late_penalty), _number(r.max_score) if r.max_score is not None else "",
                     f"{r.accuracy:.4f}" if r.accuracy is not None else "", "yes" if r.late else "no",
-                    r.submitted_at.strftime("%Y-%m-%d %H:%M:%S") if r.submitted_at else "",
+                    iso_time(r.submitted_at, zone) or "",
                     _safe_cell(r.submitted_by or ""), r.submission_id or "",
-                    *(_number(r.items[i]) if i in r.items else "" for i in ITEM_IDS),
+                    *(_item_cell(r, i) for i in ITEM_IDS),
                     " ".join(r.overridden), r.pending,
                     " ".join(f"{k}={_number(v)}" for k, v in r.needs_review.items())])
     return out.getvalue()
+
+
+def _item_cell(r: GradebookRow, item: str) -> str:
+    """Points, or 0 for every item of a rejected final, or empty for an item not run (or missing)."""
+    if r.status == Status.rejected:
+        return "0"
+    return _number(r.items[item]) if item in r.items else ""
 
 
 def canvas_csv(rows: list[GradebookRow], *, title: str) -> str:

@@ -90,6 +90,7 @@ def gradebook_csv(rows: Iterable[tuple[str | None, str, Report | None]]) -> str:
 
     Item cells stay empty when the item was not judged (structure-only grading, or not graded
     yet), so a TA can tell "0 points" from "not run"; a rejected file scores 0 on every item.
+    The same convention as the assignment gradebook (api/course_exports.py, README "Record rules").
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)

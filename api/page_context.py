@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import Viewer, signed_in_student
 from api.scoring import scale
-from api.views import audit_view, submission_view
+from api.views import audit_view, one_view, submission_views
 from service.settings import ServiceSettings
 from storage import course, gradebook, service
-from storage.models import FINAL, LatePolicy, Status, Submission
+from storage.models import FINAL, FinalRule, LatePolicy, Status, Submission
 
 
 def _policy_text(a) -> str:  # noqa: ANN001 - an Assignment
@@ -22,7 +22,9 @@ def _policy_text(a) -> str:  # noqa: ANN001 - an Assignment
         return "Late submissions are not accepted."
     unit = "hour" if a.late_policy == LatePolicy.per_hour else "day"
     cutoff = f"; nothing is accepted after {course.show_time(a.late_cutoff, a.timezone)}" if a.late_cutoff else ""
-    return f"Late submissions lose {a.late_penalty:.0%} of the maximum score per started {unit}{cutoff}."
+    return (f"Late submissions lose {a.late_penalty:.0%} of the maximum score per started {unit}{cutoff}"
+            + ("." if a.final_rule == FinalRule.best else
+               "; a late submission counts only when you have no graded on-time one (the last on-time one counts)."))
 
 
 def page_context(request: Request, session: Session, settings: ServiceSettings) -> dict[str, Any]:
@@ -45,8 +47,9 @@ def page_context(request: Request, session: Session, settings: ServiceSettings) 
         "deadline_iso": deadline.isoformat() + "Z" if deadline else None,
         "time_left": course.time_left(a, extension=ext), "policy": _policy_text(a),
         "extended": ext is not None and a.deadline is not None and ext > a.deadline,
-        "history": [submission_view(h, with_report=False, released=released) for h in mine],
-        "audit": [audit_view(e) for e in gradebook.audit_log(session, student_pk=student.id) if e.action == "override"]
+        "history": submission_views(session, mine, with_report=False, released=released),
+        "audit": [audit_view(e, zone=a.timezone) for e in gradebook.audit_log(session, student_pk=student.id)
+                  if e.action == "override"]
         if student else [],
     }
 
@@ -54,9 +57,11 @@ def page_context(request: Request, session: Session, settings: ServiceSettings) 
 def result_context(request: Request, session: Session, settings: ServiceSettings, viewer: Viewer,
                    sub: Submission) -> dict[str, Any]:
     released = viewer.ta is not None or course.released_for(session, submission=sub)
-    view = submission_view(sub, released=released)
+    view = one_view(session, sub, released=released, notes=True)
     page = page_context(request, session, settings)
-    audit = [audit_view(e) for e in gradebook.audit_log(session, submission_id=sub.id) if e.action == "override"]
+    zone = course.zone_of(session, submission=sub)
+    audit = [audit_view(e, zone=zone) for e in gradebook.audit_log(session, submission_id=sub.id)
+             if e.action == "override"]
     queue = service.queue_position(session, submission=sub) if sub.status == Status.queued else None
     return page | {"queue_position": queue[0] if queue else None,
                    "queue_wait": _minutes(queue[1]) if queue and queue[1] is not None else None,"s": view, "report": view.report or view.structure, "final": sub.status in FINAL,

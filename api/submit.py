@@ -14,12 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.auth import signed_in_student
-from api.uploads import UploadError, check_source, check_student_id
+from api.uploads import UploadError, ZipContents, check_source, check_student_id
 from service.settings import ServiceSettings
-from storage import course, service
+from storage import batches, course, service
 from storage.db import session_scope, write_lock
 from storage.files import FileStore
 from storage.models import Submission, now
+from storage.rejected import record_rejected
 from storage.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,50 @@ def accept(session: Session, store: FileStore, settings: ServiceSettings, *, stu
                                      skip_training=settings.skip_training, assignment_id=assignment_id,
                                      student_pk=student_pk, batch_id=batch_id, submitted_by=submitted_by,
                                      late_s=late_s, late_penalty=late_penalty)
+
+
+@dataclass(frozen=True)
+class BatchReceipt:
+    batch_id: str
+    accepted: list[Submission]  # queued: the caller sends their jobs
+    refused: list[Submission]  # rejected rows, in the order of `ZipContents.rejected`
+    on_roster: set[str]  # the batch's student IDs that are on the roster
+    warnings: list[str]
+
+
+def accept_batch(session: Session, store: FileStore, settings: ServiceSettings, *, contents: ZipContents, name: str,
+                 ta: str, on_behalf: bool, max_score: float) -> BatchReceipt:
+    """Record a TA's batch: each entry queued, each bad entry a rejected row.
+
+    A row counts for its roster student only `on_behalf` (storage.batches.of_record_for);
+    otherwise the batch is the TA's check and the students' own records are untouched.
+    """
+    batch = service.create_batch(session, name=name, token_name=ta)
+    assignment = course.default_assignment(session, name=settings.assignment)
+    roster = {e.student_id: course.get_student(session, student_id=e.student_id)
+              for e in [*contents.entries, *contents.rejected]}
+    accepted = [accept(session, store, settings, student_id=e.student_id, filename=e.filename, data=e.data,
+                       batch_id=batch.id, assignment_id=assignment.id, submitted_by=ta,
+                       student_pk=batches.of_record_for(roster[e.student_id], on_behalf=on_behalf))
+                for e in contents.entries]
+    refused = []
+    for r in contents.rejected:
+        report = r.report(max_score)
+        refused.append(record_rejected(session, student_id=r.student_id, filename=report.submission.filename,
+                                       sha256=report.submission.sha256, size_bytes=len(r.data),
+                                       report_json=report.model_dump_json(), max_score=max_score, batch_id=batch.id,
+                                       assignment_id=assignment.id, submitted_by=ta,
+                                       student_pk=batches.of_record_for(roster[r.student_id], on_behalf=on_behalf)))
+    on_roster = {sid for sid, st in roster.items() if st is not None}
+    warnings = []
+    if course.has_roster(session):  # an unknown ID is graded but counts in no gradebook: say so
+        unknown = sorted(set(roster) - on_roster)
+        if unknown:
+            warnings.append(f"not on the roster, so graded but in no gradebook: {', '.join(unknown)}")
+        if on_roster and not on_behalf:
+            warnings.append("a check only: no student's record changes (on_behalf=true makes each roster "
+                            "student's file their submission of record)")
+    return BatchReceipt(batch.id, accepted, refused, on_roster, warnings)
 
 
 def send(settings: ServiceSettings, ids: list[str]) -> None:

@@ -18,7 +18,7 @@ from api import code_view
 from api.charts import histogram_svg
 from api.class_stats import ClassStats, Upload, class_stats
 from api.scoring import scale
-from api.views import audit_view, submission_view
+from api.views import audit_view, one_view, submission_views
 from grader.report import Report
 from grader.rubric import load_rubric
 from service.settings import ServiceSettings
@@ -44,7 +44,7 @@ def pick_assignment(session: Session, settings: ServiceSettings, name: str | Non
 
 
 def overview(session: Session, settings: ServiceSettings, assignment: Assignment) -> tuple[ClassStats, list]:
-    rows = gradebook.gradebook(session, assignment=assignment)
+    rows = gradebook.gradebook(session, assignment=assignment, max_score=scale(settings).max_score)
     reports = dashboard.reports_by_id(session, ids=[r.submission_id for r in rows if r.submission_id])
     uploads = [Upload(student_id=s, status=st) for s, st in dashboard.assignment_uploads(session, assignment=assignment)]
     return class_stats(rows, reports, uploads, blank_ids=blank_ids(settings.rubric)), rows
@@ -128,7 +128,7 @@ def table_context(session: Session, settings: ServiceSettings, assignment: Assig
 
 
 def detail_context(session: Session, settings: ServiceSettings, sub: Submission) -> dict[str, Any]:
-    view = submission_view(sub, released=True)
+    view = one_view(session, sub, released=True, notes=True)
     report = json.loads(sub.report_json) if sub.report_json else None
     source = (sub.content or b"").decode("utf-8", errors="replace")
     try:
@@ -137,12 +137,13 @@ def detail_context(session: Session, settings: ServiceSettings, sub: Submission)
         parsed = None
     code = code_view.render(source, parsed or Report.model_construct(items=[]))
     assignment = session.get(Assignment, sub.assignment_id) if sub.assignment_id else None
-    history = (dashboard.student_history(session, student_pk=sub.student_pk, assignment=assignment)
+    history = (submission_views(session, dashboard.student_history(session, student_pk=sub.student_pk,
+                                                                  assignment=assignment), with_report=False)
                if sub.student_pk is not None and assignment is not None else [])
     student = course.student_by_pk(session, pk=sub.student_pk) if sub.student_pk is not None else None
-    overrides = gradebook.overrides_of(session, submission_ids=[sub.id]).get(sub.id, [])
-    points = gradebook.scored(sub, overrides) if sub.status in (Status.graded, Status.rejected) else None
+    points = gradebook.score_as_seen(session, sub=sub)
+    zone = assignment.timezone if assignment is not None else "UTC"
     return {"s": view, "sub": sub, "report": report, "code": code, "code_css": code_view.css(), "history": history, "student": student,
             "points": points, "assignment": assignment,
-            "audit": [audit_view(e) for e in gradebook.audit_log(session, submission_id=sub.id)],
+            "audit": [audit_view(e, zone=zone) for e in gradebook.audit_log(session, submission_id=sub.id)],
             "override_items": [i["id"] for i in (report or {}).get("items", [])] + [gradebook.LATE_PENALTY_ITEM]}

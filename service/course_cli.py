@@ -70,18 +70,40 @@ def roster_import(csv_file: Path, base_url: str | None, out: Path | None) -> Non
 
 @roster.command("links")
 @click.argument("student_ids", nargs=-1)
+@click.option("--all", "everyone", is_flag=True, help="Reissue every student's link (signs the whole class out).")
+@click.option("--yes", is_flag=True, help="With --all: do not ask (for scripts; needed without a terminal).")
 @_BASE
 @_OUT
-def roster_links(student_ids: tuple[str, ...], base_url: str | None, out: Path | None) -> None:
-    """Issue new links (for STUDENT_IDS, or everyone); the old links stop working."""
+def roster_links(student_ids: tuple[str, ...], everyone: bool, yes: bool, base_url: str | None,
+                 out: Path | None) -> None:
+    """Issue new links for STUDENT_IDS (or, with --all, everyone); their old links stop working.
+
+    Reissuing every link signs every student out, so it needs --all and a confirmation typed
+    at a terminal; without a terminal (a script, a pipe) it needs --yes as well.
+    """
+    import sys
+
     from storage.course import get_student, issue_link, list_students
     from storage.db import session_scope
 
+    if everyone and student_ids:
+        raise click.UsageError("give student IDs or --all, not both")
+    if not everyone and not student_ids:
+        raise click.UsageError("name the students whose links to reissue (roster links ID...), or --all "
+                               "to reissue every student's link")
     with session_scope(_settings().resolved_database_url()) as session:
-        students = [get_student(session, student_id=s) for s in student_ids] if student_ids else list_students(session)
+        students = list_students(session) if everyone else [get_student(session, student_id=s) for s in student_ids]
         if None in students:
             raise click.ClickException("not on the roster: " + ", ".join(s for s, st in zip(student_ids, students)
                                                                            if st is None))
+        if everyone and not yes:
+            who = f"all {len(students)} students" if len(students) != 1 else "the 1 student"
+            question = (f"Reissue the links of {who}? Every old link stops working and "
+                        "every student is signed out.")
+            if not sys.stdin.isatty():
+                raise click.ClickException(f"{question} Refused: there is no terminal to confirm on; "
+                                           "add --yes to reissue every link from a script.")
+            click.confirm(question, abort=True, err=True)
         links = [issue_link(session, student=st, actor="cli") for st in students]
     _write_links(links, base_url, out)
 
@@ -190,7 +212,7 @@ def assignment_list() -> None:
 @click.option("--until", required=True, help="ISO 8601: this student's own deadline.")
 def assignment_extend(name: str, student_id: str, until: str) -> None:
     """Give STUDENT_ID an extension on assignment NAME."""
-    from storage.course import CourseError, get_assignment, get_student, set_extension
+    from storage.course import CourseError, get_assignment, get_student, set_extension, show_time
     from storage.db import session_scope
 
     with session_scope(_settings().resolved_database_url()) as session:
@@ -198,7 +220,7 @@ def assignment_extend(name: str, student_id: str, until: str) -> None:
         if a is None or st is None:
             raise click.ClickException(f"no assignment {name!r}" if a is None else f"{student_id} is not on the roster")
         try:
-            set_extension(session, assignment=a, student=st, until=until, actor="cli")
+            ext = set_extension(session, assignment=a, student=st, until=until, actor="cli")
         except CourseError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{student_id}: extension on {name} until {until}")
+        click.echo(f"{student_id}: extension on {name} until {show_time(ext.until, a.timezone)}")

@@ -92,8 +92,8 @@ def ta_list() -> None:
     from storage.ta_accounts import list_ta_accounts
 
     def rows(session) -> list[str]:  # noqa: ANN001
-        return [f"{a.name}\t{'disabled' if a.disabled else 'active'}\tcreated {a.created_at:%Y-%m-%d %H:%M}\t"
-                f"last sign-in {a.last_sign_in_at.strftime('%Y-%m-%d %H:%M') if a.last_sign_in_at else 'never'}"
+        return [f"{a.name}\t{'disabled' if a.disabled else 'active'}\tcreated {a.created_at:%Y-%m-%d %H:%M} UTC\t"
+                f"last sign-in {a.last_sign_in_at.strftime('%Y-%m-%d %H:%M UTC') if a.last_sign_in_at else 'never'}"
                 for a in list_ta_accounts(session)]
 
     for line in _call(rows):

@@ -1,4 +1,4 @@
-"""A batch's progress as a TA's script polls it: counts and a page of ids, without the reports."""
+"""A TA's batch: whom its rows count for (the record rule), and its progress as a script polls it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +6,18 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Batch, Submission
+from storage.models import Batch, Student, Submission
+
+
+def of_record_for(student: Student | None, *, on_behalf: bool) -> int | None:
+    """The roster entry a batch row counts for: only when the TA said "on the student's behalf".
+
+    Otherwise the row is a TA's check: graded and in the batch's own exports, but recorded for no
+    roster student (student_pk NULL), so it never enters a student's history, gradebook, final or
+    LMS grade. A batch that could silently replace a student's own file turned one stray
+    `s003/notes.txt` into her final (README "Record rules").
+    """
+    return student.id if student is not None and on_behalf else None
 
 
 @dataclass(frozen=True)

@@ -193,12 +193,13 @@ def set_extension(session: Session, *, assignment: Assignment, student: Student,
     when = parse_time(until, timezone=assignment.timezone)
     ext = session.scalars(select(Extension).where(Extension.assignment_id == assignment.id,
                                                   Extension.student_pk == student.id)).first()
-    old = ext.until.isoformat() if ext else None
+    old = iso_time(ext.until, assignment.timezone) if ext else None  # with its offset: the log is read later
     if ext is None:
         ext = Extension(assignment_id=assignment.id, student_pk=student.id, until=when)
         session.add(ext)
     ext.until = when
-    session.add(AuditEntry(actor=actor, action="extension", student_pk=student.id, old=old, new=when.isoformat(),
+    session.add(AuditEntry(actor=actor, action="extension", student_pk=student.id, old=old,
+                           new=iso_time(when, assignment.timezone),
                            comment=f"assignment {assignment.name}"))
     session.flush()
     return ext
@@ -245,12 +246,39 @@ def lateness(assignment: Assignment, *, extension: dt.datetime | None, at: dt.da
     penalty = min(1.0, units * assignment.late_penalty)
     word = "hour" if unit_s == 3600 else "day"
     return Lateness(True, late_s, penalty,
-                    f"Late by {units} {word}{'s' if units != 1 else ''} after {shown}: "
-                    f"{penalty:.0%} of the maximum score is taken off.")
+                    f"Late by {units} {word}{'s' if units != 1 else ''} after {shown}: " + late_cost(assignment, penalty))
 
 
-def show_time(t: dt.datetime, timezone: str) -> str:
-    return t.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(timezone)).strftime(f"%Y-%m-%d %H:%M {timezone}")
+def late_cost(assignment: Assignment, penalty: float) -> str:
+    """What a late file costs, in words that match the final rule (storage/gradebook.final_submission):
+    under last-on-time it is not counted at all when the student has a graded on-time submission."""
+    off = f"{penalty:.0%} of the maximum score is taken off"
+    if assignment.final_rule == FinalRule.best:
+        return f"{off}, and your best score after late penalties counts."
+    return (f"it is not counted at all if you have a graded on-time submission (the last on-time one counts); "
+            f"otherwise {off}.")
+
+
+def show_time(t: dt.datetime, timezone: str, *, seconds: bool = False) -> str:
+    """A stored (naive UTC) time as people read it: in the assignment's zone, with the zone's name."""
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return t.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(timezone)).strftime(f"{fmt} {timezone}")
+
+
+def iso_time(t: dt.datetime | None, timezone: str) -> str | None:
+    """A stored (naive UTC) time for CSV and JSON: ISO 8601 with the offset of the assignment's zone,
+    e.g. 2026-12-01T23:59:00+09:00, so a spreadsheet or script never guesses the zone."""
+    if t is None:
+        return None
+    return t.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+
+def zone_of(session: Session, *, submission: Submission) -> str:
+    """The time zone a submission's times are shown in: its assignment's (UTC for none)."""
+    if submission.assignment_id is None:
+        return "UTC"
+    assignment = session.get(Assignment, submission.assignment_id)
+    return assignment.timezone if assignment is not None else "UTC"
 
 
 def time_left(assignment: Assignment, *, extension: dt.datetime | None, at: dt.datetime | None = None) -> str | None:

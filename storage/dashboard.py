@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
+from storage.gradebook import scores_as_seen
 from storage.models import SCORED, Assignment, Status, Student, Submission, now
 
 SortKey = Literal["time", "student", "score", "accuracy", "status"]
@@ -92,16 +93,20 @@ def _summary(report_json: str | None) -> tuple[tuple[str, ...], bool]:
 
 
 def upload_rows(session: Session, *, assignment: Assignment) -> list[UploadRow]:
-    """Every roster upload to the assignment, newest first, with its report summarised."""
+    """Every roster upload to the assignment, newest first, with its report summarised and its score
+    as the student sees it (storage.gradebook.scored), so the table agrees with the gradebook."""
     q = (select(Submission, Student.name).join(Student, Student.id == Submission.student_pk)
          .where(Submission.assignment_id == assignment.id)
          .options(defer(Submission.content), defer(Submission.structure_json), defer(Submission.progress_json))
          .order_by(Submission.created_at.desc(), Submission.id))
+    found = list(session.execute(q).all())
+    seen = scores_as_seen(session, subs=[sub for sub, _ in found])  # overrides and late penalty applied
     rows = []
-    for sub, name in session.execute(q):
+    for sub, name in found:
         failed, review = _summary(sub.report_json)
+        score = seen[sub.id].final if sub.id in seen else sub.score
         rows.append(UploadRow(id=sub.id, student_id=sub.student_id, name=name, created_at=sub.created_at,
-                              status=sub.status, score=sub.score, max_score=sub.max_score, accuracy=sub.accuracy,
+                              status=sub.status, score=score, max_score=sub.max_score, accuracy=sub.accuracy,
                               late=sub.late_s is not None, submitted_by=sub.submitted_by,
                               failed_items=failed, self_reported=review))
     return rows

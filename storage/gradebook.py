@@ -3,16 +3,28 @@ assignment's rule, with TA overrides applied and the late penalty shown apart.
 
 Computed on read from the submissions, so a regrade (e.g. after a rubric change) or an
 override shows at once; nothing is cached that could go stale.
+
+`scored` is the one place a submission's score is computed as its student sees it (TA
+overrides applied, late penalty applied): the gradebook, every page, table, CSV, JSON
+view and LTI grade read it (through `scores_as_seen` or `report_as_seen`), so an override
+can never show on one page and not on another.
+
+The record rules (README "Record rules"):
+- a graded submission always beats a rejected or failed one, whatever the final rule, so a
+  bad file (a TA's batch entry, a student's own broken upload) never replaces a graded final;
+- under last-on-time a late submission counts only when the student has no on-time one.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.course import show_time
 from storage.models import (SCORED, Assignment, AuditEntry, FinalRule, Override, Status, Student, Submission,
                             now)
 
@@ -52,6 +64,9 @@ class Scored:
     penalty_fraction: float
     overridden: list[str]
     needs_review: dict[str, float] = field(default_factory=dict)
+    # Items the grade did not judge (e.g. accuracy without fine-tuning) and no TA has set: every
+    # export leaves their cells empty ("not run"), never 0 (README "Record rules").
+    skipped: frozenset[str] = frozenset()
 
     @property
     def penalty_points(self) -> float:
@@ -63,8 +78,10 @@ class Scored:
 
 
 def scored(sub: Submission, overrides: list[Override]) -> Scored:
+    """The submission's points as its student sees them: the one score function (see the module doc)."""
     items: dict[str, float] = {}
     review: dict[str, float] = {}
+    skipped: set[str] = set()
     if sub.report_json:
         for item in json.loads(sub.report_json).get("items", []):
             if item.get("verified") is False:  # not in the report's score: waits for a TA
@@ -72,6 +89,8 @@ def scored(sub: Submission, overrides: list[Override]) -> Scored:
                 items[item["id"]] = 0.0
             else:
                 items[item["id"]] = 0.0 if item.get("skipped") else float(item["points"])
+            if item.get("skipped"):
+                skipped.add(item["id"])
     score = float(sub.score or 0.0)
     penalty = sub.late_penalty or 0.0
     done = []
@@ -82,18 +101,91 @@ def scored(sub: Submission, overrides: list[Override]) -> Scored:
             score += o.points - items.get(o.item, 0.0)
             items[o.item] = o.points
             review.pop(o.item, None)  # a TA's points settle a self-reported item
+            skipped.discard(o.item)
         done.append(o.item)
-    return Scored(sub, round(score, 4), items, penalty, done, review)
+    return Scored(sub, round(score, 4), items, penalty, done, review, frozenset(skipped))
 
 
 def final_submission(candidates: list[Scored], rule: str) -> Scored | None:
-    """last_on_time: the newest on-time grade, else the newest late one; best: the highest after penalty."""
+    """last_on_time: the newest on-time grade, else the newest late one; best: the highest after penalty.
+
+    Under either rule a graded submission beats a rejected one: a file that could not be graded
+    (a TA's bad batch entry, a student's broken upload) never replaces a graded final, or one
+    unreadable file would take a student's 100 to 0. A rejected row is the final only when the
+    student has nothing graded (it then says why the score is 0).
+    """
+    graded = [c for c in candidates if c.sub.status == Status.graded]
+    candidates = graded or candidates
     if not candidates:
         return None
     if rule == FinalRule.best:
         return max(candidates, key=lambda c: (c.final, c.sub.created_at))
     on_time = [c for c in candidates if c.sub.late_s is None]
     return max(on_time or candidates, key=lambda c: c.sub.created_at)
+
+
+def scores_as_seen(session: Session, *, subs: list[Submission]) -> dict[str, Scored]:
+    """`scored` for each of these submissions that has a score (graded or rejected), overrides
+    read in one query: what every page, table and JSON view shows as the submission's score."""
+    mine = [s for s in subs if s.status in SCORED]
+    overrides = overrides_of(session, submission_ids=[s.id for s in mine])
+    return {s.id: scored(s, overrides.get(s.id, [])) for s in mine}
+
+
+def score_as_seen(session: Session, *, sub: Submission) -> Scored | None:
+    return scores_as_seen(session, subs=[sub]).get(sub.id)
+
+
+def report_as_seen(report: dict[str, Any], points: Scored) -> dict[str, Any]:
+    """The report with a TA's overrides written into its items and its score, as the student sees it.
+
+    Without this the result page showed the grader's 15/20 in red beside a "changed by your TAs
+    15 → 20" row. `score` becomes the score as seen (overrides and late penalty applied, the
+    gradebook's final_score for this submission); `score_before_penalty` keeps the part before.
+    """
+    out = dict(report)
+    items = []
+    for item in report.get("items", []):
+        item = dict(item)
+        iid = item.get("id")
+        if iid in points.overridden:
+            item["points"] = points.items[iid]
+            item["overridden"] = True
+            item["skipped"] = False
+            item["verified"] = True  # a TA's points settle a self-reported item
+            top = item.get("max_points")
+            item["passed"] = top is not None and points.items[iid] >= float(top)
+        items.append(item)
+    out["items"] = items
+    out["score"] = points.final
+    out["score_before_penalty"] = points.score
+    out["late_penalty_points"] = points.penalty_points
+    if points.overridden and "provisional_score" in out:
+        out["provisional_score"] = round(sum(points.needs_review.values()), 4)
+    return out
+
+
+def late_note(session: Session, *, sub: Submission, assignment: Assignment | None) -> str | None:
+    """What lateness does to this submission under the assignment's final rule, for its student.
+
+    Under last-on-time a late file is not counted at all once the student has a graded on-time
+    one, so "10 % is taken off" would be untrue there; `final_submission` is the rule this follows.
+    """
+    if sub.late_s is None:
+        return None
+    off = f"{(sub.late_penalty or 0.0):.0%} of the maximum score is taken off"
+    if assignment is None or sub.student_pk is None:
+        return f"Late: {off}."
+    if assignment.final_rule == FinalRule.best:
+        return f"Late: {off}; your best score after late penalties counts."
+    on_time = session.scalars(select(Submission).where(
+        Submission.student_pk == sub.student_pk, Submission.assignment_id == assignment.id,
+        Submission.late_s.is_(None), Submission.status == Status.graded)
+        .order_by(Submission.created_at.desc()).limit(1)).first()
+    if on_time is not None:
+        return (f"Late: not counted. Your last on-time submission ({show_time(on_time.created_at, assignment.timezone)}) "
+                "counts; a late one counts only when there is no graded on-time submission.")
+    return f"Late: {off}. It counts only while you have no graded on-time submission."
 
 
 def overrides_of(session: Session, *, submission_ids: list[str]) -> dict[str, list[Override]]:
@@ -105,7 +197,9 @@ def overrides_of(session: Session, *, submission_ids: list[str]) -> dict[str, li
     return out
 
 
-def gradebook(session: Session, *, assignment: Assignment) -> list[GradebookRow]:
+def gradebook(session: Session, *, assignment: Assignment, max_score: float | None = None) -> list[GradebookRow]:
+    """One row per roster student. `max_score`, the assignment's one maximum (the service's scale),
+    fills the rows of students with nothing graded, so a missing student's row reads 0 out of it."""
     students = list(session.scalars(select(Student).order_by(Student.student_id)))
     subs = list(session.scalars(select(Submission).where(Submission.assignment_id == assignment.id,
                                                          Submission.student_pk.is_not(None))))
@@ -116,7 +210,7 @@ def gradebook(session: Session, *, assignment: Assignment) -> list[GradebookRow]
     rows = []
     for st in students:
         mine = by_student.get(st.id, [])
-        row = GradebookRow(student_id=st.student_id, name=st.name, email=st.email, status="missing",
+        row = GradebookRow(student_id=st.student_id, name=st.name, email=st.email, status="missing", max_score=max_score,
                            pending=sum(1 for s in mine if s.status in (Status.queued, Status.running)))
         best = final_submission([scored(s, overrides.get(s.id, [])) for s in mine if s.status in SCORED],
                                 assignment.final_rule)
@@ -124,7 +218,8 @@ def gradebook(session: Session, *, assignment: Assignment) -> list[GradebookRow]
             s = best.sub
             row.status, row.submission_id, row.submitted_at, row.submitted_by = s.status, s.id, s.created_at, s.submitted_by
             row.late, row.score, row.late_penalty, row.final_score = s.late_s is not None, best.score, best.penalty_points, best.final
-            row.max_score, row.accuracy, row.items, row.overridden = s.max_score, s.accuracy, best.items, best.overridden
+            row.max_score, row.accuracy, row.overridden = s.max_score or max_score, s.accuracy, best.overridden
+            row.items = {k: v for k, v in best.items.items() if k not in best.skipped}  # not run: no number
             row.needs_review = best.needs_review
         rows.append(row)
     return rows

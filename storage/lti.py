@@ -352,7 +352,8 @@ def queue_passbacks(session: Session, *, max_score: float, at: dt.datetime | Non
                                       .where(LtiMember.context_pk == ctx.id)).all()
             if not members:
                 continue
-            rows = rows if rows is not None else {r.student_id: r for r in gradebook(session, assignment=assignment)}
+            rows = rows if rows is not None else {r.student_id: r for r in gradebook(session, assignment=assignment,
+                                                                                   max_score=max_score)}
             for sub, student in members:
                 row = rows.get(student.student_id)
                 extension = course.extension_until(session, assignment=assignment, student_pk=student.id)

@@ -13,6 +13,7 @@ from api.roster import links_csv, parse_roster_csv, sign_in_url
 from api.uploads import UploadError
 from api.views import AuditView, GradebookRowView, audit_view, gradebook_row_view
 from api.course_exports import canvas_csv, course_gradebook_csv
+from api.scoring import scale
 from storage import course, gradebook
 from storage.models import Assignment
 
@@ -22,14 +23,15 @@ router = APIRouter(prefix="/api")
 class AssignmentView(BaseModel):
     name: str
     title: str
-    deadline: str | None
+    deadline: str | None  # ISO 8601 with the offset of `timezone`
     timezone: str
     late_policy: str
     late_penalty: float
-    late_cutoff: str | None
+    late_cutoff: str | None  # ISO 8601 with the offset of `timezone`
     final_rule: str
     release: str
     is_default: bool
+    deadline_shown: str | None = None  # the same time for people, with the zone's name
 
 
 class AssignmentUpdate(BaseModel):
@@ -62,12 +64,11 @@ class ExtensionIn(BaseModel):
 
 
 def assignment_view(a: Assignment) -> AssignmentView:
-    def show(t):  # noqa: ANN001, ANN202
-        return course.show_time(t, a.timezone) if t else None
-
-    return AssignmentView(name=a.name, title=a.title, deadline=show(a.deadline), timezone=a.timezone,
-                          late_policy=a.late_policy, late_penalty=a.late_penalty, late_cutoff=show(a.late_cutoff),
-                          final_rule=a.final_rule, release=a.release, is_default=a.is_default)
+    return AssignmentView(name=a.name, title=a.title, deadline=course.iso_time(a.deadline, a.timezone),
+                          timezone=a.timezone, late_policy=a.late_policy, late_penalty=a.late_penalty,
+                          late_cutoff=course.iso_time(a.late_cutoff, a.timezone), final_rule=a.final_rule,
+                          release=a.release, is_default=a.is_default,
+                          deadline_shown=course.show_time(a.deadline, a.timezone) if a.deadline else None)
 
 
 def _assignment(session: SessionDep, name: str) -> Assignment:
@@ -92,23 +93,26 @@ def put_assignment(session: SessionDep, _ta: TaDep, name: str, body: AssignmentU
 
 
 @router.get("/assignments/{name}/gradebook.json", response_model=list[GradebookRowView])
-def gradebook_json(session: SessionDep, _ta: TaDep, name: str) -> list[GradebookRowView]:
+def gradebook_json(session: SessionDep, settings: SettingsDep, _ta: TaDep, name: str) -> list[GradebookRowView]:
     """One row per roster student: the final submission by the assignment's rule."""
-    return [gradebook_row_view(r) for r in gradebook.gradebook(session, assignment=_assignment(session, name))]
+    a = _assignment(session, name)
+    return [gradebook_row_view(r, zone=a.timezone)
+            for r in gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score)]
 
 
 @router.get("/assignments/{name}/gradebook.csv", response_class=PlainTextResponse)
-def gradebook_csv_route(session: SessionDep, _ta: TaDep, name: str) -> PlainTextResponse:
-    rows = gradebook.gradebook(session, assignment=_assignment(session, name))
-    return PlainTextResponse(course_gradebook_csv(rows), media_type="text/csv",
+def gradebook_csv_route(session: SessionDep, settings: SettingsDep, _ta: TaDep, name: str) -> PlainTextResponse:
+    a = _assignment(session, name)
+    rows = gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score)
+    return PlainTextResponse(course_gradebook_csv(rows, zone=a.timezone), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="gradebook-{name}.csv"'})
 
 
 @router.get("/assignments/{name}/canvas.csv", response_class=PlainTextResponse)
-def canvas_csv_route(session: SessionDep, _ta: TaDep, name: str) -> PlainTextResponse:
+def canvas_csv_route(session: SessionDep, settings: SettingsDep, _ta: TaDep, name: str) -> PlainTextResponse:
     """Canvas gradebook import: students matched by SIS User ID (the roster's student_id)."""
     a = _assignment(session, name)
-    rows = gradebook.gradebook(session, assignment=a)
+    rows = gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score)
     return PlainTextResponse(canvas_csv(rows, title=a.title or a.name), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="canvas-{name}.csv"'})
 
@@ -122,7 +126,8 @@ def put_extension(session: SessionDep, ta: TaDep, name: str, student_id: str, bo
         ext = course.set_extension(session, assignment=a, student=student, until=body.until, actor=ta)
     except course.CourseError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return {"student_id": student_id, "until": course.show_time(ext.until, a.timezone)}
+    return {"student_id": student_id, "until": course.iso_time(ext.until, a.timezone) or "",
+            "until_shown": course.show_time(ext.until, a.timezone)}
 
 
 @router.post("/roster", response_model=list[LinkView])
@@ -177,15 +182,18 @@ def override(session: SessionDep, ta: TaDep, submission_id: str, body: OverrideI
                                 actor=ta)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return audit_view(gradebook.audit_log(session, submission_id=sub.id, limit=1)[0])
+    return audit_view(gradebook.audit_log(session, submission_id=sub.id, limit=1)[0],
+                      zone=course.zone_of(session, submission=sub))
 
 
 @router.get("/audit", response_model=list[AuditView])
-def audit(session: SessionDep, _ta: TaDep, student_id: str | None = None) -> list[AuditView]:
+def audit(session: SessionDep, settings: SettingsDep, _ta: TaDep, student_id: str | None = None) -> list[AuditView]:
+    """The audit log, newest first; times in the zone of the assignment the page takes uploads for."""
     pk = None
     if student_id is not None:
         student = course.get_student(session, student_id=student_id)
         if student is None:
             raise HTTPException(404, f"{student_id} is not on the roster.")
         pk = student.id
-    return [audit_view(e) for e in gradebook.audit_log(session, student_pk=pk)]
+    zone = course.default_assignment(session, name=settings.assignment).timezone
+    return [audit_view(e, zone=zone) for e in gradebook.audit_log(session, student_pk=pk)]

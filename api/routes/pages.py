@@ -15,6 +15,7 @@ from api.page_context import page_context, result_context
 from api.submit import send, submit_upload
 from api.uploads import UploadError
 from api.views import submission_view
+from storage.course import show_time
 from storage.db import session_scope
 from storage.models import Submission
 from storage.service import FINAL
@@ -22,6 +23,8 @@ from storage.service import FINAL
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 templates.env.globals["csrf_token"] = csrf_token
+# A stored (naive UTC) time as people read it, in a zone with its name: `{{ t|shown(assignment.timezone) }}`.
+templates.env.filters["shown"] = lambda t, zone="UTC", seconds=False: show_time(t, zone, seconds=seconds) if t else ""
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -88,7 +91,8 @@ async def events(request: Request, submission_id: str, settings: SettingsDep) ->
 
 
 def _live_view(sub: Submission) -> dict:
-    return submission_view(sub, with_report=False, released=False).model_dump() | {
+    # Progress only (no score: released=False); the result page has the times in the assignment's zone.
+    return submission_view(sub, points=None, zone="UTC", with_report=False, released=False).model_dump() | {
         "has_structure": sub.structure_json is not None}
 
 

@@ -12,13 +12,13 @@ from pydantic import BaseModel
 from api.auth import CsrfDep, LimiterDep, ViewerDep, can_view
 from api.deps import SessionDep, SettingsDep, StoreDep, TaDep
 from api.exports import gradebook_csv, gradescope_results, prairielearn_results
-from api.submit import accept, send, submit_upload
+from api.submit import accept_batch, send, submit_upload
 from api.scoring import scale
 from api.uploads import Entry, UploadError, ZipContents, check_source, check_student_id, read_zip, student_of
-from api.views import SubmissionView, submission_view
+from api.views import SubmissionView, one_view, submission_views
 from grader.report import Report
 from storage import batches, course, service
-from storage.rejected import record_rejected
+from storage.gradebook import Scored, report_as_seen, scores_as_seen
 from storage.models import FINAL, Submission
 
 router = APIRouter(prefix="/api")
@@ -36,7 +36,8 @@ def _get(session: SessionDep, submission_id: str) -> Submission:
 
 
 @router.post("/submissions", status_code=202, response_model=SubmissionView, dependencies=[CsrfDep])
-async def create_submission(request: Request, store: StoreDep, settings: SettingsDep, limiter: LimiterDep,
+async def create_submission(request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep,
+                            limiter: LimiterDep,
                             background: BackgroundTasks, file: Annotated[UploadFile, File()],
                             student_id: Annotated[str, Form()] = "",
                             access_code: Annotated[str, Form()] = "") -> SubmissionView:
@@ -52,7 +53,7 @@ async def create_submission(request: Request, store: StoreDep, settings: Setting
     except UploadError as exc:
         raise _refuse(exc) from exc
     background.add_task(send, settings, [sub.id])  # after the response: the row is already durable
-    return submission_view(sub, with_report=False)
+    return await run_in_threadpool(one_view, session, sub, with_report=False)
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionView)
@@ -62,23 +63,33 @@ def read_submission(session: SessionDep, viewer: ViewerDep, submission_id: str) 
     if not can_view(viewer, sub):
         raise HTTPException(404, "No submission has this id.")  # not yours: not even whether it exists
     released = viewer.ta is not None or course.released_for(session, submission=sub)
-    return submission_view(sub, released=released)
+    return one_view(session, sub, released=released, notes=True)
 
 
-def _report(sub: Submission) -> Report:
+def _report(session: SessionDep, sub: Submission) -> Report:
     if not sub.report_json:
         raise HTTPException(409, f"Submission {sub.id} is {sub.status}; its report is not ready.")
-    return Report.model_validate_json(sub.report_json)
+    return _seen(sub, scores_as_seen(session, subs=[sub]))
+
+
+def _seen_dict(sub: Submission, points: dict[str, Scored]) -> dict[str, Any]:
+    """The stored report with the TA's overrides and the late penalty applied (storage.gradebook)."""
+    report = json.loads(sub.report_json or "{}")
+    return report_as_seen(report, points[sub.id]) if sub.id in points else report
+
+
+def _seen(sub: Submission, points: dict[str, Scored]) -> Report:
+    return Report.model_validate(_seen_dict(sub, points))
 
 
 @router.get("/submissions/{submission_id}/gradescope.json")
 def gradescope(session: SessionDep, _ta: TaDep, submission_id: str) -> dict[str, Any]:
-    return gradescope_results(_report(_get(session, submission_id)))
+    return gradescope_results(_report(session, _get(session, submission_id)))
 
 
 @router.get("/submissions/{submission_id}/prairielearn.json")
 def prairielearn(session: SessionDep, _ta: TaDep, submission_id: str) -> dict[str, Any]:
-    return prairielearn_results(_report(_get(session, submission_id)))
+    return prairielearn_results(_report(session, _get(session, submission_id)))
 
 
 @router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=SubmissionView)
@@ -86,7 +97,7 @@ def regrade_one(session: SessionDep, settings: SettingsDep, _ta: TaDep, submissi
     sub = _get(session, submission_id)
     _requeue(session, settings, [sub.id])
     session.refresh(sub)
-    return submission_view(sub, with_report=False)
+    return one_view(session, sub, with_report=False)
 
 
 def _requeue(session: SessionDep, settings: SettingsDep, ids: list[str]) -> None:
@@ -97,7 +108,11 @@ def _requeue(session: SessionDep, settings: SettingsDep, ids: list[str]) -> None
 @router.post("/batches", status_code=201)
 async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsDep, ta: TaDep, background: BackgroundTasks,
                        files: Annotated[list[UploadFile], File()],
-                       name: Annotated[str, Form()] = "") -> dict[str, Any]:
+                       name: Annotated[str, Form()] = "",
+                       on_behalf: Annotated[bool, Form(description=(
+                           "true: each roster student's file becomes that student's submission of record "
+                           "(submitted by this TA). false (default): the batch is a check that never "
+                           "touches a student's gradebook."))] = False) -> dict[str, Any]:
     """Many files at once: `ID_resnet50_skeleton.py` files, or zips of `ID/resnet50_skeleton.py`."""
     limit = settings.max_upload_kb * 1024
     contents = ZipContents()  # a bad entry becomes a rejected row for its student (api/uploads.py)
@@ -121,42 +136,18 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
             raise UploadError(f"{contents.count} files in one batch; the limit is {settings.max_zip_entries}.", 413)
     except UploadError as exc:
         raise _refuse(exc) from exc
-    max_score = scale(settings).max_score
-
-    def record() -> tuple[list[Submission], list[Submission]]:
-        """Entries for roster students join the assignment as submitted by this TA for them."""
-        batch = service.create_batch(session, name=name, token_name=ta)
-        assignment = course.default_assignment(session, name=settings.assignment)
-        out, refused = [], []
-        for e in contents.entries:
-            student = course.get_student(session, student_id=e.student_id)
-            out.append(accept(session, store, settings, student_id=e.student_id, filename=e.filename, data=e.data,
-                              batch_id=batch.id, assignment_id=assignment.id,
-                              student_pk=student.id if student else None, submitted_by=ta))
-        for r in contents.rejected:
-            student = course.get_student(session, student_id=r.student_id)
-            report = r.report(max_score)
-            refused.append(record_rejected(session, student_id=r.student_id, filename=report.submission.filename,
-                                           sha256=report.submission.sha256, size_bytes=len(r.data),
-                                           report_json=report.model_dump_json(), max_score=max_score,
-                                           batch_id=batch.id, assignment_id=assignment.id,
-                                           student_pk=student.id if student else None, submitted_by=ta))
-        if course.has_roster(session):  # an unknown ID is graded but counts in no gradebook: say so
-            ids = sorted({s.student_id for s in [*out, *refused] if s.student_pk is None})
-            if ids:
-                unknown.append(f"not on the roster, so graded but in no gradebook: {', '.join(ids)}")
-        return out, refused
-
-    unknown: list[str] = []
-    subs, refused = await run_in_threadpool(record)
-    batch_id = (subs or refused)[0].batch_id
-    background.add_task(send, settings, [sub.id for sub in subs])
-    return {"batch_id": batch_id, "url": f"/api/batches/{batch_id}",
+    receipt = await run_in_threadpool(accept_batch, session, store, settings, contents=contents, name=name, ta=ta,
+                                      on_behalf=on_behalf, max_score=scale(settings).max_score)
+    background.add_task(send, settings, [sub.id for sub in receipt.accepted])
+    subs, refused = receipt.accepted, receipt.refused
+    batch_id = receipt.batch_id
+    return {"batch_id": batch_id, "url": f"/api/batches/{batch_id}", "on_behalf": on_behalf,
             "submissions": [{"id": s.id, "student_id": s.student_id, "status": s.status,
-                             "in_roster": s.student_pk is not None} for s in [*subs, *refused]],
+                             "in_roster": s.student_id in receipt.on_roster, "of_record": s.student_pk is not None}
+                            for s in [*subs, *refused]],
             "rejected": [{"id": s.id, "student_id": r.student_id, "entry": r.entry, "message": r.message}
                          for s, r in zip(refused, contents.rejected)],
-            "warnings": contents.warnings + unknown}
+            "warnings": contents.warnings + receipt.warnings}
 
 
 def _batch(session: SessionDep, batch_id: str) -> list[Submission]:
@@ -190,8 +181,8 @@ def read_batch(session: SessionDep, _ta: TaDep, batch_id: str, offset: Annotated
     progress = batches.batch_progress(session, batch_id=batch_id, offset=offset, limit=limit)
     if progress is None:
         raise HTTPException(404, "No batch has this id.")
-    full = ([submission_view(s, with_report=False) for s in
-             batches.batch_page(session, batch_id=batch_id, offset=offset, limit=limit)] if details else None)
+    full = (submission_views(session, batches.batch_page(session, batch_id=batch_id, offset=offset, limit=limit),
+                             with_report=False) if details else None)
     return BatchView(batch_id=batch_id, total=progress.total, counts=progress.counts,
                      done=all(status in FINAL for status in progress.counts), offset=offset, limit=limit,
                      submissions=[BatchEntryView(**e.__dict__) for e in progress.entries], details=full)
@@ -199,16 +190,19 @@ def read_batch(session: SessionDep, _ta: TaDep, batch_id: str, offset: Annotated
 
 @router.get("/batches/{batch_id}/gradebook.csv", response_class=PlainTextResponse)
 def gradebook(session: SessionDep, _ta: TaDep, batch_id: str) -> PlainTextResponse:
-    rows = [(s.student_id, s.status, Report.model_validate_json(s.report_json) if s.report_json else None)
-            for s in _batch(session, batch_id)]
+    subs = _batch(session, batch_id)
+    points = scores_as_seen(session, subs=subs)
+    rows = [(s.student_id, s.status, _seen(s, points) if s.report_json else None) for s in subs]
     return PlainTextResponse(gradebook_csv(rows), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="gradebook-{batch_id}.csv"'})
 
 
 @router.get("/batches/{batch_id}/reports.json")
 def reports(session: SessionDep, _ta: TaDep, batch_id: str) -> JSONResponse:
+    subs = _batch(session, batch_id)
+    points = scores_as_seen(session, subs=subs)
     body = [{"id": s.id, "student_id": s.student_id, "status": s.status,
-             "report": json.loads(s.report_json) if s.report_json else None} for s in _batch(session, batch_id)]
+             "report": _seen_dict(s, points) if s.report_json else None} for s in subs]
     return JSONResponse(body)
 
 

@@ -23,6 +23,8 @@ C = "tests/api/test_course.py::"
 T = "tests/api/test_ta_signin.py::"
 D = "tests/api/test_ta_dashboard.py::"
 L = "tests/api/test_lti.py::"
+R = "tests/api/test_record_rules.py::"
+K = "tests/service/test_course_cli.py::"
 SWITCHES = [
     ("network namespace shared", "grader/sandbox.py", '[bwrap, "--unshare-all",',
      '[bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup",',
@@ -303,6 +305,54 @@ SWITCHES = [
     ("LTI Instructor linked to an existing TA account by email", "storage/lti.py",
      "        if not name or get_ta_account(session, name=name) is not None:",
      "        if not name:", ["tests/storage/test_lti.py::test_an_instructor_launch_never_links_an_existing_ta_account_by_email"]),
+    # Record rules (issue 26): what keeps a course's gradebook right through a deadline day.
+    ("record rule: a TA batch counts for the student without on_behalf", "storage/batches.py",
+     "    return student.id if student is not None and on_behalf else None",
+     "    return student.id if student is not None else None",
+     [R + "test_a_batch_without_on_behalf_touches_no_students_record"]),
+    ("record rule: a rejected row replaces a graded final", "storage/gradebook.py",
+     "    candidates = graded or candidates\n", "",
+     [R + "test_a_rejected_row_on_her_behalf_never_replaces_her_graded_final",
+      C + "test_a_ta_batch_changes_a_students_record_only_on_her_behalf"]),
+    ("record rule: roster links with no IDs goes ahead (no --all needed)", "service/course_cli.py",
+     "    if not everyone and not student_ids:", "    if False:",
+     [K + "test_links_without_ids_or_all_reissue_nothing"]),
+    ("record rule: --all reissues every link without a terminal", "service/course_cli.py",
+     "            if not sys.stdin.isatty():", "            if False:",
+     [K + "test_all_is_refused_without_a_terminal_unless_yes"]),
+    ("record rule: --all reissues every link without asking", "service/course_cli.py",
+     "            click.confirm(question, abort=True, err=True)", "            pass",
+     [K + "test_all_asks_at_a_terminal"]),
+    ("record rule: a submission's JSON and pages show the score before overrides", "api/views.py",
+     "        score=(points.final if points is not None else sub.score) if released else None,",
+     "        score=sub.score if released else None,",
+     [R + "test_an_override_reaches_every_view_of_the_score"]),
+    ("record rule: the report's items shown without the TA's overrides", "api/views.py",
+     "        report = report_as_seen(report, points)", "        pass",
+     [R + "test_an_override_reaches_every_view_of_the_score"]),
+    ("record rule: the TA submissions table shows the score before overrides", "storage/dashboard.py",
+     "        score = seen[sub.id].final if sub.id in seen else sub.score", "        score = sub.score",
+     [R + "test_an_override_reaches_every_view_of_the_score"]),
+    ("record rule: the late message ignores the final rule", "storage/gradebook.py",
+     "    if on_time is not None:", "    if False:",
+     [R + "test_the_late_message_follows_the_final_rule"]),
+    ("record rule: a skipped item exported as 0", "storage/gradebook.py",
+     "            row.items = {k: v for k, v in best.items.items() if k not in best.skipped}  # not run: no number",
+     "            row.items = best.items",
+     [R + "test_rejected_and_skipped_read_the_same_in_both_gradebooks"]),
+    ("record rule: a rejected final's items exported empty", "api/course_exports.py",
+     '    if r.status == Status.rejected:\n        return "0"\n', "",
+     [R + "test_rejected_and_skipped_read_the_same_in_both_gradebooks"]),
+    ("record rule: a missing student's max_score left empty", "storage/gradebook.py",
+     'status="missing", max_score=max_score,', 'status="missing",',
+     [R + "test_rejected_and_skipped_read_the_same_in_both_gradebooks"]),
+    ("record rule: gradebook CSV times without a zone", "api/course_exports.py",
+     '                    iso_time(r.submitted_at, zone) or "",',
+     '                    r.submitted_at.strftime("%Y-%m-%d %H:%M:%S") if r.submitted_at else "",',
+     [R + "test_times_carry_the_assignments_zone"]),
+    ("record rule: JSON times without the assignment's offset", "api/views.py",
+     "created_at=course.iso_time(sub.created_at, zone),", 'created_at=sub.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),',
+     [R + "test_times_carry_the_assignments_zone"]),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in SWITCHES:

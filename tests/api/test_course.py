@@ -137,9 +137,10 @@ def test_gradebook_final_rule_override_audit_and_regrade(course: Service, tmp_pa
     course.wait_for(a, first)
     last = sub_id(page_upload(a))  # last on time: the correct one counts, though uploaded after
     course.wait_for(a, last)
-    # A TA's batch attaches to the assignment as submitted by the TA for B.
-    batch = course.client(headers=ta).post("/api/batches", files=[("files", ("B2_resnet50_skeleton.py", wrong.apply())),
-                                                                  ("files", ("Z9_resnet50_skeleton.py", wrong.apply()))])
+    # A TA's batch on B's behalf attaches to the assignment as submitted by the TA for B.
+    batch = course.client(headers=ta).post("/api/batches", data={"on_behalf": "true"},
+                                           files=[("files", ("B2_resnet50_skeleton.py", wrong.apply())),
+                                                  ("files", ("Z9_resnet50_skeleton.py", wrong.apply()))])
     assert batch.status_code == 201, batch.text
     assert any("not on the roster" in w and "Z9" in w for w in batch.json()["warnings"]), batch.json()
     bsub = next(e["id"] for e in batch.json()["submissions"] if e["student_id"] == "B2")
@@ -177,6 +178,38 @@ def test_gradebook_final_rule_override_audit_and_regrade(course: Service, tmp_pa
     row = next(r for r in course.client(headers=ta).get("/api/assignments/resnet50/gradebook.json").json()
                if r["student_id"] == "A1")
     assert row["max_score"] == 115 and row["score"] == 110  # 115 - the override's 5 points
+
+
+def test_a_ta_batch_changes_a_students_record_only_on_her_behalf(course: Service, tmp_path: Path) -> None:
+    """The issue's deadline day: a course zip whose A1/ folder holds only notes.txt. Without
+    on_behalf it is the TA's check; with it, a rejected row on her record; her 100 stays either way."""
+    import zipfile
+
+    links = import_roster(course, tmp_path)
+    ta = course.client(headers={"Authorization": f"Bearer {course.token()}"})
+    a = signed_in(course, links["A1"])
+    hers = sub_id(page_upload(a))
+    course.wait_for(a, hers)
+    r = ta.post(f"/api/submissions/{hers}/overrides", json={"item": "q1_downsample", "points": 15, "comment": "Q1a"})
+    assert r.status_code == 200, r.text
+
+    def final() -> dict:
+        return next(r for r in ta.get("/api/assignments/resnet50/gradebook.json").json() if r["student_id"] == "A1")
+
+    assert final()["final_score"] == 100 and final()["submission_id"] == hers
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("A1/notes.txt", "my code is in the mail\n")
+    for on_behalf in ("false", "true"):
+        r = ta.post("/api/batches", data={"on_behalf": on_behalf}, files={"files": ("course.zip", buf.getvalue())})
+        assert r.status_code == 201, r.text
+        (row,) = r.json()["submissions"]
+        assert row["status"] == "rejected" and row["in_roster"] and row["of_record"] == (on_behalf == "true")
+        assert (final()["final_score"], final()["submission_id"], final()["status"]) == (100, hers, "graded")
+        mine = a.get("/").text
+        assert (row["id"] in mine) == (on_behalf == "true"), on_behalf  # a check is not on her page
+    page = a.get(f"/s/{hers}").text  # the override reached her own page too
+    assert re.findall(r"(\d+) / (\d+)", re.search(r'id="score">(.*?)</p>', page, re.S).group(1)) == [("100", "105")]
 
 
 def test_deadline_refuses_or_penalizes_by_policy(course: Service, tmp_path: Path) -> None:

@@ -116,10 +116,12 @@ def test_release_after_the_deadline_holds_score_and_accuracy_back() -> None:
     sub = Submission(id="x", student_id="A", filename="f.py", sha256="a" * 64, size_bytes=1, status="graded",
                      score=90, max_score=105, accuracy=0.8, report_json=json.dumps(report), created_at=T0,
                      late_penalty=0.0)
-    held = submission_view(sub, released=False)
+    points = gradebook.scored(sub, [])
+    held = submission_view(sub, points=points, zone="Asia/Seoul", released=False)
     assert held.score is None and held.accuracy is None and held.report is None
     assert held.structure == {"checks": report["checks"], "error": None, "held": True}
-    assert submission_view(sub).score == 90
+    shown = submission_view(sub, points=points, zone="Asia/Seoul")
+    assert shown.score == 90 and shown.created_at == "2026-12-01T23:59:00+09:00"
 
 
 def test_self_reported_items_wait_for_a_ta(db_url: str) -> None:  # noqa: F811
