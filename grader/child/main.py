@@ -43,9 +43,13 @@ def import_submission(path: str, name: str) -> tuple[Any, dict[str, Any] | None]
     return module, None
 
 
-def send_program(channel: Channel, name: str, module: Any, example: torch.Tensor) -> bool:
+def send_program(channel: Channel, name: str, module: Any, example: torch.Tensor,
+                 fails: str | None = None) -> bool:
     """The model as data: the one output of this process that the grade rests on. False when
-    it could not be exported (e.g. its forward fails)."""
+    it could not be exported (e.g. its forward fails; `fails`: known to, so not tried)."""
+    if fails is not None:
+        channel.send("program", name=name, data=None, error=fails[:1500])
+        return False
     try:
         data = program.to_data(module, example)
     except BaseException as exc:  # export refuses the model (e.g. its forward fails)
@@ -99,10 +103,15 @@ def send_parts(channel: Channel, name: str, root: Any, example: torch.Tensor,
             data = None
             # A part's program does not depend on the input's height and width (the grader
             # composes with its own shapes): where the part fails on its own input, a larger
-            # map lets e.g. an unpadded 3×3 conv be exported and judged all the same.
+            # map lets e.g. an unpadded 3×3 conv be exported and judged all the same. Each size
+            # is tried eagerly first (~1 ms) before an export (a failing one costs ~0.2 s).
+            child.eval()
             for size in _example_sizes(child, shape):
+                x = torch.randn(2, *size)
                 try:
-                    data = program.to_data(child, torch.randn(2, *size))
+                    with torch.no_grad():
+                        child(x.clone())
+                    data = program.to_data(child, x)
                     break
                 except BaseException:
                     continue
@@ -200,16 +209,20 @@ def main(job: dict[str, Any], channel: Channel) -> int:
     block_cls = getattr(module, "ResidualBlock", None) if names["ResidualBlock"] == "class" else None
     if block_cls is not None and "probes" in parts:
         recorder.install(block_cls)
+        crashed: dict[str, str] = {}
         for config in job.get("blocks", []):
             torch.manual_seed(int(job.get("seed", 0)))
-            channel.send("block", **run_block(block_cls, config, tensors, recorder, fail))
+            result = run_block(block_cls, config, tensors, recorder, fail)
+            if result["shape_error"] is not None and result["shape"] is None:  # its forward fails
+                crashed[config["name"]] = "its forward fails: " + result["shape_error"]["message"]
+            channel.send("block", **result)
         for config in job.get("blocks", []):
             try:
                 block = block_cls(*config["args"])
             except BaseException:
                 continue  # already reported with the block's findings
             example = tensors[f"{config['name']}.input"]
-            if not send_program(channel, config["name"], block, example):
+            if not send_program(channel, config["name"], block, example, crashed.get(config["name"])):
                 send_parts(channel, config["name"], block, example, {}, [0])
 
     if names["ResNet50_layer4"] != "class":
@@ -235,15 +248,15 @@ def main(job: dict[str, Any], channel: Channel) -> int:
                      state_dict=probe.state_dict_shapes(model),
                      parameters=sum(p.numel() for p in model.parameters()))
         channel.send("shapes", **probe.stage_shapes(model, tensors["shapes.input"], fail))
-    elif "export" in parts:
+    forward_fails = None
+    if "export" in parts:
         try:  # as the probes' shape pass does before the export: e.g. lazy modules take their sizes
             with torch.no_grad():
                 model(tensors["shapes.input"].clone())
-        except BaseException:
-            pass  # the probes part reports it
-    if "export" in parts:
+        except BaseException as exc:  # (the probes part reports it) no export to try: the parts
+            forward_fails = f"its forward fails: {type(exc).__name__}: {str(exc)[:1000]}"
         example = tensors["equivalence.input"][:2]
-        if not send_program(channel, "model", model, example):
+        if not send_program(channel, "model", model, example, forward_fails):
             send_parts(channel, "model", model, example, job.get("part_inputs", {}), [0])
 
     if checkpoint and "probes" in parts:
