@@ -438,6 +438,48 @@ class Started:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+# On a busy host a job's wall time is stretched by the time it was ready to run but got no CPU
+# (its tasks' run-queue delay, /proc/PID/task/TID/schedstat). That time does not count against
+# the wall limit, up to this many times the limit in all: a deadline rush must not turn an
+# honest file into a timeout, and a job that sleeps accrues no run-queue delay at all.
+BUSY_HOST_FACTOR = 3.0
+
+
+class RunDelay:
+    """Seconds a sandbox's tasks waited for a CPU since supervision began (the most-delayed task)."""
+
+    def __init__(self, proc: Any, cgroup: Cgroup | None) -> None:
+        self._proc, self._cgroup = proc, cgroup
+        self._base = self._read()
+        self._most = 0.0
+
+    def _pids(self) -> list[int]:
+        pids = self._cgroup.pids() if self._cgroup is not None else []
+        pid = getattr(self._proc, "pid", None)
+        return pids or ([pid] if isinstance(pid, int) else [])
+
+    def _read(self) -> dict[int, int]:
+        delays: dict[int, int] = {}
+        for pid in self._pids():
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                        delays[int(tid)] = int(f.read().split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        return delays
+
+    def seconds(self) -> float:
+        now = self._read()
+        waited = max((d - self._base.get(t, 0) for t, d in now.items()), default=0)
+        self._most = max(self._most, waited / 1e9)
+        return self._most
+
+
 def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgroup | None,
                started: float, on_message: Callable[[dict[str, Any]], None] | None,
                *, isolation: str, cpu_seconds: int, gpu: bool = False) -> Outcome:
@@ -508,12 +550,16 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
 
     killed_for: str | None = None
     deadline = started + limits.wall_seconds
+    delay = RunDelay(proc, cgroup)
     while True:
         try:
             proc.wait(timeout=0.05 if cgroup is None else 0.2)
             break
         except subprocess.TimeoutExpired:
             pass
+        if time.perf_counter() > deadline:
+            # time spent waiting for a CPU is not the job's: the deadline moves by it, up to the cap
+            deadline = started + min(limits.wall_seconds + delay.seconds(), limits.wall_seconds * BUSY_HOST_FACTOR)
         if time.perf_counter() > deadline:
             killed_for = "timeout"
             kill()
@@ -537,6 +583,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
         status, reason = "timeout", f"took more than {limits.import_seconds:g} s to import"
     elif killed_for == "timeout":
         status, reason = "timeout", f"did not finish within the {limits.wall_seconds:g} s time limit"
+        if delay.seconds() >= 1:
+            reason += f" (not counting {delay.seconds():.0f} s it waited for a busy machine's CPU)"
     elif killed_for == "memory_limit" or oom > 0:
         status, reason = "memory_limit", f"used more than the {gib:g} GiB memory limit and was stopped"
     elif gpu and code == GPU_MEMORY_EXIT and not done:

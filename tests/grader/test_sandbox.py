@@ -49,3 +49,35 @@ def test_missing_bubblewrap_refuses_without_unsafe(tmp_path: Path, monkeypatch: 
         run_sandboxed(submission=path, job={}, inputs={}, limits=Limits())
     out = run_sandboxed(submission=path, job={"blocks": []}, inputs={}, limits=Limits(), allow_unsafe=True)
     assert out.status == "ok" and out.isolation == "none (unsafe)"
+
+
+def _hogs(n: int, cpu: int) -> list:
+    """Busy loops pinned to one CPU: a deadline rush, on one core."""
+    import subprocess
+    import sys
+
+    return [subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+            for _ in range(n)]
+
+
+def test_time_waiting_for_a_busy_cpu_does_not_count(tmp_path: Path) -> None:
+    """2 CPU-seconds of work under a 3 s limit, sharing one core with two busy loops (~6 s of
+    wall time): the run-queue wait is not the job's, so it finishes; a job that sleeps on the
+    same busy core waits for no CPU and is still cut at its limit."""
+    import os
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 2.0:\n    pass\n"
+    before = os.sched_getaffinity(0)
+    hogs = _hogs(2, 0)
+    try:
+        os.sched_setaffinity(0, {0})  # the sandbox started from here runs on the hogs' core
+        busy = run(tmp_path, burn, wall_seconds=3)
+        asleep = run(tmp_path, "import time\ntime.sleep(8)\n", wall_seconds=3)
+    finally:
+        os.sched_setaffinity(0, before)
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert busy.status == "ok", (busy.reason, busy.wall_seconds)
+    assert busy.wall_seconds > 3.5  # it did wait: the test made the host busy
+    assert asleep.status == "timeout" and asleep.wall_seconds < 5
