@@ -8,4 +8,5 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
   sleep 1
 fi
+# --quick: the tier for every edit (pure logic, storage, pages, protocol; tests/conftest.py says which).
 exec .venv/bin/python -m pytest -q "$@"

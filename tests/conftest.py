@@ -74,3 +74,41 @@ def config(test_checkpoint: Path):
     from grader.engine import GradeConfig
 
     return GradeConfig(checkpoint=test_checkpoint, threads=2)
+
+
+# ---------------------------------------------------------------- the quick tier
+# `./scripts/test.sh --quick` (pytest --quick): pure logic, storage, page rendering, protocol
+# parsing, for every edit; no sandbox, no grade, no service, no browser, no training. The full
+# suite stays the README's test command and CI's. A test is slow when it takes a fixture that
+# grades or serves, or lives in a module that starts sandboxes, services or Chromium itself.
+SLOW_FIXTURES = {"config", "train_config", "trained_checkpoint", "service", "client", "forks", "course",
+                 "svc", "twin", "honest", "graded", "reports"}
+SLOW_MODULES = {
+    "tests/adversarial", "tests/bench", "tests/worker",
+    "tests/grader/test_sandbox.py", "tests/grader/test_child_train.py", "tests/grader/test_training.py",
+    "tests/grader/test_engine.py", "tests/grader/test_cli.py", "tests/grader/test_prestart.py",
+    "tests/grader/test_trusted.py", "tests/grader/test_program.py", "tests/grader/test_gpu.py",
+    "tests/grader/test_doctor.py", "tests/grader/test_parts.py", "tests/grader/test_bad_files.py",
+    "tests/grader/test_accuracy_item.py", "tests/grader/test_rubric.py",
+    "tests/api/test_service.py", "tests/api/test_course.py", "tests/api/test_live.py", "tests/api/test_serve.py",
+    "tests/api/test_page_chromium.py", "tests/api/test_course_chromium.py", "tests/api/test_ta_live.py",
+    "tests/api/test_batches.py", "tests/api/test_ta_dashboard.py", "tests/api/test_lti.py",
+    "tests/api/test_limits.py", "tests/api/test_code_view.py", "tests/service/test_worker_cli.py",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--quick", action="store_true", help="the quick tier only: no sandbox, service or browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--quick"):
+        return
+    keep, drop = [], []
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        slow = (SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or any(where == m or where.startswith(m + "/") for m in SLOW_MODULES))
+        (drop if slow else keep).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
