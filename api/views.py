@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from grader.report import without_other_grades
 from storage.gradebook import GradebookRow
 from storage.models import AuditEntry, Status, Submission
 
@@ -38,7 +39,7 @@ class SubmissionView(BaseModel):
 
 
 def submission_view(sub: Submission, *, with_report: bool = True, released: bool = True) -> SubmissionView:
-    report = json.loads(sub.report_json) if sub.report_json else None
+    report = without_other_grades(json.loads(sub.report_json)) if sub.report_json else None
     structure = json.loads(sub.structure_json) if sub.structure_json and report is None else None
     if not released:  # structure feedback at once; score, points and accuracy after the deadline
         full = report or structure

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 from grader.protocol import Collector
-from grader.report import Checks, Error, Item, Report, Submission
+from grader.report import REUSED_FINE_TUNE, Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
 from grader.sandbox import Limits, Outcome, SandboxUnavailable
 
@@ -224,7 +224,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     if checked.data is not None:
         from grader import verify
 
-        result, shared_with = _trusted_fine_tune(checked.digest, checked.data, data, config, emit,
+        result, reused = _trusted_fine_tune(checked.digest, checked.data, data, config, emit,
                                                  share=config.share_fine_tunes)
         timings["training"] = time.perf_counter() - started  # this grade's: ~0 when shared
         started = time.perf_counter()
@@ -232,12 +232,10 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
         reference, _ = _trusted_fine_tune(ref_program.digest(), ref_program.to_data(), data, config, None)
         timings["reference_fine_tune"] = time.perf_counter() - started
         report.reference_accuracy = reference.accuracy
-        report.trust.fine_tune = "shared" if shared_with else "ran"
-        report.trust.fine_tune_shared_with = shared_with
+        report.trust.fine_tune = "shared" if reused else "ran"
         item = accuracy_item(rubric, result, reference=reference.accuracy)
-        if shared_with:
-            item.feedback.append(f"Fine-tune shared with {shared_with} earlier grade(s) of an identical model "
-                                 "(same program, checkpoint, data and settings give the same accuracy).")
+        if reused:
+            item.feedback.append(REUSED_FINE_TUNE)
     else:
         result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
                               threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
@@ -257,7 +255,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
 
 
 def _trusted_fine_tune(program_digest: str, program: dict[str, Any], data: Any, config: GradeConfig,
-                       emit: Callable[[Event], None] | None, share: bool = True) -> tuple[Any, int]:
+                       emit: Callable[[Event], None] | None, share: bool = True) -> tuple[Any, bool]:
     """Fine-tune a checked program (its canonical data) in a sandbox that holds no student file;
     once per identical program."""
     from grader import shared_finetune
@@ -278,7 +276,7 @@ def _trusted_fine_tune(program_digest: str, program: dict[str, Any], data: Any, 
             refill()  # after the fine-tune, not during it: a start competes for the cores
 
     if not share:
-        return compute(), 0
+        return compute(), False
     return shared_finetune.shared((config.cache_dir or work_root()) / "fine-tunes", digest, compute)
 
 

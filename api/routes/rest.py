@@ -16,7 +16,7 @@ from api.submit import accept, send, submit_upload
 from api.scoring import scale
 from api.uploads import Entry, UploadError, ZipContents, check_source, check_student_id, read_zip, student_of
 from api.views import SubmissionView, submission_view
-from grader.report import Report
+from grader.report import Report, without_other_grades
 from storage import batches, course, service
 from storage.rejected import record_rejected
 from storage.models import FINAL, Submission
@@ -208,7 +208,8 @@ def gradebook(session: SessionDep, _ta: TaDep, batch_id: str) -> PlainTextRespon
 @router.get("/batches/{batch_id}/reports.json")
 def reports(session: SessionDep, _ta: TaDep, batch_id: str) -> JSONResponse:
     body = [{"id": s.id, "student_id": s.student_id, "status": s.status,
-             "report": json.loads(s.report_json) if s.report_json else None} for s in _batch(session, batch_id)]
+             "report": without_other_grades(json.loads(s.report_json)) if s.report_json else None}
+            for s in _batch(session, batch_id)]
     return JSONResponse(body)
 
 
