@@ -478,14 +478,15 @@ def _import_error(imported: Any) -> Error:
 def _derived_rows(modules: list[Any]) -> list[dict[str, Any]]:
     """The tree's rows with each block's (in, middle, out, downsample) read off its convs,
     as on the trusted path, instead of the constructor arguments the child recorded."""
+    from grader import tree
     from grader.facts import block_of
 
     rows = [m.model_dump() for m in modules]
-    paths = [r["path"] for r in rows]
-    leaves = [r for r in rows if r["path"] and not any(p.startswith(r["path"] + ".") for p in paths)]
+    leaves = tree.leaves(rows)  # indexed by prefix: scans per row were O(n²) in the tree's size (issue 25)
+    below = tree.under(leaves)
     for row in rows:
         if row.get("block") is not None:
-            row["block"] = block_of(row["path"], leaves)
+            row["block"] = block_of(row["path"], leaves, below)
     return rows
 
 
@@ -498,7 +499,7 @@ def _crash_from_tree(msg: Any, role: str, input_shape: list[int]) -> Any:
         return None
     try:
         crash = rebuild.find_crash(rebuild.build([m.model_dump() for m in msg.modules], role), input_shape)
-    except rebuild.RebuildError:
+    except Exception:  # RebuildError, or torch refusing a reported argument (groups=0): the block is not rebuilt
         return None
     if crash is None:
         return None
@@ -520,7 +521,7 @@ def _model_crash_from_tree(model: Any, reported: Any, input_shape: list[int]) ->
     try:
         built = rebuild.build([m.model_dump() for m in model.modules], "model")
         crash = rebuild.find_crash(built, input_shape)
-    except rebuild.RebuildError:
+    except Exception:  # RebuildError, or torch refusing a reported argument (groups=0): the model is not rebuilt
         return None
     if crash is None:
         return None

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from grader import tree
+
 MAX_VALUE = 1 << 16
 STAGES = ("layer1", "layer2", "layer3", "layer4", "avgpool")
 
@@ -82,7 +84,7 @@ class _Container(nn.Module):
 
 def build(rows: list[dict[str, Any]], role: str) -> nn.Module:
     """Our modules for the tree `rows` (path, type, args), on the meta device."""
-    paths = {r["path"] for r in rows}
+    below = tree.children(r["path"] for r in rows)  # one pass: a scan per row was O(n²) (issue 25)
     with torch.device("meta"):
         root = _Container(role)
         nodes: dict[str, nn.Module] = {"": root}
@@ -94,8 +96,8 @@ def build(rows: list[dict[str, Any]], role: str) -> nn.Module:
             parent = nodes.get(parent_path)
             if parent is None or not name or name in parent._modules:
                 raise RebuildError(f"the tree lists {path!r} before its container")
-            if any(p.startswith(path + ".") for p in paths):
-                names = {p[len(path) + 1:].split(".")[0] for p in paths if p.startswith(path + ".")}
+            names = below.get(path)
+            if names:
                 child: nn.Module = _Container("block" if "layer" in names and names & {"downsize", "make_equal_channel"}
                                               else "sequential")
             else:

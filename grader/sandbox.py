@@ -7,9 +7,11 @@ What comes back is JSON lines on a pipe; the run always ends in a named status.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -58,10 +60,32 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Our deepest message (a program's data) is 7 levels: 64 leaves room and no recursion anywhere near
+# Python's limit (a program nested 985 deep parsed, then broke json.dumps in the grader; issue 25).
+MAX_MESSAGE_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+
+
+class TooDeep(ValueError):
+    """A protocol line nests lists and objects deeper than any message of ours."""
+
+
+def nesting_depth(line: bytes) -> int:
+    """How deep a JSON line nests, counted without recursion (strings' contents do not count)."""
+    steps = _STRING.sub(b"", line).translate(_STEPS, _NOT_BRACKETS)
+    return max(itertools.accumulate(memoryview(steps).cast("b")), default=0)  # a running sum, in C
+
+
 def parse_line(line: bytes | str) -> Any:
     """One JSON line from the child. NaN, Infinity and -Infinity (which Python's json reads by
     default) and numbers past the float range raise NonFiniteNumber: no number that compares
-    False both ways, or overflows a tolerance, gets as far as a message handler."""
+    False both ways, or overflows a tolerance, gets as far as a message handler. A line nested
+    deeper than MAX_MESSAGE_DEPTH raises TooDeep before the (recursive) parser sees it."""
+    raw = line.encode() if isinstance(line, str) else line
+    if nesting_depth(raw) > MAX_MESSAGE_DEPTH:
+        raise TooDeep(f"sent a message nested deeper than the grader accepts ({MAX_MESSAGE_DEPTH} levels)")
     return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
@@ -475,7 +499,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                 else:
                     try:
                         msg = parse_line(line)
-                    except NonFiniteNumber as exc:
+                    except (NonFiniteNumber, TooDeep) as exc:
                         msg, problem = None, str(exc)
                     except (ValueError, RecursionError):
                         msg = None
