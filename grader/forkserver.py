@@ -38,7 +38,7 @@ import psutil
 
 from grader.cgroups import Cgroup
 from grader.prestart import PerProcess
-from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap
+from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap, tmpfs_sizes
 
 log = logging.getLogger(__name__)
 SUBMISSION = "/submission/resnet50_skeleton.py"  # where each fork writes the student's file
@@ -142,7 +142,7 @@ class Forked:
             payload = {"job": {**job, "submission": SUBMISSION if submission is not None else None,
                                "inputs": self.inputs, "threads": self.threads},
                        "source": base64.b64encode(submission.read_bytes()).decode() if submission is not None else None,
-                       "cpu_seconds": self.cpu_seconds, "tmpfs_bytes": self.limits.max_file_bytes}
+                       "cpu_seconds": self.cpu_seconds, "tmpfs_bytes": tmpfs_sizes(self.limits)}
             started = time.perf_counter()  # the limits count from the job
             self._owns_fd = False
             try:

@@ -96,6 +96,9 @@ class Limits:
     memory_bytes: int = 6 << 30
     max_processes: int = 512  # threads count too: torch starts one per core
     max_file_bytes: int = 256 << 20
+    # All a sandbox may write, in sized tmpfs (tmpfs_sizes): memory charged to its cgroup, never
+    # the host's disk (a bound host folder let a file fill the disk the database lives on; issue 25).
+    disk_bytes: int = 512 << 20
     max_open_files: int = 256
     log_bytes: int = 64 << 10
     message_bytes: int = 8 << 20  # one JSON line
@@ -167,6 +170,17 @@ def python_roots() -> tuple[str, ...]:
     project = str(PROJECT_ROOT)
     # A venv inside the project is fine (only that folder is bound); the project itself is not.
     return tuple(sorted(r for r in roots if r != project and not project.startswith(r.rstrip("/") + "/")))
+
+
+def tmpfs_sizes(limits: Limits) -> dict[str, int]:
+    """Each place a sandbox may write, and its size in bytes: together limits.disk_bytes.
+
+    /submission is a fork's own copy of the student's file (at most 256 KiB); a sandbox started
+    by bubblewrap has it read-only and mounts the other three."""
+    submission = 1 << 20
+    quarter = (limits.disk_bytes - submission) // 4
+    return {"/scratch": limits.disk_bytes - submission - 2 * quarter, "/tmp": quarter, "/dev/shm": quarter,
+            "/submission": submission}
 
 
 def _system_binds() -> list[str]:
@@ -315,7 +329,10 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         if bwrap:
             cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                    "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
-                   *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+                   *_system_binds(), "--proc", "/proc", "--dev", "/dev"]
+            sizes = tmpfs_sizes(limits)
+            for where in ("/tmp", "/dev/shm"):  # sized: bubblewrap's own tmpfs have no limit
+                cmd += ["--size", str(sizes[where]), "--tmpfs", where]
             for root in python_roots():  # after /tmp: a venv may live under it
                 cmd += ["--ro-bind", root, root]
             cmd += ["--ro-bind", str(CHILD_DIR), "/opt/autograder/child"]
@@ -330,8 +347,13 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
                 binds = sandbox_binds(memory_limit_bytes=limits.gpu_memory_bytes)
                 cmd += binds.args
                 child_env.update(binds.env)
-            cmd += ["--bind" if serve_fd is None else "--ro-bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",
-                    "--remount-ro", "/"]  # the root tmpfs holding the mount points: only /tmp and /scratch stay writable
+            if serve_fd is None:  # a sized tmpfs, not a host folder: writes never reach the host's disk
+                cmd += ["--size", str(sizes["/scratch"]), "--tmpfs", "/scratch"]
+            else:  # a fork server writes nothing; each fork mounts its own /scratch
+                cmd += ["--ro-bind", str(scratch), "/scratch"]
+            cmd += ["--chdir", "/scratch", "--clearenv",
+                    "--remount-ro", "/dev",  # bubblewrap's /dev is an unsized tmpfs the child could fill
+                    "--remount-ro", "/"]  # the root tmpfs holding the mount points: only the sized tmpfs stay writable
             for key, value in child_env.items():
                 cmd += ["--setenv", key, value]
             cmd += python

@@ -92,13 +92,13 @@ def _remount_readonly(path: str) -> None:
     _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
-def _private_view(source: bytes | None, tmpfs_bytes: int) -> None:
+def _private_view(source: bytes | None, tmpfs_bytes: dict[str, int]) -> None:
     """Fresh tmpfs where the job may write, the student's file in /submission, /proc hidden,
     the server's /dev read-only (bubblewrap's /dev is a tmpfs every fork would share)."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here propagates anywhere
     _remount_readonly("/dev")
     for where in PRIVATE_TMPFS:
-        _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_bytes},mode=1777")
+        _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(tmpfs_bytes[where])},mode=1777")  # sized by the grader: together the disk cap
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
     if source is not None:
         with open(SUBMISSION, "wb") as f:
@@ -169,7 +169,7 @@ def _namespace_init(job: dict[str, Any], job_sock: socket.socket, messages: int,
     try:
         os.setsid()
         source = base64.b64decode(job["source"]) if job.get("source") is not None else None
-        _private_view(source, int(job["tmpfs_bytes"]))
+        _private_view(source, job["tmpfs_bytes"])
         drop_capabilities()
         _check(_prctl(PR_SET_DUMPABLE, 0), "not dumpable")  # the job can't ptrace B (and forge its report)
         pid = os.fork()
