@@ -351,42 +351,60 @@ def _run_checks(config: GradeConfig, inputs: dict[str, Path], source: Path, job:
     From fork servers the job runs as two forks at once, in one cgroup of the grade's limits:
     the probes, and the model's export (~1.3 s of one core, the longest step; two cores then
     give the verdict ~0.5 s sooner). The export's program goes into `found` like the probes'
-    findings. Anywhere else, one sandbox runs both parts, one after the other.
+    findings. Anywhere else, one sandbox runs both parts, one after the other. A fork whose own
+    setup failed (ours, not the student's) turns fork servers off, and the job runs again in a
+    sandbox of its own.
     """
     limits = config.check_limits
-    key, start = _starter(config, "child", inputs, limits)
     if _forks(config):
         from grader import forkserver
-        from grader.cgroups import Cgroup
 
-        group = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
-        forks: list[Any] = []
         try:
-            if group is not None:
-                for _ in range(2):
-                    forks.append(forkserver.pool().fork(key, start, parent=group))
+            ran = _checks_in_forks(config, inputs, source, job, found)
         except forkserver.ForkFailed:
-            pass  # as many as there are: with one, it runs both parts; with none, a sandbox
-        try:
-            if len(forks) == 2:
-                exported = Collector(names=frozenset({"model"}))
-                export = _Background(lambda: forks[1].run(submission=source, job={**job, "parts": ["export"]},
-                                                          on_message=exported))
-                outcome = forks[0].run(submission=source, job={**job, "parts": ["probes"]}, on_message=found)
-                export_outcome = export.join()
-                if isinstance(export_outcome, BaseException):
-                    raise export_outcome
-                if "model" in exported.programs:
-                    found.programs["model"] = exported.programs["model"]
-                return outcome, export_outcome
-            if forks:
-                return forks[0].run(submission=source, job=job, on_message=found), None
-        finally:
-            for fork in forks:  # (one that ran has closed itself; else, e.g. after an error, now)
-                fork.close()
-            if group is not None:
-                group.remove()
+            found.clear()  # nothing of the failed run counts: the job runs again below
+            ran = None
+        if ran is not None:
+            return ran
     return _sandbox(config, "child", inputs, limits).run(submission=source, job=job, on_message=found), None
+
+
+def _checks_in_forks(config: GradeConfig, inputs: dict[str, Path], source: Path, job: dict[str, Any],
+                     found: Collector) -> tuple[Outcome, Outcome | None] | None:
+    """_run_checks from fork servers; None when no fork could be had."""
+    from grader import forkserver
+    from grader.cgroups import Cgroup
+
+    limits = config.check_limits
+    key, start = _starter(config, "child", inputs, limits)
+    group = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
+    forks: list[Any] = []
+    try:
+        if group is not None:
+            for _ in range(2):
+                forks.append(forkserver.pool().fork(key, start, parent=group))
+    except forkserver.ForkFailed:
+        pass  # as many as there are: with one, it runs both parts; with none, a sandbox
+    try:
+        if len(forks) == 2:
+            exported = Collector(names=frozenset({"model"}))
+            export = _Background(lambda: forks[1].run(submission=source, job={**job, "parts": ["export"]},
+                                                      on_message=exported))
+            outcome = forks[0].run(submission=source, job={**job, "parts": ["probes"]}, on_message=found)
+            export_outcome = export.join()
+            if isinstance(export_outcome, BaseException):
+                raise export_outcome
+            if "model" in exported.programs:
+                found.programs["model"] = exported.programs["model"]
+            return outcome, export_outcome
+        if forks:
+            return forks[0].run(submission=source, job=job, on_message=found), None
+        return None
+    finally:
+        for fork in forks:  # (one that ran has closed itself; else, e.g. after an error, now)
+            fork.close()
+        if group is not None:
+            group.remove()
 
 
 def _forks(config: GradeConfig) -> bool:
@@ -430,9 +448,18 @@ def _check_programs(config: GradeConfig, found: Collector, seed: int, reference:
     if isinstance(ref, BaseException):
         raise ref
     ref_file = trusted.reference_file(config.table, work_root())
-    return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
-                                  threads=config.threads, allow_unsafe=config.allow_unsafe,
-                                  take=lambda: _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits))
+
+    def check() -> tuple[dict[str, Any], dict[str, Any]]:
+        return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
+                                      threads=config.threads, allow_unsafe=config.allow_unsafe,
+                                      take=lambda: _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits))
+
+    from grader.forkserver import ForkFailed
+
+    try:
+        return check()
+    except ForkFailed:  # the verifier's fork failed in our own setup: fork servers are off now, so again in a sandbox
+        return check()
 
 
 def tally(report: Report) -> None:

@@ -176,11 +176,13 @@ def tmpfs_sizes(limits: Limits) -> dict[str, int]:
     """Each place a sandbox may write, and its size in bytes: together limits.disk_bytes.
 
     /submission is a fork's own copy of the student's file (at most 256 KiB); a sandbox started
-    by bubblewrap has it read-only and mounts the other three."""
-    submission = 1 << 20
+    by bubblewrap has it read-only and mounts the other three. No size is below a page: a tmpfs
+    of size 0 has no limit at all."""
+    submission = min(1 << 20, limits.disk_bytes // 8)
     quarter = (limits.disk_bytes - submission) // 4
-    return {"/scratch": limits.disk_bytes - submission - 2 * quarter, "/tmp": quarter, "/dev/shm": quarter,
-            "/submission": submission}
+    sizes = {"/scratch": limits.disk_bytes - submission - 2 * quarter, "/tmp": quarter, "/dev/shm": quarter,
+             "/submission": submission}
+    return {where: max(size, 4096) for where, size in sizes.items()}
 
 
 def _system_binds() -> list[str]:

@@ -187,6 +187,18 @@ SWITCHES = [
     ("a fork's tmpfs sized past the disk cap", "grader/forkserver.py",
      '"tmpfs_bytes": tmpfs_sizes(self.limits)}', '"tmpfs_bytes": {k: 4 << 30 for k in tmpfs_sizes(self.limits)}}',
      [A + "test_disk.py::test_a_fork_writes_at_most_the_cap"]),
+    # Installed under /tmp: a fork sees what its server had bound there; a failure of our own setup is ours (issue 25).
+    ("fork hides what the server bound under /tmp (a clone there: every grade 'crashed')", "grader/child/forkserver.py",
+     "    _restore_mounts(kept)\n", "",
+     [A + "test_forks.py::test_installed_under_tmp_every_grade_through_the_fork_servers_is_right"]),
+    ("a fork's own setup failure taken for the student's crash", "grader/forkserver.py",
+     '        if data.startswith(b"E"):  # A or B (our code, before the job ran) could not set the fork up',
+     "        if False:",
+     [A + "test_forks.py::test_a_forks_own_setup_failure_is_ours_and_the_grade_runs_again_in_a_sandbox"]),
+    ("structure checks not run again after a fork's own setup failure", "grader/engine.py",
+     "            ran = _checks_in_forks(config, inputs, source, job, found)\n        except forkserver.ForkFailed:",
+     "            ran = _checks_in_forks(config, inputs, source, job, found)\n        except ZeroDivisionError:",
+     [A + "test_forks.py::test_a_forks_own_setup_failure_is_ours_and_the_grade_runs_again_in_a_sandbox"]),
     # No report tells one student about others (issue 25, item 6).
     ("a stored report shows how many grades shared its fine-tune", "api/views.py",
      "    report = without_other_grades(json.loads(sub.report_json)) if sub.report_json else None",
