@@ -1,7 +1,7 @@
 """Run the child (grader/child/main.py) on a student's file inside bubblewrap, with limits.
 
 The child sees a read-only system and Python, the submission, the named input files and
-a private scratch dir; no network, no other processes, no project tree, no test labels.
+private, sized tmpfs to write in (never the host's disk); no network, no other processes, no project tree, no test labels.
 What comes back is JSON lines on a pipe; the run always ends in a named status.
 """
 from __future__ import annotations
