@@ -19,7 +19,7 @@ from api.charts import histogram_svg
 from api.class_stats import ClassStats, Upload, class_stats
 from api.scoring import scale
 from api.views import audit_view, one_view, submission_views
-from grader.report import Report
+from grader.report import Report, without_other_grades
 from grader.rubric import load_rubric
 from service.settings import ServiceSettings
 from storage import course, dashboard, gradebook
@@ -129,7 +129,7 @@ def table_context(session: Session, settings: ServiceSettings, assignment: Assig
 
 def detail_context(session: Session, settings: ServiceSettings, sub: Submission) -> dict[str, Any]:
     view = one_view(session, sub, released=True, notes=True)
-    report = json.loads(sub.report_json) if sub.report_json else None
+    report = without_other_grades(json.loads(sub.report_json)) if sub.report_json else None
     source = (sub.content or b"").decode("utf-8", errors="replace")
     try:
         parsed = Report.model_validate(report) if report is not None else None

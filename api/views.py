@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from grader.report import without_other_grades
 from storage import course
 from storage.gradebook import GradebookRow, Scored, late_note, report_as_seen, scores_as_seen
 from storage.models import Assignment, AuditEntry, Status, Submission
@@ -50,7 +51,7 @@ def submission_view(sub: Submission, *, points: Scored | None, zone: str, with_r
                     released: bool = True, note: str | None = None) -> SubmissionView:
     """`points` is storage.gradebook's score of this submission (None until it has one); build it
     with `submission_views`, which reads the overrides and the zone for you."""
-    report = json.loads(sub.report_json) if sub.report_json else None
+    report = without_other_grades(json.loads(sub.report_json)) if sub.report_json else None
     if report is not None and points is not None:
         report = report_as_seen(report, points)
     structure = json.loads(sub.structure_json) if sub.structure_json and report is None else None

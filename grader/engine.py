@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 from grader.protocol import Collector
-from grader.report import Checks, Error, Item, Report, Submission
+from grader.report import REUSED_FINE_TUNE, Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
 from grader.rubric import part_inputs as rubric_part_inputs
 from grader.sandbox import Limits, Outcome, SandboxUnavailable
@@ -226,7 +226,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     if checked.data is not None:
         from grader import verify
 
-        result, shared_with = _trusted_fine_tune(checked.digest, checked.data, data, config, emit,
+        result, reused = _trusted_fine_tune(checked.digest, checked.data, data, config, emit,
                                                  share=config.share_fine_tunes)
         timings["training"] = time.perf_counter() - started  # this grade's: ~0 when shared
         started = time.perf_counter()
@@ -234,12 +234,10 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
         reference, _ = _trusted_fine_tune(ref_program.digest(), ref_program.to_data(), data, config, None)
         timings["reference_fine_tune"] = time.perf_counter() - started
         report.reference_accuracy = reference.accuracy
-        report.trust.fine_tune = "shared" if shared_with else "ran"
-        report.trust.fine_tune_shared_with = shared_with
+        report.trust.fine_tune = "shared" if reused else "ran"
         item = accuracy_item(rubric, result, reference=reference.accuracy)
-        if shared_with:
-            item.feedback.append(f"Fine-tune shared with {shared_with} earlier grade(s) of an identical model "
-                                 "(same program, checkpoint, data and settings give the same accuracy).")
+        if reused:
+            item.feedback.append(REUSED_FINE_TUNE)
     else:
         result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
                               threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
@@ -259,7 +257,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
 
 
 def _trusted_fine_tune(program_digest: str, program: dict[str, Any], data: Any, config: GradeConfig,
-                       emit: Callable[[Event], None] | None, share: bool = True) -> tuple[Any, int]:
+                       emit: Callable[[Event], None] | None, share: bool = True) -> tuple[Any, bool]:
     """Fine-tune a checked program (its canonical data) in a sandbox that holds no student file;
     once per identical program."""
     from grader import shared_finetune
@@ -280,7 +278,7 @@ def _trusted_fine_tune(program_digest: str, program: dict[str, Any], data: Any, 
             refill()  # after the fine-tune, not during it: a start competes for the cores
 
     if not share:
-        return compute(), 0
+        return compute(), False
     return shared_finetune.shared((config.cache_dir or work_root()) / "fine-tunes", digest, compute)
 
 
@@ -355,42 +353,60 @@ def _run_checks(config: GradeConfig, inputs: dict[str, Path], source: Path, job:
     From fork servers the job runs as two forks at once, in one cgroup of the grade's limits:
     the probes, and the model's export (~1.3 s of one core, the longest step; two cores then
     give the verdict ~0.5 s sooner). The export's program goes into `found` like the probes'
-    findings. Anywhere else, one sandbox runs both parts, one after the other.
+    findings. Anywhere else, one sandbox runs both parts, one after the other. A fork whose own
+    setup failed (ours, not the student's) turns fork servers off, and the job runs again in a
+    sandbox of its own.
     """
     limits = config.check_limits
-    key, start = _starter(config, "child", inputs, limits)
     if _forks(config):
         from grader import forkserver
-        from grader.cgroups import Cgroup
 
-        group = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
-        forks: list[Any] = []
         try:
-            if group is not None:
-                for _ in range(2):
-                    forks.append(forkserver.pool().fork(key, start, parent=group))
+            ran = _checks_in_forks(config, inputs, source, job, found)
         except forkserver.ForkFailed:
-            pass  # as many as there are: with one, it runs both parts; with none, a sandbox
-        try:
-            if len(forks) == 2:
-                exported = Collector(names=frozenset({"model"}))
-                export = _Background(lambda: forks[1].run(submission=source, job={**job, "parts": ["export"]},
-                                                          on_message=exported))
-                outcome = forks[0].run(submission=source, job={**job, "parts": ["probes"]}, on_message=found)
-                export_outcome = export.join()
-                if isinstance(export_outcome, BaseException):
-                    raise export_outcome
-                found.programs.update({n: m for n, m in exported.programs.items()
-                                       if n == "model" or n.startswith("model/")})
-                return outcome, export_outcome
-            if forks:
-                return forks[0].run(submission=source, job=job, on_message=found), None
-        finally:
-            for fork in forks:  # (one that ran has closed itself; else, e.g. after an error, now)
-                fork.close()
-            if group is not None:
-                group.remove()
+            found.clear()  # nothing of the failed run counts: the job runs again below
+            ran = None
+        if ran is not None:
+            return ran
     return _sandbox(config, "child", inputs, limits).run(submission=source, job=job, on_message=found), None
+
+
+def _checks_in_forks(config: GradeConfig, inputs: dict[str, Path], source: Path, job: dict[str, Any],
+                     found: Collector) -> tuple[Outcome, Outcome | None] | None:
+    """_run_checks from fork servers; None when no fork could be had."""
+    from grader import forkserver
+    from grader.cgroups import Cgroup
+
+    limits = config.check_limits
+    key, start = _starter(config, "child", inputs, limits)
+    group = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes)
+    forks: list[Any] = []
+    try:
+        if group is not None:
+            for _ in range(2):
+                forks.append(forkserver.pool().fork(key, start, parent=group))
+    except forkserver.ForkFailed:
+        pass  # as many as there are: with one, it runs both parts; with none, a sandbox
+    try:
+        if len(forks) == 2:
+            exported = Collector(names=frozenset({"model"}))
+            export = _Background(lambda: forks[1].run(submission=source, job={**job, "parts": ["export"]},
+                                                      on_message=exported))
+            outcome = forks[0].run(submission=source, job={**job, "parts": ["probes"]}, on_message=found)
+            export_outcome = export.join()
+            if isinstance(export_outcome, BaseException):
+                raise export_outcome
+            found.programs.update({n: m for n, m in exported.programs.items()
+                                   if n == "model" or n.startswith("model/")})
+            return outcome, export_outcome
+        if forks:
+            return forks[0].run(submission=source, job=job, on_message=found), None
+        return None
+    finally:
+        for fork in forks:  # (one that ran has closed itself; else, e.g. after an error, now)
+            fork.close()
+        if group is not None:
+            group.remove()
 
 
 def _forks(config: GradeConfig) -> bool:
@@ -434,9 +450,18 @@ def _check_programs(config: GradeConfig, found: Collector, seed: int, reference:
     if isinstance(ref, BaseException):
         raise ref
     ref_file = trusted.reference_file(config.table, work_root())
-    return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
-                                  threads=config.threads, allow_unsafe=config.allow_unsafe,
-                                  take=lambda: _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits))
+
+    def check() -> tuple[dict[str, Any], dict[str, Any]]:
+        return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
+                                      threads=config.threads, allow_unsafe=config.allow_unsafe,
+                                      take=lambda: _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits))
+
+    from grader.forkserver import ForkFailed
+
+    try:
+        return check()
+    except ForkFailed:  # the verifier's fork failed in our own setup: fork servers are off now, so again in a sandbox
+        return check()
 
 
 def tally(report: Report) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from grader import tree
 from grader.child.probe import jsonable
 from grader.child.program import Call, Program
 
@@ -136,25 +137,37 @@ def _tree(leaves: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str
             prefix = ".".join(parts[:i])
             containers.setdefault(prefix, labels.get(prefix, "Module"))
     rows: list[dict[str, Any]] = []
-    for path, kind in sorted(containers.items(), key=lambda pk: _first_use(pk[0], leaves)):
+    first = _first_uses(leaves)
+    below = tree.under(leaves)
+    for path, kind in sorted(containers.items(), key=lambda pk: first.get(pk[0], len(leaves))):
         row: dict[str, Any] = {"path": path, "type": kind, "args": {}}
-        block = block_of(path, leaves)
+        block = block_of(path, leaves, below)
         if block is not None:
             row["block"] = block
         rows.append(row)
     return rows + leaves
 
 
-def _first_use(path: str, leaves: list[dict[str, Any]]) -> int:
-    return next((i for i, r in enumerate(leaves) if r["path"] == path or r["path"].startswith(path + ".")
-                 or not path), len(leaves))
+def _first_uses(leaves: list[dict[str, Any]]) -> dict[str, int]:
+    """For each path and prefix of a leaf (and the root, ""), the index of the first leaf at or below it."""
+    first: dict[str, int] = {}
+    for i, leaf in enumerate(leaves):
+        for path in ("", *tree.prefixes(leaf["path"]), leaf["path"]):
+            first.setdefault(path, i)
+    return first
 
 
-def block_of(path: str, leaves: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """(in, middle, out, downsample) of a bottleneck block, read from the convs its forward ran."""
+def block_of(path: str, leaves: list[dict[str, Any]],
+             below: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any] | None:
+    """(in, middle, out, downsample) of a bottleneck block, read from the convs its forward ran.
+
+    `below`: `tree.under(leaves)`, for a caller asking about many blocks of one tree (a scan of
+    every leaf per block is quadratic in a reported tree's size)."""
     def convs(sub: str) -> list[dict[str, Any]]:
-        prefix = _child(path, sub) + "."
-        return [r for r in leaves if r["type"] == "Conv2d" and r["path"].startswith(prefix)]
+        prefix = _child(path, sub)
+        if below is not None:
+            return [r for r in below.get(prefix, []) if r["type"] == "Conv2d"]
+        return [r for r in leaves if r["type"] == "Conv2d" and r["path"].startswith(prefix + ".")]
 
     main, down, equal = convs("layer"), convs("downsize"), convs("make_equal_channel")
     if not main or not (down or equal):

@@ -38,7 +38,7 @@ import psutil
 
 from grader.cgroups import Cgroup
 from grader.prestart import PerProcess
-from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap
+from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap, tmpfs_sizes
 
 log = logging.getLogger(__name__)
 SUBMISSION = "/submission/resnet50_skeleton.py"  # where each fork writes the student's file
@@ -80,6 +80,7 @@ class _ForkProcess:
         self.pid = pid
         self.job = job
         self.returncode: int | None = None
+        self.fault: str | None = None  # our own code's failure before the job ran, as the fork reported it
         self.stdout = os.fdopen(log_fd, "rb")
         self.stdin = None
 
@@ -108,6 +109,10 @@ class _ForkProcess:
                 data += chunk
         except OSError:
             pass
+        if data.startswith(b"E"):  # A or B (our code, before the job ran) could not set the fork up
+            self.fault = data[1:].decode("utf-8", "replace")[:1000] or "the fork could not be set up"
+            self.returncode = 70
+            return
         try:
             self.returncode = int(data.decode())
         except ValueError:  # A was killed before it could report (kill, OOM): as its child was
@@ -136,13 +141,16 @@ class Forked:
 
     def run(self, *, submission: Path | None, job: dict[str, Any],
             on_message: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        """Like Started.run; raises ForkFailed (and turns fork servers off in this process) when
+        the fork reports that our own code failed before the job ran: a grade must not count that
+        as the student's crash."""
         assert not self.used, "a fork runs one job"
         self.used = True
         try:
             payload = {"job": {**job, "submission": SUBMISSION if submission is not None else None,
                                "inputs": self.inputs, "threads": self.threads},
                        "source": base64.b64encode(submission.read_bytes()).decode() if submission is not None else None,
-                       "cpu_seconds": self.cpu_seconds, "tmpfs_bytes": self.limits.max_file_bytes}
+                       "cpu_seconds": self.cpu_seconds, "tmpfs_bytes": tmpfs_sizes(self.limits)}
             started = time.perf_counter()  # the limits count from the job
             self._owns_fd = False
             try:
@@ -150,10 +158,15 @@ class Forked:
                 self.proc.job.shutdown(socket.SHUT_WR)
             except OSError:
                 pass  # it died while waiting: _supervise names how
-            return _supervise(self.proc, self.read_fd, self.limits, self.cgroup, started, on_message,  # type: ignore[arg-type]
-                              isolation="bubblewrap (fork server)", cpu_seconds=self.cpu_seconds)
+            outcome = _supervise(self.proc, self.read_fd, self.limits, self.cgroup, started, on_message,  # type: ignore[arg-type]
+                                 isolation="bubblewrap (fork server)", cpu_seconds=self.cpu_seconds)
         finally:
             self.close()
+        if self.proc.fault is not None:  # ours, not the student's: the caller runs the job elsewhere
+            DISABLED.append(self.proc.fault)
+            log.warning("fork servers turned off in this process: %s", self.proc.fault)
+            raise ForkFailed(f"the fork could not be set up: {self.proc.fault}")
+        return outcome
 
     def close(self) -> None:
         """Kill it (if still there) and remove its cgroup; once (again: nothing)."""

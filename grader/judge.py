@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 import torch
 
+from grader import tree
 from grader.expected import Expected, ExpectedBlock
 from grader.protocol import BlockMsg, CheckpointMsg, EquivalenceMsg, ModelMsg, ModuleEntry, ShapesMsg
 from grader.report import (CheckpointCheck, Deduction, Effect, EquivalenceCheck, Item,
@@ -46,9 +47,7 @@ def _units(modules: list[ModuleEntry] | list[dict[str, Any]], prefix: str) -> li
     Conv/BN/ReLU sequences alike.
     """
     rows = [m if isinstance(m, dict) else m.model_dump() for m in modules]
-    paths = [r["path"] for r in rows]
-    leaves = [r for r in rows if r["path"].startswith(prefix + ".")
-              and not any(p.startswith(r["path"] + ".") for p in paths)]
+    leaves = [r for r in tree.leaves(rows) if r["path"].startswith(prefix + ".")]  # O(n log n), not O(n²)
     units: list[list[dict[str, Any]]] = []
     for leaf in leaves:
         if leaf["type"] == "Conv2d" or not units:

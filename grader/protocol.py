@@ -166,6 +166,13 @@ class Collector:
         self.extra = extra or {}  # other message types, e.g. training progress (repeatable)
         self.events: list[Any] = []
 
+    def clear(self) -> None:
+        """Forget every message: a run that failed for our own reasons is run again from nothing."""
+        self.found.clear()
+        self.blocks.clear()
+        self.programs.clear()
+        self.events.clear()
+
     def __call__(self, raw: dict[str, Any]) -> None:
         kind = raw.get("type")
         if kind in self.extra:

@@ -1,6 +1,7 @@
 """The score report: one pydantic model for the CLI, the JSON file and the API."""
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -116,8 +117,9 @@ class Trust(BaseModel):
     # Programs whose export failed, verified from the programs of their parts: the forward fails
     # (grader/verify.py composed).
     rebuilt: list[str] = Field(default_factory=list)
-    fine_tune: str | None = None  # "ran", "shared", or why no trusted fine-tune ran
-    fine_tune_shared_with: int = 0  # other grades whose identical program reused this fine-tune
+    # "ran", "shared" (reused the fine-tune of an identical model), or why no trusted fine-tune ran.
+    # Never how many grades shared it: that would tell a student about others' uploads.
+    fine_tune: str | None = None
     # The seed of this grade's random weights and inputs (block outputs, equivalence), drawn
     # fresh per grade; GradeConfig.draw_seed / `autograder grade --draw-seed` replays it.
     draw_seed: int | None = None
@@ -142,3 +144,23 @@ class Report(BaseModel):
     sandbox: dict[str, Any] = Field(default_factory=dict)
     log: str = ""
     grader_version: str = "0.1.0"
+
+
+REUSED_FINE_TUNE = ("Reused the fine-tune of an identical model (the same program, checkpoint, data and "
+                    "settings give the same accuracy).")
+_OLD_SHARED_NOTE = re.compile(r"Fine-tune shared with \d+ earlier grade\(s\) of an identical model[^.]*\)?\.?")
+
+
+def without_other_grades(report: dict[str, Any]) -> dict[str, Any]:
+    """A stored report (JSON) as a student may see it: reports graded before issue 25 held how many
+    earlier grades shared the fine-tune (`trust.fine_tune_shared_with` and a feedback line), which
+    tells a student how many others handed in the same program. Only the yes/no is kept."""
+    trust = report.get("trust")
+    if isinstance(trust, dict):
+        trust.pop("fine_tune_shared_with", None)
+    for item in report.get("items") or []:
+        if isinstance(item, dict) and isinstance(item.get("feedback"), list):
+            item["feedback"] = [_OLD_SHARED_NOTE.sub(REUSED_FINE_TUNE, f) if isinstance(f, str) else f
+                                for f in item["feedback"]]
+    return report
+

@@ -1,15 +1,17 @@
 """Run the child (grader/child/main.py) on a student's file inside bubblewrap, with limits.
 
 The child sees a read-only system and Python, the submission, the named input files and
-a private scratch dir; no network, no other processes, no project tree, no test labels.
+private, sized tmpfs to write in (never the host's disk); no network, no other processes, no project tree, no test labels.
 What comes back is JSON lines on a pipe; the run always ends in a named status.
 """
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -58,10 +60,32 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Our deepest message (a program's data) is 7 levels: 64 leaves room and no recursion anywhere near
+# Python's limit (a program nested 985 deep parsed, then broke json.dumps in the grader; issue 25).
+MAX_MESSAGE_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+
+
+class TooDeep(ValueError):
+    """A protocol line nests lists and objects deeper than any message of ours."""
+
+
+def nesting_depth(line: bytes) -> int:
+    """How deep a JSON line nests, counted without recursion (strings' contents do not count)."""
+    steps = _STRING.sub(b"", line).translate(_STEPS, _NOT_BRACKETS)
+    return max(itertools.accumulate(memoryview(steps).cast("b")), default=0)  # a running sum, in C
+
+
 def parse_line(line: bytes | str) -> Any:
     """One JSON line from the child. NaN, Infinity and -Infinity (which Python's json reads by
     default) and numbers past the float range raise NonFiniteNumber: no number that compares
-    False both ways, or overflows a tolerance, gets as far as a message handler."""
+    False both ways, or overflows a tolerance, gets as far as a message handler. A line nested
+    deeper than MAX_MESSAGE_DEPTH raises TooDeep before the (recursive) parser sees it."""
+    raw = line.encode() if isinstance(line, str) else line
+    if nesting_depth(raw) > MAX_MESSAGE_DEPTH:
+        raise TooDeep(f"sent a message nested deeper than the grader accepts ({MAX_MESSAGE_DEPTH} levels)")
     return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
@@ -72,6 +96,9 @@ class Limits:
     memory_bytes: int = 6 << 30
     max_processes: int = 512  # threads count too: torch starts one per core
     max_file_bytes: int = 256 << 20
+    # All a sandbox may write, in sized tmpfs (tmpfs_sizes): memory charged to its cgroup, never
+    # the host's disk (a bound host folder let a file fill the disk the database lives on; issue 25).
+    disk_bytes: int = 512 << 20
     max_open_files: int = 256
     log_bytes: int = 64 << 10
     message_bytes: int = 8 << 20  # one JSON line
@@ -143,6 +170,19 @@ def python_roots() -> tuple[str, ...]:
     project = str(PROJECT_ROOT)
     # A venv inside the project is fine (only that folder is bound); the project itself is not.
     return tuple(sorted(r for r in roots if r != project and not project.startswith(r.rstrip("/") + "/")))
+
+
+def tmpfs_sizes(limits: Limits) -> dict[str, int]:
+    """Each place a sandbox may write, and its size in bytes: together limits.disk_bytes.
+
+    /submission is a fork's own copy of the student's file (at most 256 KiB); a sandbox started
+    by bubblewrap has it read-only and mounts the other three. No size is below a page: a tmpfs
+    of size 0 has no limit at all."""
+    submission = min(1 << 20, limits.disk_bytes // 8)
+    quarter = (limits.disk_bytes - submission) // 4
+    sizes = {"/scratch": limits.disk_bytes - submission - 2 * quarter, "/tmp": quarter, "/dev/shm": quarter,
+             "/submission": submission}
+    return {where: max(size, 4096) for where, size in sizes.items()}
 
 
 def _system_binds() -> list[str]:
@@ -291,7 +331,10 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         if bwrap:
             cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                    "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
-                   *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+                   *_system_binds(), "--proc", "/proc", "--dev", "/dev"]
+            sizes = tmpfs_sizes(limits)
+            for where in ("/tmp", "/dev/shm"):  # sized: bubblewrap's own tmpfs have no limit
+                cmd += ["--size", str(sizes[where]), "--tmpfs", where]
             for root in python_roots():  # after /tmp: a venv may live under it
                 cmd += ["--ro-bind", root, root]
             cmd += ["--ro-bind", str(CHILD_DIR), "/opt/autograder/child"]
@@ -306,8 +349,13 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
                 binds = sandbox_binds(memory_limit_bytes=limits.gpu_memory_bytes)
                 cmd += binds.args
                 child_env.update(binds.env)
-            cmd += ["--bind" if serve_fd is None else "--ro-bind", str(scratch), "/scratch", "--chdir", "/scratch", "--clearenv",
-                    "--remount-ro", "/"]  # the root tmpfs holding the mount points: only /tmp and /scratch stay writable
+            if serve_fd is None:  # a sized tmpfs, not a host folder: writes never reach the host's disk
+                cmd += ["--size", str(sizes["/scratch"]), "--tmpfs", "/scratch"]
+            else:  # a fork server writes nothing; each fork mounts its own /scratch
+                cmd += ["--ro-bind", str(scratch), "/scratch"]
+            cmd += ["--chdir", "/scratch", "--clearenv",
+                    "--remount-ro", "/dev",  # bubblewrap's /dev is an unsized tmpfs the child could fill
+                    "--remount-ro", "/"]  # the root tmpfs holding the mount points: only the sized tmpfs stay writable
             for key, value in child_env.items():
                 cmd += ["--setenv", key, value]
             cmd += python
@@ -517,7 +565,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
                 else:
                     try:
                         msg = parse_line(line)
-                    except NonFiniteNumber as exc:
+                    except (NonFiniteNumber, TooDeep) as exc:
                         msg, problem = None, str(exc)
                     except (ValueError, RecursionError):
                         msg = None

@@ -48,21 +48,21 @@ def _load(data: dict[str, Any]) -> TrainingResult:
                           outcome=outcome, note=data["note"])
 
 
-def shared(folder: Path, digest: str, compute: Callable[[], TrainingResult]) -> tuple[TrainingResult, int]:
-    """The fine-tune for `digest`, computed at most once; and how many grades reused it before."""
+def shared(folder: Path, digest: str, compute: Callable[[], TrainingResult]) -> tuple[TrainingResult, bool]:
+    """The fine-tune for `digest`, computed at most once; and whether it was reused.
+
+    Only a yes/no leaves here: how many grades reused it would tell a student how many others
+    handed in the same program (issue 25)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}.json"
     with open(folder / f"{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.is_file():
-            stored = json.loads(path.read_text())
-            stored["uses"] += 1
-            _write(path, stored)
-            return _load(stored["result"]), stored["uses"] - 1
+            return _load(json.loads(path.read_text())["result"]), True
         result = compute()
         if result.outcome.status == "ok":  # a timeout may depend on the machine's load: not kept
-            _write(path, {"uses": 1, "result": _dump(result)})
-        return result, 0
+            _write(path, {"result": _dump(result)})
+        return result, False
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from api.submit import accept_batch, send, submit_upload
 from api.scoring import scale
 from api.uploads import Entry, UploadError, ZipContents, check_source, check_student_id, read_zip, student_of
 from api.views import SubmissionView, one_view, submission_views
-from grader.report import Report
+from grader.report import Report, without_other_grades
 from storage import batches, course, service
 from storage.gradebook import Scored, report_as_seen, scores_as_seen
 from storage.models import FINAL, Submission
@@ -74,7 +74,7 @@ def _report(session: SessionDep, sub: Submission) -> Report:
 
 def _seen_dict(sub: Submission, points: dict[str, Scored]) -> dict[str, Any]:
     """The stored report with the TA's overrides and the late penalty applied (storage.gradebook)."""
-    report = json.loads(sub.report_json or "{}")
+    report = without_other_grades(json.loads(sub.report_json or "{}"))
     return report_as_seen(report, points[sub.id]) if sub.id in points else report
 
 

@@ -31,10 +31,12 @@ import ctypes
 import gc
 import json
 import os
+import re
 import resource
 import signal
 import socket
 import sys
+import traceback
 from typing import Any, Callable
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
@@ -92,13 +94,49 @@ def _remount_readonly(path: str) -> None:
     _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
-def _private_view(source: bytes | None, tmpfs_bytes: int) -> None:
+def _mounts_below(folders: tuple[str, ...]) -> list[str]:
+    """Mount points strictly inside `folders` (e.g. a venv bound read-only under /tmp when the
+    project is installed there), outermost first."""
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])  # the kernel's octal escapes
+            if any(point.startswith(folder + "/") for folder in folders):
+                points.append(point)
+    return sorted(set(points), key=lambda p: p.count("/"))
+
+
+def _keep_mounts(points: list[str]) -> list[tuple[str, int]]:
+    """A handle on each mount point, taken before a tmpfs covers it."""
+    return [(point, os.open(point, os.O_PATH | os.O_CLOEXEC)) for point in points]
+
+
+def _restore_mounts(kept: list[tuple[str, int]]) -> None:
+    """Bind each kept mount back at its place on top of the new tmpfs, read-only, as it was."""
+    for point, fd in kept:
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            os.makedirs(point, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(point), exist_ok=True)
+            open(point, "a").close()
+        _mount(f"/proc/self/fd/{fd}", point, None, MS_BIND | MS_REC)
+        _remount_readonly(point)
+        os.close(fd)
+
+
+def _private_view(source: bytes | None, tmpfs_bytes: dict[str, int]) -> None:
     """Fresh tmpfs where the job may write, the student's file in /submission, /proc hidden,
-    the server's /dev read-only (bubblewrap's /dev is a tmpfs every fork would share)."""
+    the server's /dev read-only (bubblewrap's /dev is a tmpfs every fork would share).
+
+    What the server's sandbox has bound inside those folders (Python and torch, when the project
+    is installed under /tmp) is bound again on top of the fresh tmpfs: hidden, every job of the
+    fork failed in our own imports (exit 71), graded as the student's crash (issue 25)."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here propagates anywhere
     _remount_readonly("/dev")
+    kept = _keep_mounts(_mounts_below(PRIVATE_TMPFS))
     for where in PRIVATE_TMPFS:
-        _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_bytes},mode=1777")
+        _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(tmpfs_bytes[where])},mode=1777")  # sized by the grader: together the disk cap
+    _restore_mounts(kept)
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
     if source is not None:
         with open(SUBMISSION, "wb") as f:
@@ -150,7 +188,11 @@ def _job_process(job: dict[str, Any], messages: int, log: int, run_job: Callable
     except BaseException as exc:  # our setup failed: say so on the log, run nothing
         os.write(err, f"fork server: the job's process could not be set up: {exc!r}\n".encode())
         os._exit(code)
-    code = run_job(job["job"], messages)
+    try:
+        code = run_job(job["job"], messages)
+    except BaseException:  # the job's own failure (it ran the student's code): its exit, not a fork's
+        traceback.print_exc()
+        code = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -158,10 +200,24 @@ def _job_process(job: dict[str, Any], messages: int, log: int, run_job: Callable
         os._exit(code)  # skip interpreter teardown: student atexit hooks must not alter the outcome
 
 
+def _our_fault(job_sock: socket.socket, log: int, what: str, code: int) -> None:
+    """Our own code failed before the job ran: say so on the log and, as "E" and the reason, on
+    the job socket (which the job never holds), so the grader takes it for its own failure and
+    not the student's crash. Never returns."""
+    for send in (lambda: os.write(log, f"fork server: {what}\n".encode()),
+                 lambda: job_sock.sendall(b"E" + what.encode("utf-8", "replace")[:1000])):
+        try:
+            send()
+        except OSError:
+            pass
+    os._exit(code)
+
+
 def _namespace_init(job: dict[str, Any], job_sock: socket.socket, messages: int, log: int,
-                    run_job: Callable[[dict[str, Any], int], int]) -> None:
+                    run_job: Callable[[dict[str, Any], int], int], needed: list[str]) -> None:
     """B: PID 1 of the fork's PID namespace, our code. Sets up the view, drops every capability,
-    runs the job in C and reports C's exit status to the grader. Never returns.
+    runs the job in C and reports C's exit status to the grader. Never returns. `needed`: the
+    folders of the server's Python path, which the fork's view must still show.
 
     As the namespace's init it ignores signals from the job (the kernel shields an init from
     its own namespace), and its session is the job's: kill(0) or killpg from the job reaches
@@ -169,13 +225,15 @@ def _namespace_init(job: dict[str, Any], job_sock: socket.socket, messages: int,
     try:
         os.setsid()
         source = base64.b64decode(job["source"]) if job.get("source") is not None else None
-        _private_view(source, int(job["tmpfs_bytes"]))
+        _private_view(source, job["tmpfs_bytes"])
+        missing = [p for p in needed if not os.path.isdir(p)]
+        if missing:  # our installation is not all there: no job could run; not the student's doing
+            raise OSError(f"the fork does not see {', '.join(missing[:3])}")
         drop_capabilities()
         _check(_prctl(PR_SET_DUMPABLE, 0), "not dumpable")  # the job can't ptrace B (and forge its report)
         pid = os.fork()
     except BaseException as exc:
-        os.write(log, f"fork server: the job's process could not be set up: {exc!r}\n".encode())
-        os._exit(70)
+        _our_fault(job_sock, log, f"the job's process could not be set up: {exc!r}", 70)
     if pid == 0:
         job_sock.close()
         _job_process(job, messages, log, run_job)
@@ -197,29 +255,28 @@ def _namespace_init(job: dict[str, Any], job_sock: socket.socket, messages: int,
 
 
 def _fork_process(job_sock: socket.socket, messages: int, log: int,
-                  run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int) -> None:
+                  run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int, needed: list[str]) -> None:
     """A: our code between the server and the fork's namespaces. Never returns."""
     try:
         _enter_namespaces()
         job_sock.sendall(b"A")  # the grader reads A's PID off this message, then moves A to a cgroup
         job = json.loads(_read_all(job_sock, max_job_bytes))
         pid = os.fork()  # B: PID 1 of the new PID namespace
-        if pid == 0:
-            _namespace_init(job, job_sock, messages, log, run_job)
-        for fd in (messages, log, job_sock.detach()):
-            os.close(fd)
-        os.waitpid(pid, 0)  # A's PID stays taken while the fork runs
     except BaseException as exc:
-        try:
-            os.write(log, f"fork server: the fork failed: {exc!r}\n".encode())
-        except OSError:
-            pass
-        os._exit(71)
-    os._exit(0)
+        _our_fault(job_sock, log, f"the fork failed: {exc!r}", 71)
+    if pid == 0:
+        _namespace_init(job, job_sock, messages, log, run_job, needed)
+    for fd in (messages, log, job_sock.detach()):
+        os.close(fd)
+    try:
+        os.waitpid(pid, 0)  # A's PID stays taken while the fork runs
+    finally:
+        os._exit(0)
 
 
 def serve(control: int, run_job: Callable[[dict[str, Any], int], int], max_job_bytes: int = 64 << 20) -> None:
     """Fork one isolated process per request on `control` until the grader closes it."""
+    needed = [p for p in sys.path if p and os.path.isdir(p)]  # a fork must see these to run any job
     gc.freeze()  # what is here now is never collected in a fork: its collector then writes (copies) none of it
     sock = socket.socket(fileno=control)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps each fork as it ends: no zombies
@@ -239,7 +296,7 @@ def serve(control: int, run_job: Callable[[dict[str, Any], int], int], max_job_b
         if pid == 0:
             sock.close()  # a fork can't ask for more forks
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _fork_process(socket.socket(fileno=fds[0]), fds[1], fds[2], run_job, max_job_bytes)
+            _fork_process(socket.socket(fileno=fds[0]), fds[1], fds[2], run_job, max_job_bytes, needed)
         for fd in fds:
             os.close(fd)
     os._exit(0)

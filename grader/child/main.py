@@ -94,9 +94,10 @@ def send_parts(channel: Channel, name: str, root: Any, example: torch.Tensor,
         for index, (child_name, child) in enumerate(module.named_children()):
             sub = f"{path}.{child_name}" if path else child_name
             # Unreached and not in the table: a block's parts take the block's input, as the
-            # skeleton's forward gives it; a Sequential's first child takes the Sequential's.
+            # skeleton's forward gives it; a Sequential's first child takes the Sequential's. (A
+            # top-level module neither reached nor in the table is no part of the skeleton's forward.)
             shape = seen.get(sub) or inputs.get(sub) or (
-                own if index == 0 or not isinstance(module, nn.Sequential) else None)
+                own if depth > 1 and (index == 0 or not isinstance(module, nn.Sequential)) else None)
             if shape is None or sent[0] >= MAX_PARTS:
                 continue
             sent[0] += 1
@@ -125,13 +126,18 @@ def send_parts(channel: Channel, name: str, root: Any, example: torch.Tensor,
 
 def _example_sizes(module: Any, shape: list[int]) -> list[list[int]]:
     """Inputs to export a part with: its own, then (for a map) a 16×16 one, then one with the
-    channels its first conv takes (a part the model feeds wrongly is still a program to judge)."""
+    channels its first conv takes, or (for features) as many as its first Linear takes: a part
+    the model feeds wrongly is still a program to judge."""
     sizes = [shape]
     if len(shape) == 3:
         sizes.append([shape[0], 16, 16])
         conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
         if conv is not None:
             sizes.append([conv.in_channels, 16, 16])
+    elif len(shape) == 1:
+        linear = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+        if linear is not None:
+            sizes.append([linear.in_features])
     return [s for i, s in enumerate(sizes) if s not in sizes[:i]]
 
 

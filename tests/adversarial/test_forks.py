@@ -2,8 +2,13 @@
 neither the server nor another grade, and nothing of one grade is there for the next."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +19,7 @@ import pytest
 from grader import forkserver
 from grader.engine import GradeConfig, _starter
 from grader.rubric import SOLUTION
-from grader.sandbox import Limits
+from grader.sandbox import PROJECT_ROOT, Limits, python_roots
 from tests.adversarial.conftest import attack, grade, leftovers, printed
 
 pytestmark = pytest.mark.skipif(not forkserver.usable(), reason="fork servers need bubblewrap and cgroups")
@@ -29,6 +34,11 @@ def forks(config: GradeConfig) -> Iterator[GradeConfig]:
 
 def _server_pids() -> set[int]:
     return {f.result().started.proc.pid for f in forkserver.pool()._servers.values()}
+
+
+def _installed_under_tmp() -> list[str]:
+    """What a fork's fresh /tmp shows: only the mount points of our Python (a clone under /tmp)."""
+    return sorted({r.removeprefix("/tmp/").split("/")[0] for r in python_roots() if r.startswith("/tmp/")})
 
 
 def test_a_fork_reaches_nothing_outside_its_own_namespaces(forks: GradeConfig) -> None:
@@ -50,7 +60,7 @@ def test_nothing_one_grade_leaves_is_there_for_the_next(forks: GradeConfig) -> N
     servers = _server_pids()
     report = grade(attack("fork_probe", MARK="fork-probe-mark-bob"), forks)
     assert _server_pids() == servers  # the same server forked both
-    assert printed(report.log, "SEEN") == {"/tmp": [], "/scratch": [], "/dev/shm": [],
+    assert printed(report.log, "SEEN") == {"/tmp": _installed_under_tmp(), "/scratch": [], "/dev/shm": [],
                                            "/submission": ["resnet50_skeleton.py"]}
     assert printed(report.log, "DEV") == []  # bubblewrap's /dev is the server's: read-only in a fork
     assert printed(report.log, "OTHERS") == []  # no string of alice's grade in bob's process
@@ -169,3 +179,69 @@ def test_an_export_that_never_ends_costs_the_model_items_their_verification(fork
     assert report.score == sum(i.max_points for i in report.items if i.verified) > 0  # the blocks are right
     assert report.provisional_score == sum(i.max_points for i in report.items if not i.verified) > 0
     assert leftovers() == []
+
+
+GRADE_THROUGH_FORKS = """
+import json, sys
+from pathlib import Path
+from grader import forkserver
+from grader.engine import GradeConfig, grade_bytes
+from grader.rubric import SOLUTION
+from grader.sandbox import python_roots
+config = GradeConfig(checkpoint=Path(sys.argv[1]), threads=2, prestart=True)
+try:
+    report = grade_bytes(SOLUTION.read_bytes(), filename="resnet50_skeleton.py", config=config)
+finally:
+    forkserver.pool().close()
+print("RESULT " + json.dumps({"score": report.score, "isolation": report.sandbox["isolation"],
+                              "error": report.error.message if report.error else None,
+                              "verify": report.sandbox["verify"].get("status"), "disabled": forkserver.DISABLED,
+                              "under_tmp": [r for r in python_roots() if r.startswith("/tmp/")]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def python_under_tmp() -> Iterator[Path]:
+    """A Python environment under /tmp, as a clone of the project there has: a venv whose
+    site-packages lead to this one's (a .pth), so torch and the rest need no second install."""
+    root = Path(tempfile.mkdtemp(prefix="autograder-venv-", dir="/tmp"))
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True, timeout=120)
+        ours = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
+        (next((root / "venv" / "lib").glob("python3*")) / "site-packages" / "ours.pth").write_text("\n".join(ours) + "\n")
+        yield root / "venv" / "bin" / "python"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_installed_under_tmp_every_grade_through_the_fork_servers_is_right(python_under_tmp: Path,
+                                                                          test_checkpoint: Path) -> None:
+    """Each fork mounts a fresh tmpfs on /tmp; with the project's Python under /tmp that hid it,
+    and every grade ended "crashed: ... exited with code 71", the reference's too (issue 25).
+    What the server had bound there is bound again in each fork."""
+    proc = subprocess.run([str(python_under_tmp), "-c", GRADE_THROUGH_FORKS, str(test_checkpoint)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))[7:])
+    assert result["under_tmp"], result  # the sandbox's Python really is under /tmp
+    assert result["disabled"] == [], result  # no fork failed in our own setup ...
+    assert result["isolation"] == "bubblewrap (fork server)" and result["verify"] == "ok", result
+    assert result["score"] == 105 and result["error"] is None, result  # ... and the grade is right
+
+
+def test_a_forks_own_setup_failure_is_ours_and_the_grade_runs_again_in_a_sandbox(config: GradeConfig) -> None:
+    """A fork whose own setup fails (here: the file does not fit the fork's /submission, sized by
+    the grader) says so on the socket the job never holds; the grader turns fork servers off and
+    grades in a sandbox of its own, instead of reporting the student's crash (issue 25)."""
+    padded = SOLUTION.read_bytes() + b"#" * (200 << 10) + b"\n"  # 200 KiB: within the 256 KiB a file may have
+    small = replace(config, prestart=True, check_limits=replace(config.check_limits, disk_bytes=1 << 20))
+    try:
+        report = grade(padded, small)
+        disabled = list(forkserver.DISABLED)
+    finally:
+        forkserver.DISABLED.clear()  # fork servers on again for the tests after this one
+        forkserver.pool().close()
+    assert any("could not be set up" in d for d in disabled), disabled
+    assert report.sandbox["isolation"] == "bubblewrap", report.sandbox
+    assert report.score == 105 and report.error is None, (report.error, report.log[-2000:])
+

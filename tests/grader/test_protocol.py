@@ -7,7 +7,7 @@ import math
 import pytest
 
 from grader.protocol import PROGRESS, Collector
-from grader.sandbox import NonFiniteNumber, ProtocolError, parse_line
+from grader.sandbox import MAX_MESSAGE_DEPTH, NonFiniteNumber, ProtocolError, TooDeep, nesting_depth, parse_line
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
@@ -25,6 +25,17 @@ def test_parser_reads_finite_numbers_as_json_does() -> None:
     assert parse_line(line) == json.loads(line)
     with pytest.raises(ValueError):
         parse_line(b"{not json}")
+
+
+def test_parser_refuses_lines_nested_deeper_than_any_message_before_parsing() -> None:
+    """Depth is counted without recursion, brackets inside strings not counted (issue 25)."""
+    deep = '{"type": "program", "data": ' + '{"d": [' * 500 + "]}" * 500 + "}"
+    with pytest.raises(TooDeep, match="nested deeper"):
+        parse_line(deep)
+    at_cap = "[" * MAX_MESSAGE_DEPTH + "]" * MAX_MESSAGE_DEPTH
+    assert nesting_depth(at_cap.encode()) == MAX_MESSAGE_DEPTH and parse_line(at_cap)
+    quoted = b'{"type": "x", "s": "' + b"[{" * 1000 + b'\\\\", "t": "\\"[["}'
+    assert nesting_depth(quoted) == 1 and parse_line(quoted)["type"] == "x"
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

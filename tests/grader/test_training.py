@@ -66,8 +66,10 @@ def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig, tmp_pat
     item = next(i for i in first.items if i.id == "accuracy")
     assert item.points == 10 and item.verified
     # The second grade of the identical program reuses the first one's fine-tune.
-    assert second.trust.fine_tune == "shared" and second.trust.fine_tune_shared_with >= 1
-    assert any("shared with" in f for f in next(i for i in second.items if i.id == "accuracy").feedback)
+    # ... and says only that: no count of the other grades that had the same program (issue 25).
+    assert second.trust.fine_tune == "shared" and "shared_with" not in second.model_dump_json()
+    assert any("Reused the fine-tune of an identical model" in f
+               for f in next(i for i in second.items if i.id == "accuracy").feedback)
 
 
 def test_a_fine_tune_in_a_prestarted_sandbox_equals_one_started_on_demand(train_config: GradeConfig,
