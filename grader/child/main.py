@@ -228,7 +228,8 @@ def main(job: dict[str, Any], channel: Channel) -> int:
             except BaseException:
                 continue  # already reported with the block's findings
             example = tensors[f"{config['name']}.input"]
-            if not send_program(channel, config["name"], block, example, crashed.get(config["name"])):
+            fails = {"fails": crashed[config["name"]]} if config["name"] in crashed else {}
+            if not send_program(channel, config["name"], block, example, **fails):
                 send_parts(channel, config["name"], block, example, {}, [0])
 
     if names["ResNet50_layer4"] != "class":
@@ -262,7 +263,7 @@ def main(job: dict[str, Any], channel: Channel) -> int:
         except BaseException as exc:  # (the probes part reports it) no export to try: the parts
             forward_fails = f"its forward fails: {type(exc).__name__}: {str(exc)[:1000]}"
         example = tensors["equivalence.input"][:2]
-        if not send_program(channel, "model", model, example, forward_fails):
+        if not send_program(channel, "model", model, example, **({"fails": forward_fails} if forward_fails else {})):
             send_parts(channel, "model", model, example, job.get("part_inputs", {}), [0])
 
     if checkpoint and "probes" in parts:
