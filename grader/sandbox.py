@@ -605,7 +605,7 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
             break
         except subprocess.TimeoutExpired:
             pass
-        if time.perf_counter() > deadline:
+        if deadline < time.perf_counter():
             # time spent waiting for a CPU is not the job's: the deadline moves by it, up to the cap
             deadline = started + min(limits.wall_seconds + delay.seconds(), limits.wall_seconds * BUSY_HOST_FACTOR)
         if time.perf_counter() > deadline:
