@@ -1,9 +1,14 @@
 """Shared fixtures: the engine config with a checkpoint the tests make themselves."""
 from __future__ import annotations
 
+import atexit
+import os
+import signal
 import socket
+import subprocess
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
@@ -13,6 +18,46 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10-subset"
+
+
+def _die_with_this_run() -> None:
+    """preexec_fn of a process a test starts in a session of its own (a service, a Redis): a new
+    session, and SIGTERM when the test run that started it dies, even by SIGKILL, so no uvicorn
+    or Celery worker outlives its run to take the next run's jobs. SIGTERM, not SIGKILL: Celery
+    and uvicorn then stop what they started themselves."""
+    import ctypes
+
+    os.setsid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def spawn_for_run(args: list[str], **kw: Any) -> subprocess.Popen:
+    """subprocess.Popen for a process that must end with this test run (see _die_with_this_run);
+    on the run's normal end or SIGTERM its whole process group is killed too."""
+    proc = subprocess.Popen(args, preexec_fn=_die_with_this_run, **kw)
+    _SPAWNED.append(proc)
+    return proc
+
+
+_SPAWNED: list[subprocess.Popen] = []
+
+
+def _kill_spawned(*_: Any) -> None:
+    for proc in _SPAWNED:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _kill_spawned()
+    raise SystemExit(128 + signum)
+
+
+atexit.register(_kill_spawned)
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def listening(port: int, timeout: float = 1.0) -> bool:

@@ -15,7 +15,7 @@ from grader.rubric import SOLUTION
 from storage.queue import enqueue
 from tests.adversarial.conftest import upload
 from tests.api.conftest import Service, free_port, make_service
-from tests.conftest import listening
+from tests.conftest import listening, spawn_for_run
 
 REFERENCE = SOLUTION.read_bytes()
 SLOW = REFERENCE + b"\nimport time as _t\n_t.sleep(12)\n"
@@ -78,9 +78,9 @@ def test_two_workers_handed_the_same_id_store_one_result(fresh: Service) -> None
 
 
 def start_redis(port: int, workdir: Path, *, appendonly: bool) -> subprocess.Popen:
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "yes" if appendonly else "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL)
+    proc = spawn_for_run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "yes" if appendonly else "no", "--dir", str(workdir)],
+                         stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not listening(port, timeout=0.5):
         if time.monotonic() > deadline:

@@ -15,7 +15,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.conftest import listening
+from tests.conftest import listening, spawn_for_run
 
 REPO = Path(__file__).resolve().parents[2]
 # Databases of the local Redis that only these tests use (this one, +1 for the course tests,
@@ -49,8 +49,8 @@ class Service:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = self.var_dir / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
-        return subprocess.Popen([sys.executable, *args], cwd=REPO, env=self.env, stdout=log.open("wb"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return spawn_for_run([sys.executable, *args], cwd=REPO, env=self.env, stdout=log.open("wb"),
+                             stderr=subprocess.STDOUT)
 
     def start_api(self) -> None:
         self.api = self._spawn("api", ["-m", "uvicorn", "api.main:app_from_env", "--factory",
