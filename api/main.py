@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, ta_gate
 from api.auth import install_sessions
+from api.errors import install_error_pages, wants_json
 from api.routes import course, lti, pages, rest, signin, ta, ta_signin
 from service.settings import ServiceSettings as Settings
 from storage.db import get_engine
@@ -39,11 +40,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so it wraps every middleware that may read a body (CSRF reads forms).
     app.add_middleware(CapBodies, caps=caps)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    def _capped(request: Request, exc: StarletteHTTPException) -> Response | None:
         if is_body_cap(exc, request.scope):  # Starlette's cap cut a streaming body: say which cap
             return caps.refuse(request.scope, caps.cap(request.url.path))
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return None
+
+    # JSON for /api and for scripts asking for it, a page with a way on for browsers (api/errors.py).
+    install_error_pages(app, pages.templates, _capped)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
@@ -74,7 +77,7 @@ def body_caps(settings: Settings) -> BodyCaps:
 
 def _too_large(scope: Scope, cap: Cap) -> Response:
     """JSON for the API; the page's form gets a page it can read."""
-    if scope["path"].startswith("/api/"):
+    if wants_json(Request(scope)):
         return JSONResponse({"detail": cap.message}, status_code=413)
     return pages.templates.TemplateResponse(Request(scope), "error.html", {"message": cap.message},
                                             status_code=413)

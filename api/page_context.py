@@ -15,6 +15,16 @@ from storage import course, gradebook, service
 from storage.models import FINAL, FinalRule, LatePolicy, Status, Submission
 
 
+# Where a student lands after their TA reissued their link, or with a mistyped one.
+LINK_NOT_VALID: dict[str, Any] = {
+    "status": 403, "title": "This sign-in link is not valid",
+    "message": "It may have been replaced by a newer one (your TA can reissue links) or revoked. Your "
+               "submissions are safe: they stay with your name whatever link you sign in with.",
+    "more": ["Use the newest link your TA sent you (check your email), or ask your TA for your current link."],
+    "links": [("/", "The upload page")],
+}
+
+
 def _policy_text(a) -> str:  # noqa: ANN001 - an Assignment
     if a.deadline is None:
         return ""  # the page already says there is no deadline
