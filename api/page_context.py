@@ -55,6 +55,7 @@ def page_context(request: Request, session: Session, settings: ServiceSettings) 
         "mode": "course" if roster else "self_check", "student": student, "needs_code": bool(settings.access_code) and not roster,
         "assignment": a.title or a.name, "deadline": course.show_time(deadline, a.timezone) if deadline else None,
         "deadline_iso": deadline.isoformat() + "Z" if deadline else None,
+        "now_iso": course.now().isoformat() + "Z",  # the page's countdown corrects the browser's clock by it
         "time_left": course.time_left(a, extension=ext), "policy": _policy_text(a),
         "extended": ext is not None and a.deadline is not None and ext > a.deadline,
         "history": submission_views(session, mine, with_report=False, released=released),

@@ -71,7 +71,7 @@ def startup_line(settings: Settings, n_workers: int) -> str:
     s = scale(settings)
     checkpoint = settings.default_checkpoint()
     graded = (f"scores out of {s.max_score:g}, accuracy measured on {settings.data_dir}" if s.measures_accuracy
-              else f"scores out of {s.max_score:g}: accuracy NOT measured, {s.why_no_accuracy}")
+              else f"scores out of {s.max_score:g}: accuracy NOT measured, {s.why_no_accuracy} ({s.setting})")
     return (f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
             f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)\n"
             f"{graded} · checkpoint {checkpoint or 'none: seeded reference weights (set AUTOGRADER_CHECKPOINT)'}")
