@@ -1,6 +1,7 @@
 """The FastAPI app: the web page, the REST API, OpenAPI docs at /docs."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from service.settings import ServiceSettings as Settings
 from storage.db import get_engine
 
 STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger("autograder")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,6 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(title="autograder", version="0.1.0", favicon_url="/favicon.ico",
                          description="Grades resnet50_skeleton.py submissions: upload, follow, export.")
     app.state.settings = settings
+    if not settings.public_url:  # startup: the links students get would point wherever a TA's browser was
+        log.warning("AUTOGRADER_PUBLIC_URL is not set: sign-in links are made from the address of each request "
+                    "(the CLI's: http://127.0.0.1:8000), which students may not reach. Set it to the "
+                    "address students use.")
     app.include_router(pages.router)
     app.include_router(rest.router)
     app.include_router(signin.router)

@@ -147,3 +147,24 @@ def detail_context(session: Session, settings: ServiceSettings, sub: Submission)
             "points": points, "assignment": assignment,
             "audit": [audit_view(e, zone=zone) for e in gradebook.audit_log(session, submission_id=sub.id)],
             "override_items": [i["id"] for i in (report or {}).get("items", [])] + [gradebook.LATE_PENALTY_ITEM]}
+
+
+def roster_context(session: Session, settings: ServiceSettings, *, error: str = "", done: str = "",
+                   issued: list | None = None, base_url: str = "") -> dict[str, Any]:
+    """The roster with each student's submission of record on the assignment the page takes uploads
+    for (the gradebook's row: graded, missing, queued, ...), and the links issued by this request
+    (shown once: only their hashes are kept)."""
+    from api.roster import links_csv, sign_in_url
+
+    assignment = course.default_assignment(session, name=settings.assignment)
+    rows = {r.student_id: r for r in gradebook.gradebook(session, assignment=assignment,
+                                                         max_score=scale(settings).max_score)}
+    links = [{"student_id": i.student_id, "name": i.name, "link": sign_in_url(base_url, i.token)}
+             for i in issued or []]
+    csv_data = ""
+    if issued:
+        import base64
+
+        csv_data = "data:text/csv;base64," + base64.b64encode(links_csv(issued, base_url).encode()).decode()
+    return {"students": course.list_students(session), "rows": rows, "assignment": assignment, "error": error,
+            "done": done, "links": links, "links_csv": csv_data, "scale": scale(settings)}
