@@ -130,7 +130,7 @@ def token_create(name: str) -> None:
 
     value = secrets.token_urlsafe(32)
     try:
-        with session_scope(Settings().resolved_database_url()) as session:
+        with session_scope(Settings().cli_database_url()) as session:
             session.add(ApiToken(name=name, token_sha256=token_sha256(value)))
     except IntegrityError as exc:
         raise click.ClickException(f"a token named {name!r} exists already") from exc
@@ -143,7 +143,7 @@ def token_list() -> None:
     from storage.db import session_scope
     from storage.ta_accounts import list_api_tokens
 
-    with session_scope(Settings().resolved_database_url()) as session:
+    with session_scope(Settings().cli_database_url()) as session:
         for t in list_api_tokens(session):
             click.echo(f"{t.name}	created {t.created_at:%Y-%m-%d %H:%M}")
 
@@ -156,7 +156,7 @@ def token_revoke(name: str) -> None:
     from storage.ta_accounts import TaAccountError, revoke_api_token
 
     try:
-        with session_scope(Settings().resolved_database_url()) as session:
+        with session_scope(Settings().cli_database_url()) as session:
             revoke_api_token(session, name=name)
     except TaAccountError as exc:
         raise click.ClickException(str(exc)) from exc
