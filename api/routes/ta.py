@@ -135,8 +135,10 @@ def _base_url(request: Request, settings: SettingsDep) -> str:
 
 
 @router.get("/roster", response_class=HTMLResponse)
-def roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep) -> HTMLResponse:
-    return _page(request, "ta_roster.html", roster_context(session, settings) | {"ta": ta})
+def roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep, a: str | None = None,
+           missing: bool = False) -> HTMLResponse:
+    context = roster_context(session, settings, assignment_name=a, missing=missing)
+    return _page(request, "ta_roster.html", context | {"ta": ta})
 
 
 @router.post("/roster", response_model=None)
