@@ -73,6 +73,10 @@ def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, test_checkpoint: Pa
                                if "celery" in " ".join(p.cmdline())]):
             assert time.monotonic() < deadline, "serve started no worker"
             time.sleep(0.2)
+        log = tmp_path / "serve.log"
+        while " ready." not in log.read_text():  # the pool's children are up: the case that logged an ERROR
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
         family = [w for top in workers for w in (top, *top.children(recursive=True))]
         tops = [w for w in workers if w.ppid() == proc.pid]
         assert tops, "serve's own children are not its workers"
@@ -83,6 +87,9 @@ def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, test_checkpoint: Pa
         assert not left and code == 0, (code, left, (tmp_path / "serve.log").read_text()[-2000:])
         gone, alive = psutil.wait_procs(family, timeout=15)
         assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], (tmp_path / "serve.log").read_text()[-2000:]
+        # A clean stop: Celery ends its own pool (warm shutdown), nothing kills the pool's children under it.
+        text = log.read_text()
+        assert "exited with 'signal" not in text and "ERROR" not in text, text[-3000:]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
