@@ -91,6 +91,8 @@ def test_student_and_ta_pages_fit_the_screen(phone_class, tmp_path: Path, width:
         "ta-roster": ("/ta/roster", ["#students td"]),
         "ta-lti": ("/ta/lti", ["#tool-values td", "#tool-values th"]),
         "ta-detail": (f"/ta/s/{seeded['ids']['B2']}", ["#items td"]),
+        # A's result link opened on another device, signed out: a page, not JSON.
+        "signed-out-result": (f"/s/{seeded['ids']['A1']}", ["#problem", "#way-on", ".more"]),
     }
     found: dict[str, dict] = {}
     with sync_playwright() as p:
@@ -105,14 +107,17 @@ def test_student_and_ta_pages_fit_the_screen(phone_class, tmp_path: Path, width:
         tp.fill("#password", PASSWORD)
         tp.click("#ta-signin")
         tp.wait_for_url("**/ta")
+        other = browser.new_context(viewport={"width": width, "height": 844}).new_page()
         for name, (path, selectors) in pages.items():
-            page = sp if name.startswith("student") else tp
+            page = sp if name.startswith("student") else other if name.startswith("signed-out") else tp
             page.goto(svc.url + path)
             page.wait_for_load_state()
             found[name] = _measure(page, selectors)
             found[name]["cells"] = page.locator(", ".join(selectors)).count()
+            found[name]["text"] = page.locator("body").inner_text()
             page.screenshot(path=str(tmp_path / f"{name}-{width}px.png"), full_page=True)
         browser.close()
+    assert "Your work is safe" in found["signed-out-result"]["text"]
     for name, m in found.items():
         assert m["cells"] > 0, (name, "nothing to check")
         assert m["scroll"] <= m["inner"], (name, width, m)  # no horizontal page scroll
