@@ -178,3 +178,15 @@ def roster_context(session: Session, settings: ServiceSettings, *, error: str = 
     return {"students": students, "rows": rows, "assignment": assignment, "error": error, "missing": missing,
             "done": done, "links": links, "links_csv": csv_data, "scale": scale(settings),
             "assignments": course.list_assignments(session)}
+
+
+def roster_import_context(session: Session, settings: ServiceSettings, *, rows: list[dict[str, str]],
+                          base_url: str) -> dict[str, Any]:
+    """Import the parsed roster (storage.course) and say what happened: new, updated, links issued."""
+    known = {s.student_id for s in course.list_students(session)}
+    issued = course.import_roster(session, rows=rows)
+    session.commit()
+    added = sum(r["student_id"] not in known for r in rows)
+    done = (f"Imported {len(rows)} student(s): {added} new, {len(rows) - added} updated; {len(issued)} new sign-in "
+            "link(s) below.")
+    return roster_context(session, settings, done=done, issued=issued, base_url=base_url)

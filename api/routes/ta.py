@@ -18,7 +18,7 @@ from api.routes.pages import templates
 from api.similarity_view import pair_context, similarity_context
 from api.submit import send
 from api.ta_context import (TableQuery, detail_context, overview_context, pick_assignment, queue_view, roster_context,
-                            table_context)
+                            roster_import_context, table_context)
 from api.ta_live import QueueFeed, TooManyTaStreams
 from api.uploads import UploadError
 from storage import course, gradebook, service
@@ -151,14 +151,8 @@ async def import_roster(request: Request, session: SessionDep, settings: Setting
     except UploadError as exc:
         return _page(request, "ta_roster.html", roster_context(session, settings, error=str(exc)) | {"ta": ta},
                      status_code=exc.status)
-    known = {s.student_id for s in course.list_students(session)}
-    issued = course.import_roster(session, rows=rows)
-    session.commit()
-    added = sum(r["student_id"] not in known for r in rows)
-    done = (f"Imported {len(rows)} student(s): {added} new, {len(rows) - added} updated; {len(issued)} new sign-in "
-            "link(s) below.")
-    response = _page(request, "ta_roster.html", roster_context(session, settings, done=done, issued=issued,
-                                                               base_url=_base_url(request, settings)) | {"ta": ta})
+    context = roster_import_context(session, settings, rows=rows, base_url=_base_url(request, settings))
+    response = _page(request, "ta_roster.html", context | {"ta": ta})
     response.headers["Cache-Control"] = "no-store"  # the links are shown once
     return response
 
