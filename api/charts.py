@@ -34,10 +34,12 @@ def histogram_svg(bins: list[Bin], *, title: str, x_label: str, y_label: str = "
                      f'{escape(tick(b.high))}: {b.count}</title></rect>')
         if b.count:
             parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - h - 4:.1f}" text-anchor="middle">{b.count}</text>')
-        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#57606a">{escape(tick(b.low))}</text>')
-    if bins:
-        parts.append(f'<text x="{left + plot_w:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#57606a">'
-                     f'{escape(tick(bins[-1].high))}</text>')
+        if i == 0 or tick(b.low) != tick(bins[i - 1].low):  # a label the previous tick already reads is left out
+            parts.append(f'<text class="tick" x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                         f'fill="#57606a">{escape(tick(b.low))}</text>')
+    if bins and tick(bins[-1].high) != tick(bins[-1].low):
+        parts.append(f'<text class="tick" x="{left + plot_w:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                     f'fill="#57606a">{escape(tick(bins[-1].high))}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle">{escape(x_label)}</text>')
     parts.append(f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
                  f'{escape(y_label)}</text>')

@@ -123,7 +123,8 @@ def _median(values: list[float]) -> float | None:
 
 
 def class_stats(rows: list[GradebookRow], reports: Mapping[str, dict[str, Any]], uploads: list[Upload], *,
-                blank_ids: list[str] | None = None, score_bins: int = 10, accuracy_bins: int = 10) -> ClassStats:
+                blank_ids: list[str] | None = None, score_bins: int = 10, accuracy_bins: int = 10,
+                max_score: float | None = None) -> ClassStats:
     """Counts, histograms, per-item and per-blank figures and grouped deductions.
 
     `rows` are the gradebook's (one per roster student), `reports` the parsed report of each
@@ -190,7 +191,8 @@ def class_stats(rows: list[GradebookRow], reports: Mapping[str, dict[str, Any]],
                     key=lambda b: (-b.wrong, ids.index(b.blank)))
     return ClassStats(
         counts=counts, max_score=top, scored=len(scored_rows),
-        score_bins=histogram(finals, low=0.0, high=top or 1.0, bins=score_bins),
+        # No grade yet: the axis still runs to the assignment's maximum (`max_score`), not 0..1 in tenths.
+        score_bins=histogram(finals, low=0.0, high=top or max_score or 1.0, bins=score_bins),
         accuracy_bins=histogram(accuracies, low=0.0, high=1.0, bins=accuracy_bins),
         items=[ItemStat(id=k, title=a.title, max_points=a.max_points, mean=round(a.total / a.n, 4) if a.n else 0.0,
                         full_marks_rate=round(a.full / a.n, 4) if a.n else 0.0, n=a.n) for k, a in items.items()],

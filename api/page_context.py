@@ -15,6 +15,16 @@ from storage import course, gradebook, service
 from storage.models import FINAL, FinalRule, LatePolicy, Status, Submission
 
 
+# Where a student lands after their TA reissued their link, or with a mistyped one.
+LINK_NOT_VALID: dict[str, Any] = {
+    "status": 403, "title": "This sign-in link is not valid",
+    "message": "It may have been replaced by a newer one (your TA can reissue links) or revoked. Your "
+               "submissions are safe: they stay with your name whatever link you sign in with.",
+    "more": ["Use the newest link your TA sent you (check your email), or ask your TA for your current link."],
+    "links": [("/", "The upload page")],
+}
+
+
 def _policy_text(a) -> str:  # noqa: ANN001 - an Assignment
     if a.deadline is None:
         return ""  # the page already says there is no deadline
@@ -45,6 +55,7 @@ def page_context(request: Request, session: Session, settings: ServiceSettings) 
         "mode": "course" if roster else "self_check", "student": student, "needs_code": bool(settings.access_code) and not roster,
         "assignment": a.title or a.name, "deadline": course.show_time(deadline, a.timezone) if deadline else None,
         "deadline_iso": deadline.isoformat() + "Z" if deadline else None,
+        "now_iso": course.now().isoformat() + "Z",  # the page's countdown corrects the browser's clock by it
         "time_left": course.time_left(a, extension=ext), "policy": _policy_text(a),
         "extended": ext is not None and a.deadline is not None and ext > a.deadline,
         "history": submission_views(session, mine, with_report=False, released=released),

@@ -22,7 +22,8 @@ STRUCTURE_ITEMS = ("q1_downsample", "q1_no_downsample", "q2_blanks", "q2_layer3"
 class Scale:
     structure_points: float
     accuracy_points: float
-    why_no_accuracy: str | None  # None: this service fine-tunes and measures accuracy
+    why_no_accuracy: str | None  # None: this service fine-tunes and measures accuracy; words for students
+    setting: str = ""  # the operator's detail (which environment variable), for serve's line and the TA pages
 
     @property
     def measures_accuracy(self) -> bool:
@@ -41,11 +42,14 @@ def scale(settings: Settings) -> Scale:
 def _scale(rubric_path: Path | None, skip_training: bool, data_dir: Path | None) -> Scale:
     rubric = load_rubric(rubric_path)
     structure = sum(getattr(rubric, item).points for item in STRUCTURE_ITEMS)
-    why = None
+    # Students read `why` (no variable names, no paths); the TA and serve's first line also read `setting`.
+    why, setting = None, ""
     if skip_training:
-        why = "this server grades the structure only (AUTOGRADER_SKIP_TRAINING is set)"
+        why, setting = "this server grades the structure only", "AUTOGRADER_SKIP_TRAINING is set"
     elif data_dir is None:
-        why = "this server has no CIFAR-10 data to fine-tune on (AUTOGRADER_DATA_DIR is not set)"
+        why, setting = "this server has no CIFAR-10 data to fine-tune on", "AUTOGRADER_DATA_DIR is not set"
     elif not Path(data_dir).is_dir():
-        why = f"the CIFAR-10 folder {data_dir} (AUTOGRADER_DATA_DIR) does not exist on this server"
-    return Scale(structure_points=structure, accuracy_points=rubric.accuracy.points, why_no_accuracy=why)
+        why = "this server's CIFAR-10 data is missing"
+        setting = f"the CIFAR-10 folder {data_dir} (AUTOGRADER_DATA_DIR) does not exist"
+    return Scale(structure_points=structure, accuracy_points=rubric.accuracy.points, why_no_accuracy=why,
+                 setting=setting)

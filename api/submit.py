@@ -70,7 +70,7 @@ async def submit_upload(settings: ServiceSettings, store: FileStore, request: Re
 
     admission = await run_in_threadpool(decide)
     data = await file.read(settings.max_upload_kb * 1024 + 1)
-    check_source(data, file.filename or "upload", settings.max_upload_kb * 1024)
+    check_source(data, file.filename or "upload", settings.max_upload_kb * 1024, size=file.size)
     filename = file.filename or "resnet50_skeleton.py"
 
     def record() -> Submission:

@@ -47,7 +47,8 @@ def overview(session: Session, settings: ServiceSettings, assignment: Assignment
     rows = gradebook.gradebook(session, assignment=assignment, max_score=scale(settings).max_score)
     reports = dashboard.reports_by_id(session, ids=[r.submission_id for r in rows if r.submission_id])
     uploads = [Upload(student_id=s, status=st) for s, st in dashboard.assignment_uploads(session, assignment=assignment)]
-    return class_stats(rows, reports, uploads, blank_ids=blank_ids(settings.rubric)), rows
+    return class_stats(rows, reports, uploads, blank_ids=blank_ids(settings.rubric),
+                       max_score=scale(settings).max_score), rows
 
 
 def eta_text(seconds: float | None) -> str:
@@ -59,9 +60,12 @@ def eta_text(seconds: float | None) -> str:
 def queue_view(session: Session) -> dict[str, Any]:
     """The live queue as JSON-ready data (the overview's SSE stream sends the same)."""
     snap = dashboard.queue_snapshot(session)
+    busy = bool(snap.queued or snap.running)
+    summary = (f"{snap.queued} queued · {snap.running} running · {snap.workers} worker(s) active in the last 10 min · "
+               + (f"empty in {eta_text(snap.drain_s)}" if busy else "the queue is empty"))
     return {
-        "queued": snap.queued, "running": snap.running, "workers": snap.workers,
-        "mean_grade_s": snap.mean_grade_s, "drain": eta_text(snap.drain_s) if snap.queued or snap.running else "empty",
+        "queued": snap.queued, "running": snap.running, "workers": snap.workers, "summary": summary,
+        "mean_grade_s": snap.mean_grade_s, "drain": eta_text(snap.drain_s) if busy else "",
         "entries": [{"id": e.id, "student_id": e.student_id, "status": e.status, "position": e.position,
                      "worker": e.worker, "eta": eta_text(e.eta_s),
                      "progress": (e.progress or {}).get("message") or (e.progress or {}).get("event") or ""}
@@ -147,3 +151,42 @@ def detail_context(session: Session, settings: ServiceSettings, sub: Submission)
             "points": points, "assignment": assignment,
             "audit": [audit_view(e, zone=zone) for e in gradebook.audit_log(session, submission_id=sub.id)],
             "override_items": [i["id"] for i in (report or {}).get("items", [])] + [gradebook.LATE_PENALTY_ITEM]}
+
+
+def roster_context(session: Session, settings: ServiceSettings, *, error: str = "", done: str = "",
+                   issued: list | None = None, base_url: str = "", assignment_name: str | None = None,
+                   missing: bool = False) -> dict[str, Any]:
+    """The roster with each student's submission of record on the assignment the page takes uploads
+    for (the gradebook's row: graded, missing, queued, ...), and the links issued by this request
+    (shown once: only their hashes are kept). `missing`: only the students with nothing of record
+    (the overview's "missing" card links here)."""
+    from api.roster import links_csv, sign_in_url
+
+    assignment = pick_assignment(session, settings, assignment_name)
+    rows = {r.student_id: r for r in gradebook.gradebook(session, assignment=assignment,
+                                                         max_score=scale(settings).max_score)}
+    links = [{"student_id": i.student_id, "name": i.name, "link": sign_in_url(base_url, i.token)}
+             for i in issued or []]
+    csv_data = ""
+    if issued:
+        import base64
+
+        csv_data = "data:text/csv;base64," + base64.b64encode(links_csv(issued, base_url).encode()).decode()
+    students = course.list_students(session)
+    if missing:
+        students = [s for s in students if s.student_id not in rows or rows[s.student_id].status == "missing"]
+    return {"students": students, "rows": rows, "assignment": assignment, "error": error, "missing": missing,
+            "done": done, "links": links, "links_csv": csv_data, "scale": scale(settings),
+            "assignments": course.list_assignments(session)}
+
+
+def roster_import_context(session: Session, settings: ServiceSettings, *, rows: list[dict[str, str]],
+                          base_url: str) -> dict[str, Any]:
+    """Import the parsed roster (storage.course) and say what happened: new, updated, links issued."""
+    known = {s.student_id for s in course.list_students(session)}
+    issued = course.import_roster(session, rows=rows)
+    session.commit()
+    added = sum(r["student_id"] not in known for r in rows)
+    done = (f"Imported {len(rows)} student(s): {added} new, {len(rows) - added} updated; {len(issued)} new sign-in "
+            "link(s) below.")
+    return roster_context(session, settings, done=done, issued=issued, base_url=base_url)

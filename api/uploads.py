@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -38,9 +39,17 @@ def check_student_id(value: str) -> str:
     return value
 
 
-def check_source(data: bytes, filename: str, max_bytes: int) -> None:
+def kib(n: int) -> str:
+    """A size in KiB rounded up to one decimal: 262145 bytes is 256.1 KiB, never "256 KiB" over a 256 KiB limit."""
+    return f"{math.ceil(n * 10 / 1024) / 10:g}"
+
+
+def check_source(data: bytes, filename: str, max_bytes: int, size: int | None = None) -> None:
+    """`size`: the whole file's size when known (only `max_bytes + 1` bytes of it are read)."""
     if len(data) > max_bytes:
-        raise UploadError(f"{filename} is {len(data) // 1024} KiB; the limit is {max_bytes // 1024} KiB.", 413)
+        if size is not None and size > max_bytes:
+            raise UploadError(f"{filename} is {kib(size)} KiB; the limit is {kib(max_bytes)} KiB.", 413)
+        raise UploadError(f"{filename} is larger than {kib(max_bytes)} KiB, the limit.", 413)
     if not filename.endswith(".py"):
         raise UploadError(f"{filename} is not a .py file; upload your {SKELETON}.", 415)
     problem = validate_source(data)

@@ -119,36 +119,45 @@ def judge_block(rubric_item: BlockItem, item_id: str, msg: BlockMsg | None, expe
             where=f"layer[{i}]", found=kinds, expected=None, points=rubric_item.extra_module, effect=effect,
             message=f"{call}.layer has extra modules ({kinds}) the table does not list. Effect: {effect_text}."))
     if not deductions:
-        problem = _forward_problem(msg, expected)
-        if problem:
-            same_output = "happens to be unchanged" in problem
+        found = _forward_problem(msg, expected)
+        if found:
+            problem, same_function = found
             deductions.append(Deduction(where="forward", points=rubric_item.forward_differs,
-                                        effect="none" if same_output else effect,
+                                        effect="none" if same_function else effect,
                                         message=f"{call}: {problem}"))
     _cap(deductions, points)
     return _item(rubric_item, item_id, points, deductions)
 
 
-def _forward_problem(msg: BlockMsg, expected: ExpectedBlock) -> str | None:
+def _forward_problem(msg: BlockMsg, expected: ExpectedBlock) -> tuple[str, bool] | None:
+    """(what differs, whether the block still computes the reference's function), or None.
+
+    The second value is the deduction's effect ("none": same function), said by the check that
+    found it, not read back from the words. An effect of none means the checkpoint's outputs are
+    unchanged; the rubric's points for the block's structure are still taken off, and the words
+    say so (not "the effect on the score is none" beside a deduction).
+    """
     if msg.shape_error is not None:
-        return f"forward fails: {msg.shape_error.message} ({'; '.join(msg.shape_error.traceback[-2:])})."
+        return f"forward fails: {msg.shape_error.message} ({'; '.join(msg.shape_error.traceback[-2:])}).", False
     if msg.load_error is not None:
         return ("the layers match the table, but the block does not take the reference weights "
-                f"(its parameter names differ: {msg.load_error[:300]}).")
+                f"(its parameter names differ: {msg.load_error[:300]})."), False
     if msg.output is None or len(msg.output) != expected.output.numel():
-        return f"forward returns shape {msg.shape}, the reference {expected.shape}."
+        return f"forward returns shape {msg.shape}, the reference {expected.shape}.", False
     diff = (torch.tensor(msg.output) - expected.output).abs().max().item()
     tol = _tolerance(expected.output)
     if not diff <= tol:  # NaN compares False both ways: a NaN output differs
         return (f"with the reference weights its output differs from the reference block by up to "
                 f"{diff:.3g} (tolerance {tol:.1g}); forward must be layer(x) + shortcut(x) with no "
-                "ReLU or other step after the addition.")
+                "ReLU or other step after the addition."), False
     if msg.graph != expected.graph:
         ops = _top_ops(msg.graph)
         return (f"forward computes {ops} where the table's block ends with the addition "
-                f"({_top_ops(expected.graph)}): no ReLU or other step after the addition. Here the "
-                "output happens to be unchanged (both branches already end in a ReLU), so the effect "
-                "on the score under the checkpoint is none.")
+                f"({_top_ops(expected.graph)}): the table's block has no ReLU or other step after the "
+                "addition, and these points are for that structure, so they are taken off. The outputs "
+                "do not change here (both branches already end in a ReLU, so the extra ReLU changes no "
+                "value and the model still computes the checkpoint's function), but the block is not "
+                "the one the table asks for."), True
     return None
 
 

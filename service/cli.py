@@ -41,9 +41,15 @@ def start_workers(n: int) -> list[subprocess.Popen]:
 
 
 def stop_workers(workers: list[subprocess.Popen], grace_s: float = WORKER_GRACE_S) -> None:
-    """SIGTERM each worker's group (Celery's warm shutdown), then SIGKILL what is left after grace_s."""
+    """SIGTERM each worker's main process (Celery's warm shutdown: it ends its own pool), then SIGKILL
+    its group, whatever is left after grace_s (pool children, sandboxes).
+
+    Only the main process gets the SIGTERM: sent to the whole group, it also killed the pool's
+    children under Celery, which logged `ERROR ... ForkPoolWorker-1 exited with 'signal 15 (SIGTERM)'`
+    on every clean stop of serve."""
     for w in workers:
-        _signal_group(w, signal.SIGTERM)
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
     for w in workers:
         try:
             w.wait(timeout=grace_s)
@@ -71,7 +77,7 @@ def startup_line(settings: Settings, n_workers: int) -> str:
     s = scale(settings)
     checkpoint = settings.default_checkpoint()
     graded = (f"scores out of {s.max_score:g}, accuracy measured on {settings.data_dir}" if s.measures_accuracy
-              else f"scores out of {s.max_score:g}: accuracy NOT measured, {s.why_no_accuracy}")
+              else f"scores out of {s.max_score:g}: accuracy NOT measured, {s.why_no_accuracy} ({s.setting})")
     return (f"broker {settings.resolved_broker_url().split('@')[-1]} · database "
             f"{settings.resolved_database_url().split('@')[-1]} · {n_workers} worker(s)\n"
             f"{graded} · checkpoint {checkpoint or 'none: seeded reference weights (set AUTOGRADER_CHECKPOINT)'}")
@@ -130,7 +136,7 @@ def token_create(name: str) -> None:
 
     value = secrets.token_urlsafe(32)
     try:
-        with session_scope(Settings().resolved_database_url()) as session:
+        with session_scope(Settings().cli_database_url()) as session:
             session.add(ApiToken(name=name, token_sha256=token_sha256(value)))
     except IntegrityError as exc:
         raise click.ClickException(f"a token named {name!r} exists already") from exc
@@ -143,7 +149,7 @@ def token_list() -> None:
     from storage.db import session_scope
     from storage.ta_accounts import list_api_tokens
 
-    with session_scope(Settings().resolved_database_url()) as session:
+    with session_scope(Settings().cli_database_url()) as session:
         for t in list_api_tokens(session):
             click.echo(f"{t.name}	created {t.created_at:%Y-%m-%d %H:%M}")
 
@@ -156,7 +162,7 @@ def token_revoke(name: str) -> None:
     from storage.ta_accounts import TaAccountError, revoke_api_token
 
     try:
-        with session_scope(Settings().resolved_database_url()) as session:
+        with session_scope(Settings().cli_database_url()) as session:
             revoke_api_token(session, name=name)
     except TaAccountError as exc:
         raise click.ClickException(str(exc)) from exc

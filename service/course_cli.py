@@ -62,7 +62,7 @@ def roster_import(csv_file: Path, base_url: str | None, out: Path | None) -> Non
         rows = parse_roster_csv(csv_file.read_bytes())
     except UploadError as exc:
         raise click.ClickException(str(exc)) from exc
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         links = import_roster(session, rows=rows)
     click.echo(f"{len(rows)} student(s) on the roster, {len(links)} new link(s)", err=True)
     _write_links(links, base_url, out)
@@ -91,7 +91,7 @@ def roster_links(student_ids: tuple[str, ...], everyone: bool, yes: bool, base_u
     if not everyone and not student_ids:
         raise click.UsageError("name the students whose links to reissue (roster links ID...), or --all "
                                "to reissue every student's link")
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         students = list_students(session) if everyone else [get_student(session, student_id=s) for s in student_ids]
         if None in students:
             raise click.ClickException("not on the roster: " + ", ".join(s for s, st in zip(student_ids, students)
@@ -115,7 +115,7 @@ def roster_revoke(student_ids: tuple[str, ...]) -> None:
     from storage.course import get_student, revoke_link
     from storage.db import session_scope
 
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         for sid in student_ids:
             st = get_student(session, student_id=sid)
             if st is None:
@@ -130,7 +130,7 @@ def roster_list() -> None:
     from storage.course import list_students
     from storage.db import session_scope
 
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         for st in list_students(session):
             click.echo(f"{st.student_id}\t{st.name}\t{st.email}\t{'link active' if st.link_sha256 else 'no link'}")
 
@@ -163,10 +163,11 @@ def _options(f):  # noqa: ANN001, ANN202 - shared options of create and set
 def _configure(name: str, create: bool, **fields) -> None:  # noqa: ANN003
     from storage.course import CourseError, configure_assignment, get_assignment, show_time
     from storage.db import session_scope
+    from storage.models import now
 
     fields = {k: (v.replace("-", "_") if isinstance(v, str) and k in ("late_policy", "final_rule", "release") else v)
               for k, v in fields.items()}
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         if create and get_assignment(session, name=name) is not None:
             raise click.ClickException(f"an assignment named {name!r} exists already: use `autograder assignment set`")
         try:
@@ -174,6 +175,10 @@ def _configure(name: str, create: bool, **fields) -> None:  # noqa: ANN003
         except CourseError as exc:
             raise click.ClickException(str(exc)) from exc
         deadline = show_time(a.deadline, a.timezone) if a.deadline else "none"
+        if fields.get("deadline") and a.deadline is not None and a.deadline <= now():
+            click.echo(f"warning: the deadline {deadline} is in the past: uploads are late (or refused) from now "
+                       "on. Check the date and the zone (--timezone; a time without an offset is read in it).",
+                       err=True)
         click.echo(f"{a.name}: deadline {deadline} · late policy {a.late_policy}"
                    f"{f' {a.late_penalty:g}' if a.late_policy != 'none' else ''} · final rule {a.final_rule} · "
                    f"release {a.release}{' · default' if a.is_default else ''}")
@@ -200,10 +205,12 @@ def assignment_list() -> None:
     from storage.course import list_assignments, show_time
     from storage.db import session_scope
 
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         for a in list_assignments(session):
+            cutoff = f"cutoff {show_time(a.late_cutoff, a.timezone)}" if a.late_cutoff else "no cutoff"
             click.echo(f"{a.name}\t{show_time(a.deadline, a.timezone) if a.deadline else 'no deadline'}\t"
-                       f"{a.late_policy}\t{a.final_rule}\t{a.release}{chr(9) + 'default' if a.is_default else ''}")
+                       f"{a.late_policy}{f' {a.late_penalty:g}' if a.late_policy != 'none' else ''}\t{cutoff}\t"
+                       f"{a.final_rule}\t{a.release}{chr(9) + 'default' if a.is_default else ''}")
 
 
 @assignment.command("extend")
@@ -215,7 +222,7 @@ def assignment_extend(name: str, student_id: str, until: str) -> None:
     from storage.course import CourseError, get_assignment, get_student, set_extension, show_time
     from storage.db import session_scope
 
-    with session_scope(_settings().resolved_database_url()) as session:
+    with session_scope(_settings().cli_database_url()) as session:
         a, st = get_assignment(session, name=name), get_student(session, student_id=student_id)
         if a is None or st is None:
             raise click.ClickException(f"no assignment {name!r}" if a is None else f"{student_id} is not on the roster")

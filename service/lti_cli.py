@@ -15,7 +15,7 @@ def _call(fn, **kwargs):  # noqa: ANN001, ANN003, ANN202 - one storage call in a
     from storage.lti import LtiError
 
     try:
-        with session_scope(ServiceSettings().resolved_database_url()) as session:
+        with session_scope(ServiceSettings().cli_database_url()) as session:
             return fn(session, **kwargs)
     except LtiError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from pydantic import field_validator
@@ -90,6 +91,13 @@ class ServiceSettings(Settings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'autograder.sqlite'}"
 
+    def cli_database_url(self) -> str:
+        """The database a CLI command works on; said on stderr when no setting chose it (see database_notice)."""
+        notice = database_notice(self)
+        if notice:
+            print(notice, file=sys.stderr)
+        return self.resolved_database_url()
+
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.var_dir / 'broker.sqlite'}"
 
@@ -136,3 +144,18 @@ def _write_once(path: Path, text: str) -> None:
         pass
     finally:
         tmp.unlink()
+
+
+def database_notice(settings: ServiceSettings, default_var: Path = PROJECT_ROOT / "var") -> str | None:
+    """What a CLI command says when neither AUTOGRADER_VAR_DIR nor AUTOGRADER_DATABASE_URL chose its
+    database: which file it uses, or that it creates an empty one there (a TA whose service runs with
+    another var folder would otherwise import a roster nobody sees, without a word). None when set."""
+    if settings.database_url is not None or settings.var_dir != default_var:
+        return None
+    path = settings.var_dir / "autograder.sqlite"
+    if path.exists():
+        return (f"autograder: using the database {path} (AUTOGRADER_VAR_DIR is not set; set it to the "
+                "service's var folder if the service keeps its data elsewhere).")
+    return (f"autograder: no database at {path}: creating an empty one there (AUTOGRADER_VAR_DIR and "
+            "AUTOGRADER_DATABASE_URL are not set). If the service keeps its data elsewhere, set "
+            "AUTOGRADER_VAR_DIR to that folder and run the command again.")

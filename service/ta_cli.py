@@ -19,7 +19,7 @@ _STDIN = click.option("--password-stdin", is_flag=True,
 def _database_url() -> str:  # imported late: `autograder grade` needs none of this
     from service.settings import ServiceSettings
 
-    return ServiceSettings().resolved_database_url()
+    return ServiceSettings().cli_database_url()
 
 
 def _password(from_stdin: bool) -> str:

@@ -290,7 +290,9 @@ def time_left(assignment: Assignment, *, extension: dt.datetime | None, at: dt.d
         return "the deadline has passed"
     d, rem = divmod(int(left), 86400)
     h, rem = divmod(rem, 3600)
-    m = rem // 60
+    m, s = divmod(rem, 60)
+    if left < 600:  # the last minutes in seconds: never "0 min left" while there is still time
+        return (f"{m} min {s} s" if m else f"{s} s") + " left"
     return " ".join(p for p in (f"{d} d" if d else "", f"{h} h" if h or d else "", f"{m} min") if p) + " left"
 
 

@@ -186,6 +186,9 @@ def queue_snapshot(session: Session, *, window: int = 20, limit: int = 50) -> Qu
     queued = list(session.execute(
         select(Submission.id, Submission.student_id, Submission.created_at)
         .where(Submission.status == Status.queued).order_by(Submission.created_at).limit(limit)))
+    # A worker grading now counts even when its grade's heartbeat is older than the window (a long fine-tune
+    # between two beats, a clock step): never "0 worker(s)" beside a running grade.
+    workers = max(workers, len({r.worker for r in running}))
     snap = QueueSnapshot(queued=queued_n, running=len(running), mean_grade_s=mean, workers=workers)
     slots = max(workers, 1)
     clock = now()

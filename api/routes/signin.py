@@ -8,6 +8,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.auth import CsrfDep, LimiterDep, sign_in_student, sign_out
 from api.deps import SessionDep
+from api.page_context import LINK_NOT_VALID
+from api.routes.pages import templates
 from storage.course import student_by_token
 
 router = APIRouter(include_in_schema=False)
@@ -19,9 +21,8 @@ def signin(request: Request, token: str, session: SessionDep, limiter: LimiterDe
     limiter.hit(request, "signin")  # guessing links: a few dozen tries a minute per address, of 2^192
     student = student_by_token(session, token=token)
     if student is None:
-        return HTMLResponse("<!doctype html><title>Sign-in link not valid</title><h1>This sign-in link is not valid</h1>"
-                            "<p>It may have been replaced by a newer one or revoked. Ask your TA for your current "
-                            "link.</p>", status_code=403, headers=NO_REFERRER)
+        return templates.TemplateResponse(request, "problem.html", LINK_NOT_VALID, status_code=403,
+                                          headers=NO_REFERRER)
     sign_in_student(request, student)
     return RedirectResponse("/", status_code=303, headers=NO_REFERRER)
 

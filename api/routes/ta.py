@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from api.auth import attach_csrf
 from api.deps import SessionDep, SettingsDep, TaPageDep
-from api.roster import links_csv, parse_roster_csv
+from api.roster import parse_roster_csv, sign_in_url
 from api.routes.pages import templates
 from api.similarity_view import pair_context, similarity_context
 from api.submit import send
-from api.ta_context import TableQuery, detail_context, overview_context, pick_assignment, queue_view, table_context
+from api.ta_context import (TableQuery, detail_context, overview_context, pick_assignment, queue_view, roster_context,
+                            roster_import_context, table_context)
 from api.ta_live import QueueFeed, TooManyTaStreams
 from api.uploads import UploadError
 from storage import course, gradebook, service
@@ -25,6 +26,8 @@ from storage.db import session_scope
 from storage.models import Submission
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
+# Every TA page warns while sign-in links are made from whatever address the page was opened with.
+templates.env.globals["public_url_missing"] = lambda request: not request.app.state.settings.public_url
 
 
 def _page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
@@ -127,21 +130,53 @@ def similarity_pair(request: Request, session: SessionDep, settings: SettingsDep
     return _page(request, "ta_pair.html", context | {"ta": ta, "assignment": assignment})
 
 
+def _base_url(request: Request, settings: SettingsDep) -> str:
+    return settings.public_url or str(request.base_url)
+
+
 @router.get("/roster", response_class=HTMLResponse)
-def roster(request: Request, session: SessionDep, ta: TaPageDep) -> HTMLResponse:
-    return _page(request, "ta_roster.html", {"ta": ta, "students": course.list_students(session), "error": ""})
+def roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep, a: str | None = None,
+           missing: bool = False) -> HTMLResponse:
+    context = roster_context(session, settings, assignment_name=a, missing=missing)
+    return _page(request, "ta_roster.html", context | {"ta": ta})
 
 
 @router.post("/roster", response_model=None)
 async def import_roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
-                        file: Annotated[UploadFile, File()]) -> HTMLResponse | PlainTextResponse:
-    """Import the CSV and hand back the sign-in links issued now, as the mail-merge CSV (shown once)."""
+                        file: Annotated[UploadFile, File()]) -> HTMLResponse:
+    """Import the CSV; the roster page comes back with the list as it is now, a confirmation, and the
+    sign-in links issued now (a table and a links.csv download, shown once: only hashes are kept)."""
     try:
         rows = parse_roster_csv(await file.read(4 << 20))
     except UploadError as exc:
-        return _page(request, "ta_roster.html", {"ta": ta, "students": course.list_students(session),
-                                                 "error": str(exc)}, status_code=exc.status)
-    issued = course.import_roster(session, rows=rows)
-    return PlainTextResponse(links_csv(issued, settings.public_url or str(request.base_url)), media_type="text/csv",
-                             headers={"Content-Disposition": 'attachment; filename="links.csv"',
-                                      "Cache-Control": "no-store"})
+        return _page(request, "ta_roster.html", roster_context(session, settings, error=str(exc)) | {"ta": ta},
+                     status_code=exc.status)
+    context = roster_import_context(session, settings, rows=rows, base_url=_base_url(request, settings))
+    response = _page(request, "ta_roster.html", context | {"ta": ta})
+    response.headers["Cache-Control"] = "no-store"  # the links are shown once
+    return response
+
+
+@router.get("/roster/{student_id}/reissue", response_class=HTMLResponse)
+def reissue_confirm(request: Request, student_id: str, session: SessionDep, ta: TaPageDep) -> HTMLResponse:
+    """The confirmation before a student's link is replaced (the POST below does it)."""
+    student = course.get_student(session, student_id=student_id)
+    if student is None:
+        raise HTTPException(404, f"{student_id} is not on the roster.")
+    return _page(request, "ta_reissue.html", {"ta": ta, "student": student, "link": ""})
+
+
+@router.post("/roster/{student_id}/link", response_class=HTMLResponse)
+def reissue_link(request: Request, student_id: str, session: SessionDep, settings: SettingsDep,
+                 ta: TaPageDep) -> HTMLResponse:
+    """A new link for one student (the old one and its sessions stop working), shown once."""
+    student = course.get_student(session, student_id=student_id)
+    if student is None:
+        raise HTTPException(404, f"{student_id} is not on the roster.")
+    issued = course.issue_link(session, student=student, actor=ta)
+    session.commit()
+    response = _page(request, "ta_reissue.html", {"ta": ta, "student": student,
+                                                  "link": sign_in_url(_base_url(request, settings), issued.token)})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

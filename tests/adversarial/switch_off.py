@@ -267,7 +267,7 @@ SWITCHES = [
      '{% if not scale.measures_accuracy %}<p class="notice" id="no-accuracy">', '{% if false %}<p class="notice" id="no-accuracy">',
      ["tests/api/test_pages_render.py::test_without_data_the_page_says_accuracy_is_not_measured_and_why"]),
     ("startup line silent when accuracy is not measured", "service/cli.py",
-     ': accuracy NOT measured, {s.why_no_accuracy}")', '")',
+     ': accuracy NOT measured, {s.why_no_accuracy} ({s.setting})")', '")',
      ["tests/api/test_serve.py::test_the_page_and_the_startup_line_say_when_accuracy_is_not_measured_and_why"]),
     ("a missing data folder taken for measured accuracy", "api/scoring.py", "    elif not Path(data_dir).is_dir():",
      "    elif False:", ["tests/api/test_serve.py::test_the_page_and_the_startup_line_say_when_accuracy_is_not_measured_and_why"]),

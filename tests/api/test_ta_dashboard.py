@@ -7,6 +7,7 @@ files, the layer1 padding mistake twice (once late), a queued upload and a stude
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 from contextlib import contextmanager
@@ -204,8 +205,9 @@ def test_roster_import_on_the_ta_page_hands_back_the_new_links(ta_class) -> None
         assert "A1" in page and "Name A1" in page
         csv_text = "student_id,name,email\nN1,New One,n1@example.edu\nA1,Name A1,a1@example.edu\n"
         r = c.post("/ta/roster", data={"csrftoken": token_of(page)}, files={"file": ("roster.csv", csv_text, "text/csv")})
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-        lines = r.text.strip().splitlines()
+        assert r.status_code == 200 and 'id="done"' in r.text and 'id="student-N1"' in r.text  # confirmed, listed
+        data_url = re.search(r'href="data:text/csv;base64,([^"]+)" download="links.csv"', r.text).group(1)
+        lines = base64.b64decode(data_url).decode().strip().splitlines()
         assert lines[0] == "student_id,name,email,link" and len(lines) == 2 and lines[1].startswith("N1,New One,")
         assert "/signin/" in lines[1]  # A1 already has a live link: none is issued again
         bad = c.post("/ta/roster", data={"csrftoken": token_of(c.get("/ta/roster").text)},

@@ -69,6 +69,9 @@ def test_relu_after_addition_caught_by_the_graph(config: GradeConfig) -> None:
     q1 = next(i for i in report.items if i.id == "q1_no_downsample")
     assert [d.where for d in q1.deductions] == ["forward"] and q1.deductions[0].effect == "none"
     assert "relu(add)" in q1.feedback[0]
+    # The words agree with the deduction: points are taken off, the function (not the score) is unchanged.
+    assert q1.points < q1.max_points and "are taken off" in q1.feedback[0]
+    assert "effect on the score" not in q1.feedback[0] and "still computes the checkpoint's function" in q1.feedback[0]
 
 
 def test_sigmoid_after_addition_changes_the_function(config: GradeConfig) -> None:
