@@ -139,6 +139,7 @@ SLOW_MODULES = {
     "tests/api/test_page_chromium.py", "tests/api/test_course_chromium.py", "tests/api/test_ta_live.py",
     "tests/api/test_batches.py", "tests/api/test_ta_dashboard.py", "tests/api/test_lti.py",
     "tests/api/test_limits.py", "tests/api/test_code_view.py", "tests/service/test_worker_cli.py",
+    "tests/api/test_phone_chromium.py", "tests/api/test_live_page_chromium.py",
 }
 
 

@@ -27,7 +27,8 @@ from storage.models import Submission
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
 # Every TA page warns while sign-in links are made from whatever address the page was opened with.
-templates.env.globals["public_url_missing"] = lambda request: not request.app.state.settings.public_url
+templates.env.globals["public_url_missing"] = lambda request: (
+    request is not None and not request.app.state.settings.public_url)
 
 
 def _page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:

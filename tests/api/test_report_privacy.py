@@ -30,7 +30,7 @@ def _stored_before_issue_25() -> str:
 def test_a_stored_report_shows_no_count_of_other_grades() -> None:
     sub = Submission(id="s1", student_id="alice", filename="resnet50_skeleton.py", sha256="0" * 64, size_bytes=1,
                      status=Status.graded, created_at=dt.datetime(2026, 1, 1), report_json=_stored_before_issue_25())
-    shown = submission_view(sub).model_dump_json()
+    shown = submission_view(sub, points=None, zone="UTC").model_dump_json()
     assert "fine_tune_shared_with" not in shown and "7 earlier" not in shown
     assert REUSED_FINE_TUNE in shown and '"fine_tune":"shared"' in shown
 
