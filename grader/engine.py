@@ -526,6 +526,15 @@ def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[
                                 "a TA will grade it by hand.")
 
 
+def _safely_apply(check: Callable[[], None]) -> None:
+    """A check that only adds deductions: if it fails on data it did not expect, the item stays
+    as judged (never a failed grade)."""
+    try:
+        check()
+    except Exception:  # noqa: BLE001 - the grade goes on; the item keeps its probe verdict
+        pass
+
+
 def _self_reported(item: Item, why: str) -> Item:
     item.verified = False
     item.review = (f"Self-reported: {why}. These points come from your own process's report and "
@@ -609,6 +618,12 @@ def _judge(submission: Submission, config: GradeConfig, expected: Any,
         model_items = [_self_reported(i, checked.problem) for i in model_items]
     items += model_items
     if trusted_model:
+        for item_id, block_item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
+            q1, probe = next(i for i in items if i.id == item_id), programs[block_item.block].block
+            if q1.verified and probe is not None:  # the reference block as the verifier described it
+                downsample = bool(config.table.probe_blocks[block_item.block].args[3])
+                _safely_apply(lambda: judge.model_block_problems(block_item, item_id, q1, model, probe[1],
+                                                                 config.table, downsample))
         judge.guard_equivalence(items, equivalence, rubric.equivalence)
     if config.skip_training:
         items.append(Item(id="accuracy", title=rubric.accuracy.title, points=0, max_points=0,

@@ -422,6 +422,56 @@ def check_equivalence(msg: EquivalenceMsg | None, checkpoint: CheckpointCheck, e
     return EquivalenceCheck(checked=True, ok=ok, max_abs_diff=diff, tolerance=tol, message=text)
 
 
+# ---------------------------------------------------------------- Q1 in the model's own blocks
+
+def _expected_units(expected: ExpectedBlock, table: Table, channels: tuple[int, int, int]) -> list[list[dict[str, Any]]]:
+    """The reference block's units (at the probe's sizes) with the channels of a block of the
+    model's sizes (in, middle, out), as the table's bottleneck names them."""
+    names = dict(zip(("in", "middle", "out"), channels))
+    units = [[{**row, "args": dict(row["args"])} for row in unit] for unit in _units(expected.modules, "layer")]
+    for unit, spec in zip(units, table.bottleneck):
+        unit[0]["args"]["in_channels"], unit[0]["args"]["out_channels"] = names[spec.in_], names[spec.out]
+        for row in unit[1:]:
+            if row["type"] == "BatchNorm2d":
+                row["args"]["num_features"] = names[spec.out]
+    return units
+
+
+def model_block_problems(rubric_item: BlockItem, item_id: str, item: Item, model: ModelMsg | None,
+                         expected: ExpectedBlock, table: Table, downsample: bool) -> None:
+    """Q1 read off the model's own blocks too (checked programs only): the probes are blocks of
+    sizes no model uses, and a file can recognise them (e.g. by 40 output channels). Where the
+    probe found no unit wrong but blocks of the model (with this `downsample`) have one, each
+    such unit costs `wrong_unit`, as in the probe."""
+    if model is None or not model.modules or any(d.where.startswith("layer[") for d in item.deductions):
+        return
+    found: dict[int, str] = {}
+    for block in (m for m in model.modules if m.block is not None and bool(m.block.downsample) == downsample):
+        ctor = list(block.block.ctor or [])[:3]
+        if len(ctor) != 3 or not all(isinstance(c, int) for c in ctor):
+            continue
+        units = _units(model.modules, f"{block.path}.layer")
+        for i, exp in enumerate(_expected_units(expected, table, (ctor[0], ctor[1], ctor[2]))):
+            if i in found:
+                continue
+            problems = ["missing"] if i >= len(units) else _compare_unit(units[i], exp)
+            if problems:
+                found[i] = f"{block.path}: {_unit_label(i, exp)} " + "; ".join(problems)
+    if not found:
+        return
+    for i, text in sorted(found.items()):
+        item.deductions.append(Deduction(
+            where=f"model.layer[{i}]", points=rubric_item.wrong_unit, effect="function_change",
+            message=f"ResidualBlock in your model: {text}, though the block graded above (of other sizes) "
+                    "is right. Effect: not the function the checkpoint was trained with."))
+    _cap(item.deductions, item.max_points)
+    lost = sum(d.points for d in item.deductions)
+    item.points = max(0.0, item.max_points - lost)
+    item.passed = item.points >= item.max_points
+    item.feedback = [f for f in item.feedback if f != "Matches the reference table."] + [
+        d.message for d in item.deductions if d.where.startswith("model.")]
+
+
 # ---------------------------------------------------------------- the equivalence guard
 
 def guard_equivalence(items: list[Item], equivalence: EquivalenceCheck, rule: EquivalenceRule) -> None:

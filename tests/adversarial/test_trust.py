@@ -177,19 +177,21 @@ DOWNSAMPLE_LAYER = ("conv1x1(in_channels, middle_channels, 2, 0),\n"
                     "                conv3x3(middle_channels, middle_channels, 1, 1)")
 
 
-def test_a_dead_block_scores_no_more_than_its_twin(config: GradeConfig) -> None:
-    """Layer4 with five blocks (the twin: count and checkpoint lost), and the same file with a
-    sixth block whose output is added times 0: the tree and the checkpoint say six blocks, the
-    function is the five-block one; the equivalence guard holds the items for review."""
-    source = SOLUTION.read_text()
-    twin = grade(source.replace(LAST_LAYER4, "", 1).encode(), config)
-    dead = source.replace(LAST_LAYER4, "            _DeadBlock(1024, 256, 1024, False),\n", 1) + """
+def _dead_block() -> str:
+    return SOLUTION.read_text().replace(LAST_LAYER4, "            _DeadBlock(1024, 256, 1024, False),\n", 1) + """
 
 class _DeadBlock(ResidualBlock):
     def forward(self, x):
         return torch.add(x, super().forward(x), alpha=0)
 """
-    report = grade(dead.encode(), config)
+
+
+def test_a_dead_block_scores_no_more_than_its_twin(config: GradeConfig) -> None:
+    """Layer4 with five blocks (the twin: count and checkpoint lost), and the same file with a
+    sixth block whose output is added times 0: the tree and the checkpoint say six blocks, the
+    function is the five-block one; the equivalence guard holds the items for review."""
+    twin = grade(SOLUTION.read_text().replace(LAST_LAYER4, "", 1).encode(), config)
+    report = grade(_dead_block().encode(), config)
     assert report.checks.equivalence.checked and not report.checks.equivalence.ok
     assert report.checks.equivalence.differs_at == "layer4.5"
     assert report.score <= twin.score, (points(report), points(twin))
@@ -197,15 +199,17 @@ class _DeadBlock(ResidualBlock):
 
 
 def test_a_probe_aware_block_scores_no_more_than_its_twin(config: GradeConfig) -> None:
-    """The stride placed right only in blocks of the probes' size (40 output channels): Q1 looks
-    perfect, every downsampling block of the real model is wrong."""
+    """The stride placed right only in blocks of the probes' size (40 output channels): the probe
+    looks perfect, every downsampling block of the real model is wrong, and Q1 is read off those."""
     source = SOLUTION.read_text()
     twin = grade(MUTATIONS["stride_on_3x3"].apply().encode(), config)
     aware = source.replace(DOWNSAMPLE_LAYER, "conv1x1(in_channels, middle_channels, 2 if out_channels == 40 else 1, 0),\n"
                            "                conv3x3(middle_channels, middle_channels, 1 if out_channels == 40 else 2, 1)", 1)
     report = grade(aware.encode(), config)
-    assert next(i for i in report.items if i.id == "q1_downsample").points == 20  # the probes are fooled...
-    assert report.score <= twin.score, (points(report), points(twin))  # ...the score is not
+    q1 = next(i for i in report.items if i.id == "q1_downsample")
+    assert not any(d.where.startswith("layer[") for d in q1.deductions)  # the probe is fooled...
+    assert {d.where for d in q1.deductions} == {"model.layer[0]", "model.layer[1]"}  # ...the model's blocks are not
+    assert report.score <= twin.score and q1.verified, (points(report), points(twin))
     assert report.checks.equivalence.differs_at == "layer2.2"
 
 
@@ -215,10 +219,7 @@ def test_the_rubric_may_deduct_instead(config: GradeConfig) -> None:
     from grader.rubric import EquivalenceRule
 
     rubric = config.rubric.model_copy(update={"equivalence": EquivalenceRule(on_differs="deduct", points=5)})
-    source = SOLUTION.read_text()
-    aware = source.replace(DOWNSAMPLE_LAYER, "conv1x1(in_channels, middle_channels, 2 if out_channels == 40 else 1, 0),\n"
-                           "                conv3x3(middle_channels, middle_channels, 1 if out_channels == 40 else 2, 1)", 1)
-    report = grade(aware.encode(), replace(config, rubric=rubric))
+    report = grade(_dead_block().encode(), replace(config, rubric=rubric))
     blanks = next(i for i in report.items if i.id == "q2_blanks")
     assert blanks.points == 20 and blanks.deductions[-1].where == "forward" and report.score == 100
     assert all(i.verified for i in report.items)
