@@ -61,6 +61,7 @@ def test_compare_names_each_difference() -> None:
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server (the bench starts its own)")
 def test_a_scaled_down_deadline_day_has_no_mismatch() -> None:
     result = run(20, window=90.0, late_window=40.0, seed=1, drain_timeout=900.0)
+    print({k: v for k, v in result.items() if k != "mismatches"})  # the figures, with -s
     assert result["mismatches"] == []
     assert result["uploads"] > 25 and result["refused"] == 1  # the upload after the cutoff
     assert result["verdicts_in_rush"] > 5 and "worker_killed_at" in result and "redis_restarted_at" in result
