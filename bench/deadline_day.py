@@ -186,6 +186,17 @@ def expected_gradebook(plan: Plan, log: list[Sent], overrides: dict[str, tuple[s
     return book
 
 
+def unexplained_supersedes(log: list[Sent]) -> list[str]:
+    """The one fact taken from the service, checked: an upload may be superseded only by a newer
+    one of the same student (her own, or a TA's on her behalf)."""
+    out = []
+    for s in log:
+        if s.superseded and not any(o.student_id == s.student_id and o.of_record and o.submission_id
+                                    and o.sent_at > s.sent_at for o in log):
+            out.append(f"{s.student_id}: {s.submission_id} superseded with no newer upload")
+    return out
+
+
 def compare(expected: dict[str, Expected], csv_text: str) -> list[str]:
     """Every row, every field the record rules decide; one line per difference."""
     rows = {r["student_id"]: r for r in csv.DictReader(io.StringIO(csv_text))}
@@ -439,7 +450,7 @@ def run(n: int, window: float, late_window: float, seed: int, drain_timeout: flo
             overrides = {book[target].submission_id: (OVERRIDE_ITEM, OVERRIDE_POINTS)}
             expected = expected_gradebook(plan, day.log, overrides, item_points, deadline)
             got = ta.get("/api/assignments/resnet50/gradebook.csv")
-            mismatches = compare(expected, got.text) + day.errors
+            mismatches = compare(expected, got.text) + unexplained_supersedes(day.log) + day.errors
             rush = [s.verdict_s for s in day.log if s.via == "student" and s.verdict_s is not None
                     and -window <= s.sent_at - deadline < 0]
             return {"students": n, "uploads": sum(1 for s in day.log if s.via == "student"),

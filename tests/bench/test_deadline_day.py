@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from bench.deadline_day import (GUARD_S, MAX_SCORE, Expected, File, Plan, Sent, compare, expected_gradebook,
-                                make_plan, run)
+                                make_plan, run, unexplained_supersedes)
 
 CSV_HEAD = "student_id,status,final_score,late_penalty,max_score,submission_id,overridden\n"
 
@@ -38,14 +38,19 @@ def test_the_bench_gradebook_follows_the_record_rules() -> None:
            Sent("b", ref, 900, True, True, "b1", "student"), Sent("b", wrong, 1010, False, True, "b2", "student"),
            Sent("c", wrong, 1010, False, True, "c1", "student"),
            Sent("d", ref, 900, True, False, "d1", "batch"),  # a check only
-           Sent("e", wrong, 900, True, True, "e1", "student"), Sent("e", ref, 950, True, True, "e2", "student")]
-    log[-1].superseded = True
+           Sent("e", ref, 900, True, True, "e1", "student"), Sent("e", crash, 950, True, True, "e2", "student")]
+    log[-2].superseded = True  # never graded: the crasher came while it was queued
     book = expected_gradebook(_plan("a", "b", "c", "d", "e"), log, {"a1": ("q1_downsample", 15.0)},
                               {"q1_downsample": 20.0}, deadline)
     assert book["a"] == Expected("graded", "a1", MAX_SCORE - 5, 0.0, "q1_downsample")  # the crasher does not replace it
     assert book["b"].submission_id == "b1" and book["b"].final_score == MAX_SCORE  # late not counted
     assert book["c"] == Expected("graded", "c1", 95 - 10.5, 10.5, "")  # late only: one started hour, 10 %
-    assert book["d"].status == "missing" and book["e"].submission_id == "e1"
+    assert book["d"].status == "missing" and book["e"] == Expected("rejected", "e2", 0.0, 0.0, "")
+    assert unexplained_supersedes(log) == []
+    log[0].superseded = True  # a's first upload: a newer one exists
+    log[2].superseded = False
+    log[3].superseded = True  # b's late one is her newest: nothing could supersede it
+    assert unexplained_supersedes(log) == ["b: b2 superseded with no newer upload"]
 
 
 def test_compare_names_each_difference() -> None:
