@@ -37,7 +37,7 @@ COPY --from=src /app /app
 RUN pip install --no-cache-dir .
 ENV AUTOGRADER_VAR_DIR=/var/lib/autograder
 EXPOSE 8000
-CMD ["uvicorn", "api.main:app_from_env", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.main:app_from_env", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]
 
 FROM torch-cuda AS cuda
 COPY --from=src /app /app

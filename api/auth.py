@@ -1,7 +1,7 @@
 """Who is asking: a signed-in student or TA (session cookie), a TA's script (bearer token), or nobody.
 
 Sessions are starlette's SessionMiddleware (itsdangerous-signed, HttpOnly, SameSite=Lax,
-Secure behind HTTPS); CSRF is fastapi-csrf-protect (`install_sessions`). A session names either
+Secure on a request made over HTTPS, or always with AUTOGRADER_HTTPS); CSRF is fastapi-csrf-protect (`install_sessions`). A session names either
 a student and the generation of the link they signed in with, or a TA account and the
 generation of its password, never both: revoking or re-issuing a link, or changing or
 disabling a TA's password, ends the sessions made with the old one.
@@ -20,8 +20,10 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep, SettingsDep, ta_name
+from api.proxy import client_address, is_https
 from service.settings import ServiceSettings
 from storage.course import student_by_pk
 from storage.models import Student, Submission, TaAccount
@@ -130,7 +132,7 @@ class ClientLimiter:
         self.per_minute = per_minute
 
     def hit(self, request: Request, what: str) -> None:
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         if not self._limiter.hit(self._rate, what, address):
             raise HTTPException(429, f"Too many requests from your address ({self.per_minute} a minute); "
                                      "wait a minute and try again.")
@@ -165,7 +167,7 @@ class SignInLimiter:
         self._per_address = parse(f"{per_address}/15 minutes")
 
     def _keys(self, request: Request, name: str) -> list[tuple]:
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         who = name.strip().lower()[:100]
         return [(self._per_name, "ta-signin-name", who, address),
                 (self._per_name_anywhere, "ta-signin-name-anywhere", who),
@@ -191,15 +193,30 @@ def signin_limiter(request: Request, settings: SettingsDep) -> SignInLimiter:
 SignInLimiterDep = Annotated[SignInLimiter, Depends(signin_limiter)]
 
 
+class SessionsSecureOverHttps:
+    """Starlette's SessionMiddleware, whose Secure flag is fixed when it is made, chosen per
+    request: Secure when the request came over HTTPS (the scheme a trusted proxy forwarded,
+    api/proxy.py), else only when the TA forced it. Two instances, so no flag is shared
+    between concurrent requests."""
+
+    def __init__(self, app: ASGIApp, *, force_secure: bool, **kwargs: object) -> None:
+        self._plain = SessionMiddleware(app, https_only=force_secure, **kwargs)  # type: ignore[arg-type]
+        self._secure = SessionMiddleware(app, https_only=True, **kwargs)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = self._secure if scope.get("scheme") in ("https", "wss") else self._plain
+        await chosen(scope, receive, send)
+
+
 def install_sessions(app: FastAPI, settings: ServiceSettings) -> None:
-    """Signed session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS) and the CSRF settings.
+    """Signed session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) and the CSRF settings.
 
     CSRF is fastapi-csrf-protect's double-submit token: a signed HttpOnly cookie and the same
     token in the form's `csrftoken` field (or an X-CSRF-Token header), checked by `csrf_protect`.
     """
     key = settings.resolved_secret_key()
-    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
-                       max_age=settings.session_max_age_s, same_site="lax", https_only=settings.https)
+    app.add_middleware(SessionsSecureOverHttps, secret_key=key, session_cookie=SESSION_COOKIE,
+                       max_age=settings.session_max_age_s, same_site="lax", force_secure=settings.https)
 
     @CsrfProtect.load_config
     def _csrf_config() -> list[tuple[str, object]]:
@@ -216,10 +233,13 @@ def csrf_token(request: Request) -> str:
 
 
 def attach_csrf(request: Request, response: Response) -> Response:
-    """Set the signed cookie for the token the page's forms carry (if the page had a form)."""
+    """Set the signed cookie for the token the page's forms carry (if the page had a form);
+    Secure over HTTPS like the session's (the library's flag is one for all requests)."""
     pair = getattr(request.state, "csrf", None)
     if pair is not None:
-        CsrfProtect().set_csrf_cookie(pair[1], response)
+        settings: ServiceSettings = request.app.state.settings
+        response.set_cookie(CSRF_COOKIE, pair[1], max_age=settings.session_max_age_s, path="/", httponly=True,
+                            samesite="lax", secure=is_https(request, forced=settings.https))
     return response
 
 

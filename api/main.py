@@ -14,6 +14,7 @@ from starlette.types import Scope
 from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, ta_gate
 from api.auth import install_sessions
 from api.errors import install_error_pages, wants_json
+from api.proxy import install_proxy_trust
 from api.routes import course, lti, pages, rest, signin, ta, ta_signin
 from service.settings import ServiceSettings as Settings
 from storage.db import get_engine
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     caps = body_caps(settings)
     # Added last, so it wraps every middleware that may read a body (CSRF reads forms).
     app.add_middleware(CapBodies, caps=caps)
+    # Added after everything: the real client address and scheme, before any limit or cookie.
+    install_proxy_trust(app, settings.trusted_proxies)
 
     def _capped(request: Request, exc: StarletteHTTPException) -> Response | None:
         if is_body_cap(exc, request.scope):  # Starlette's cap cut a streaming body: say which cap

@@ -109,8 +109,10 @@ def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
     try:
         click.echo(startup_line(settings, n_workers))
         # Each API process builds its app from the same AUTOGRADER_* environment as `settings`.
+        # proxy_headers=False: forwarded headers are believed only from AUTOGRADER_TRUSTED_PROXIES
+        # (api/proxy.py), not from uvicorn's default 127.0.0.1.
         uvicorn.run("api.main:app_from_env", factory=True, workers=api_processes, host=host, port=port,
-                    log_level="info")
+                    log_level="info", proxy_headers=False)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
         signal.signal(signal.SIGINT, signal.SIG_IGN)

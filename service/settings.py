@@ -52,7 +52,10 @@ class ServiceSettings(Settings):
     # Signs the session cookies and CSRF tokens. Unset: a random key kept in var_dir/secret_key,
     # shared by this host's processes; set it (the same value) when API processes run on several hosts.
     secret_key: str | None = None
-    https: bool = False  # behind HTTPS: cookies get the Secure flag
+    https: bool = False  # always give cookies the Secure flag (they get it anyway on a request made over HTTPS)
+    # The reverse proxy whose X-Forwarded-For/-Proto are believed (IPs or networks, comma
+    # separated; the compose `tls` profile's Caddy is 172.28.0.10). Empty: nobody (api/proxy.py).
+    trusted_proxies: str = ""
     session_max_age_s: int = 14 * 24 * 3600
     # Workers on several hosts: the sha256 their checkpoint and data must have (worker/host.py).
     checkpoint_sha256: str | None = None

@@ -71,9 +71,15 @@ def stuck(session: Session, *, heartbeat_timeout_s: float, resend_after_s: float
     unsent = Submission.sent_at.is_(None)
     if resend_after_s is not None:
         unsent = or_(unsent, Submission.sent_at < t - dt.timedelta(seconds=resend_after_s))
+    silent_since = t - dt.timedelta(seconds=heartbeat_timeout_s)
+    # A silent grade stays `running` with its old heartbeat until a worker claims the job sent
+    # again, so it is re-sent at most once per heartbeat timeout: bench.deadline_day's worker,
+    # killed mid-rush, had its job re-sent at every recovery pass (30 copies a minute) while
+    # the new worker was busy.
+    not_resent_lately = or_(Submission.sent_at.is_(None), Submission.sent_at < silent_since)
     rows = session.scalars(select(Submission.id).where(or_(
         (Submission.status == Status.queued) & unsent,
-        (Submission.status == Status.running) & (Submission.heartbeat_at < t - dt.timedelta(seconds=heartbeat_timeout_s)),
+        (Submission.status == Status.running) & (Submission.heartbeat_at < silent_since) & not_resent_lately,
     )).limit(500)).all()
     return list(rows)
 

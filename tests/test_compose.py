@@ -162,3 +162,80 @@ def test_dockerfile_copies_what_exists_and_installs_bubblewrap_in_every_target()
     assert {p.rstrip("*") for p in packages} <= copied  # every package the wheel includes is in the image
     for target in ("cpu", "cuda"):
         assert any("bubblewrap" in line for line in dockerfile().resolved(target, "RUN")), target
+
+
+# ---------------------------------------------------------------- the `tls` profile (issue 26)
+
+def _caddy_mounts(caddy: dict) -> dict[str, str]:
+    """container path -> host path of the caddy service's bind mounts."""
+    return {v.split(":")[1]: v.split(":")[0] for v in caddy["volumes"] if v.startswith("./")}
+
+
+def test_tls_profile_puts_caddy_in_front_and_the_api_trusts_its_address_alone() -> None:
+    import importlib
+    import ipaddress
+
+    from api.proxy import trusted_proxies
+    from service.settings import ServiceSettings
+
+    c = compose()
+    caddy, api = c["services"]["caddy"], c["services"]["api"]
+    assert caddy["profiles"] == ["tls"] and {"80:80", "443:443"} <= set(caddy["ports"])
+    assert all("profiles" not in c["services"][s] for s in ("api", "worker", "redis"))  # the plain start is unchanged
+    # The api believes forwarded headers from exactly the proxy's fixed address...
+    assert "trusted_proxies" in ServiceSettings.model_fields
+    proxy_ip = caddy["networks"]["default"]["ipv4_address"]
+    assert trusted_proxies(api["environment"]["AUTOGRADER_TRUSTED_PROXIES"]) == [proxy_ip]
+    # ...which no other container can be given: inside the subnet, outside the dynamic range.
+    (pool,) = c["networks"]["default"]["ipam"]["config"]
+    address = ipaddress.ip_address(proxy_ip)
+    assert address in ipaddress.ip_network(pool["subnet"]) and address not in ipaddress.ip_network(pool["ip_range"])
+    assert all("networks" not in svc for name, svc in c["services"].items() if name != "caddy")
+    # uvicorn's own trust (127.0.0.1 by default) is off, with an option uvicorn has, in compose and the image.
+    cli = importlib.import_module("uvicorn.main").main  # the click command `uvicorn`
+    options = {opt for p in cli.params for opt in (*p.opts, *p.secondary_opts)}
+    assert "--no-proxy-headers" in options and "--no-proxy-headers" in api["command"]
+    assert any("--no-proxy-headers" in line for line in dockerfile().resolved("cpu", "CMD"))
+    # Other settings are not lost by the api's own environment (a merge of the shared one).
+    assert {k: v for k, v in api["environment"].items() if k != "AUTOGRADER_TRUSTED_PROXIES"} == \
+        c["services"]["worker"]["environment"]
+
+
+def test_caddyfile_proxies_to_the_api_and_each_tls_mode_has_its_file() -> None:
+    c = compose()
+    caddy, api = c["services"]["caddy"], c["services"]["api"]
+    mounts = _caddy_mounts(caddy)
+    caddyfile = (REPO / mounts["/etc/caddy/Caddyfile"]).read_text()
+    lines = [ln.split("#")[0].strip() for ln in caddyfile.splitlines() if ln.split("#")[0].strip()]
+    assert lines[0] == "{$AUTOGRADER_DOMAIN} {"  # the site: the TA's domain, with automatic HTTPS
+    (target,) = [ln.split()[1] for ln in lines if ln.startswith("reverse_proxy ")]
+    host, port = target.split(":")
+    assert host == "api" and port == api["command"][api["command"].index("--port") + 1]
+    (imported,) = [ln.split()[1] for ln in lines if ln.startswith("import ")]
+    assert imported == "/etc/caddy/tls-{$AUTOGRADER_TLS:auto}.caddy"
+    for mode in ("auto", "files"):  # every mode the example names is mounted where the import looks
+        path = REPO / mounts[imported.replace("{$AUTOGRADER_TLS:auto}", mode)]
+        assert path.is_file(), mode
+    files_mode = (REPO / mounts["/etc/caddy/tls-files.caddy"]).read_text()
+    (tls,) = [ln.split() for ln in files_mode.splitlines() if ln.startswith("tls ")]
+    assert all(p.startswith("/certs/") for p in tls[1:]) and (REPO / mounts["/certs"]).is_dir()
+    assert any(v.endswith(":/data") for v in caddy["volumes"])  # certificates survive a restart
+
+
+def test_env_example_names_what_the_proxy_and_the_links_need() -> None:
+    from service.settings import ServiceSettings
+
+    c = compose()
+    example = dict(line.split("=", 1) for line in (REPO / "deploy/env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert {"AUTOGRADER_DOMAIN", "AUTOGRADER_TLS", "AUTOGRADER_PUBLIC_URL", "AUTOGRADER_SECRET_KEY"} <= set(example)
+    assert example["AUTOGRADER_PUBLIC_URL"] == "https://" + example["AUTOGRADER_DOMAIN"]
+    assert example["AUTOGRADER_TLS"] in ("auto", "files")
+    for name in ("api", "worker", "caddy"):  # one file for all of them, optional for the plain start
+        assert c["services"][name]["env_file"] == [{"path": "./.env", "required": False}], name
+    assert example["AUTOGRADER_API_BIND"] == "127.0.0.1" and any(  # compose reads .env for ${...} too
+        p.startswith("${AUTOGRADER_API_BIND:-") for p in c["services"]["api"]["ports"])
+    settings = {k for k in example if k.startswith("AUTOGRADER_")} - {"AUTOGRADER_DOMAIN", "AUTOGRADER_TLS",
+                                                                        "AUTOGRADER_API_BIND"}
+    assert {k.removeprefix("AUTOGRADER_").lower() for k in settings} <= set(ServiceSettings.model_fields)
+    assert "/.env" in (REPO / ".gitignore").read_text().splitlines()

@@ -399,6 +399,13 @@ SWITCHES = [
     ("record rule: JSON times without the assignment's offset", "api/views.py",
      "created_at=course.iso_time(sub.created_at, zone),", 'created_at=sub.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),',
      [R + "test_times_carry_the_assignments_zone"]),
+    ("forwarded headers believed from any peer", "api/proxy.py",
+     "app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)",
+     'app.add_middleware(ProxyHeadersMiddleware, trusted_hosts="*")',
+     ["tests/api/test_proxy_trust.py::test_the_per_address_limit_sees_forwarded_clients_only_through_the_trusted_proxy"]),
+    ("session cookie Secure only by the setting, not over HTTPS", "api/auth.py",
+     'chosen = self._secure if scope.get("scheme") in ("https", "wss") else self._plain', "chosen = self._plain",
+     ["tests/api/test_proxy_trust.py::test_cookies_are_secure_when_the_trusted_proxy_says_https"]),
 ]
 
 

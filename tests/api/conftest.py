@@ -53,7 +53,7 @@ class Service:
                              stderr=subprocess.STDOUT)
 
     def start_api(self) -> None:
-        self.api = self._spawn("api", ["-m", "uvicorn", "api.main:app_from_env", "--factory",
+        self.api = self._spawn("api", ["-m", "uvicorn", "api.main:app_from_env", "--factory", "--no-proxy-headers",
                                        "--port", str(self.port), "--log-level", "warning"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -76,6 +76,22 @@ def test_silent_worker_is_taken_over_and_resent(db_url: str) -> None:
         assert service.stuck(s, heartbeat_timeout_s=60, resend_after_s=60) == []
 
 
+def test_a_silent_grade_is_resent_once_per_heartbeat_timeout_not_at_every_pass(db_url: str) -> None:
+    sid = add(db_url)
+    with session_scope(db_url) as s:
+        service.claim(s, sid, "w1", heartbeat_timeout_s=60)
+        s.get(Submission, sid).heartbeat_at = now() - dt.timedelta(seconds=120)
+    with session_scope(db_url) as s:
+        assert service.stuck(s, heartbeat_timeout_s=60, resend_after_s=None) == [sid]
+        service.mark_sent(s, [sid])  # what recover() does after sending it again
+        # No worker has claimed it yet (a busy queue): the next passes leave it alone...
+        assert service.stuck(s, heartbeat_timeout_s=60, resend_after_s=None) == []
+        s.get(Submission, sid).sent_at = now() - dt.timedelta(seconds=61)
+        s.commit()
+        # ...until that send is as old as a heartbeat timeout: then it may be lost too.
+        assert service.stuck(s, heartbeat_timeout_s=60, resend_after_s=None) == [sid]
+
+
 def test_unsent_queued_jobs_are_found_until_sent(db_url: str) -> None:
     sid = add(db_url)
     with session_scope(db_url) as s:
