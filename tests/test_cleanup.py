@@ -45,3 +45,14 @@ def test_what_a_run_started_dies_with_it(how: signal.Signals) -> None:
         assert _gone(started), f"a process the run started outlived it ({how.name})"
     finally:
         run.kill()
+
+
+def test_sigterm_still_ends_the_run() -> None:
+    """The run's SIGTERM handler cleans up and then dies of SIGTERM, as without it."""
+    run = subprocess.Popen([sys.executable, "-c", RUN.format(repo=str(REPO))], stdout=subprocess.PIPE, text=True)
+    try:
+        run.stdout.readline()  # type: ignore[union-attr]
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        run.kill()
