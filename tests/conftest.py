@@ -33,8 +33,12 @@ def _die_with_this_run() -> None:
 
 def spawn_for_run(args: list[str], **kw: Any) -> subprocess.Popen:
     """subprocess.Popen for a process that must end with this test run (see _die_with_this_run);
-    on the run's normal end or SIGTERM its whole process group is killed too."""
-    proc = subprocess.Popen(args, preexec_fn=_die_with_this_run, **kw)
+    on the run's normal end or SIGTERM its whole process group is killed too. The parent-death
+    signal follows the *thread* that started the process: from any other thread (a bench that
+    restarts a worker from its fault thread) the process gets only its own session, or it would
+    be stopped when that thread ends."""
+    main = threading.current_thread() is threading.main_thread()
+    proc = subprocess.Popen(args, preexec_fn=_die_with_this_run if main else os.setsid, **kw)
     _SPAWNED.append(proc)
     return proc
 

@@ -56,3 +56,24 @@ def test_sigterm_still_ends_the_run() -> None:
         assert run.wait(timeout=10) == -signal.SIGTERM
     finally:
         run.kill()
+
+
+def test_a_process_started_from_another_thread_outlives_that_thread() -> None:
+    """PR_SET_PDEATHSIG fires when the starting *thread* ends: a worker a bench restarts from a
+    helper thread must not be stopped when that thread returns."""
+    import threading
+
+    sys.path.insert(0, str(REPO))
+    from tests.conftest import spawn_for_run
+
+    started: list[subprocess.Popen] = []
+    helper = threading.Thread(target=lambda: started.append(
+        spawn_for_run([sys.executable, "-c", "import time; time.sleep(30)"])))
+    helper.start()
+    helper.join()
+    try:
+        time.sleep(1)
+        assert started[0].poll() is None, "the process died with the thread that started it"
+    finally:
+        started[0].kill()
+        started[0].wait()
