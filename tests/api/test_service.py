@@ -129,7 +129,8 @@ def test_bad_uploads_get_4xx_and_leave_no_trace(service: Service) -> None:
             (c.post("/api/batches", files={"files": ("a.zip", _zip({"s1/resnet50_skeleton.py": REFERENCE}), "application/zip")}), 401, "token"),
             (c.post("/api/batches", files={"files": ("a.zip", _zip({"s1/resnet50_skeleton.py": REFERENCE}), "application/zip")}, headers={"Authorization": "Bearer wrong"}), 403, "not valid"),
             (c.get("/api/submissions/AAAAAAAAAAAAAAAAAAAAAAAA"), 404, "No submission"),
-            (c.get("/s/AAAAAAAAAAAAAAAAAAAAAAAA"), 404, "No submission"),
+            # a page's address: JSON for a script that asks for it (a browser gets a page: test_error_pages)
+            (c.get("/s/AAAAAAAAAAAAAAAAAAAAAAAA", headers={"Accept": "application/json"}), 404, "No submission"),
             (c.get("/api/batches/nope", headers=auth), 404, "No batch"),
         ]
         for response, status, words in cases:
