@@ -160,6 +160,34 @@ if _main is not None and hasattr(_main, "send_program") and _probe is not None:
 '''
 
 
+def stub() -> str:
+    """Nothing of Q1 or Q2 written, as handed out: blocks that return their input, layers 2–4
+    empty (it runs: 64×4×4 is fc's 1024)."""
+    source = empty_layers()
+    start = source.index("class ResidualBlock(nn.Module):")
+    end = source.index("#####\n# Question 2")
+    source = source[:start] + """class ResidualBlock(nn.Module):
+    def __init__(self, in_channels, middle_channels, out_channels, downsample=False):
+        super(ResidualBlock, self).__init__()
+
+    def forward(self, x):
+        return x
+
+
+""" + source[end:]
+    begin = source.index("        self.layer2 = nn.Sequential(\n")
+    close = source.index("        )\n", begin) + len("        )\n")
+    return source[:begin] + "        self.layer2 = nn.Sequential()\n" + source[close:]
+
+
+def test_a_stub_with_a_forged_tree_scores_what_its_twin_scores(config: GradeConfig) -> None:
+    twin = grade(stub().encode(), config)
+    assert twin.status == "graded" and twin.provisional_score == 0 and twin.score <= 30, points(twin)
+    report = grade(forged_tree(stub()).encode(), config)
+    assert report.status == "graded" and report.score <= twin.score, (points(report), points(twin))
+    assert report.trust.rebuilt == []
+
+
 def test_forged_tree_with_a_failed_export_scores_what_its_twin_scores(config: GradeConfig) -> None:
     """Layer3 and layer4 left empty (the twin: 65) with a forged tree and a claimed crash: what the
     child reports is never verified, so the verified score is no higher than the twin's."""
