@@ -93,7 +93,8 @@ def _row(call: Call, state: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _child(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+    """`name` under `path` (either may be the root, "")."""
+    return f"{path}.{name}" if path and name else path or name
 
 
 def describe(program: Program, shapes: dict[str, list[int]]) -> Facts:
@@ -103,10 +104,6 @@ def describe(program: Program, shapes: dict[str, list[int]]) -> Facts:
     labels = {p: k for c in program.calls for p, k in c.stack}
     return Facts(rows=_tree(leaves, labels), state={s.target: list(s.shape) for s in program.state},
                  stages=_stages(program, shapes), output=shapes.get(program.output))
-
-
-def _under(path: str, sub: str) -> str:
-    return f"{path}.{sub}" if path and sub else path or sub
 
 
 def describe_parts(parts: dict[str, Program]) -> Facts:
@@ -121,10 +118,10 @@ def describe_parts(parts: dict[str, Program]) -> Facts:
         for call in program.calls:
             row = _row(call, own)
             if row is not None and row["path"] is not None:
-                leaves.append({**row, "path": _under(path, row["path"])})
+                leaves.append({**row, "path": _child(path, row["path"])})
             for label, kind in call.stack:
-                labels.setdefault(_under(path, label), kind)
-        state.update({_under(path, s.target): list(s.shape) for s in program.state})
+                labels.setdefault(_child(path, label), kind)
+        state.update({_child(path, s.target): list(s.shape) for s in program.state})
     return Facts(rows=_tree(leaves, labels), state=state, stages=[], output=None)
 
 

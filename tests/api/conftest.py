@@ -1,6 +1,7 @@
 """The service as real processes: uvicorn, Celery workers, Redis or the embedded broker, SQLite on disk."""
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -138,3 +139,27 @@ def service(tmp_path: Path, test_checkpoint: Path) -> Iterator[Service]:
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
     with make_service(tmp_path, test_checkpoint, broker="redis").running() as svc:
         yield svc
+
+
+def small_course(tmp_path: Path, **settings: Any) -> tuple[Any, Any, dict[str, str], str]:
+    """An in-process app with a two-student roster (A1, B2) and one upload of A1's: (app, its
+    settings, each student's sign-in path, the upload's id). `settings` override the defaults."""
+    from api.main import create_app
+    from grader.rubric import SOLUTION
+    from service.settings import ServiceSettings
+    from storage import course
+    from storage.db import session_scope
+    from storage.service import record_submission
+
+    config = ServiceSettings(**{"var_dir": tmp_path / "var", "database_url": None, "broker_url": None,
+                                "access_code": None, "data_dir": None, "skip_training": True, **settings})
+    app = create_app(config)
+    data = SOLUTION.read_bytes()
+    with session_scope(config.resolved_database_url()) as s:
+        issued = course.import_roster(s, rows=[{"student_id": "A1", "name": "Ann", "email": "a@x.edu"},
+                                               {"student_id": "B2", "name": "Bo", "email": "b@x.edu"}])
+        a = course.default_assignment(s, name=None)
+        sid = record_submission(s, student_id="A1", filename="resnet50_skeleton.py", data=data,
+                                sha256=hashlib.sha256(data).hexdigest(), skip_training=True, assignment_id=a.id,
+                                student_pk=course.get_student(s, student_id="A1").id).id
+    return app, config, {i.student_id: f"/signin/{i.token}" for i in issued}, sid

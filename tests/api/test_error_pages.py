@@ -2,39 +2,23 @@
 a page with a viewport and a way on for a browser, `{"detail": ...}` for /api and for JSON clients."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from grader.rubric import SOLUTION
-from service.settings import ServiceSettings
-from storage import course
-from storage.db import session_scope
-from storage.service import record_submission
+from tests.api.conftest import small_course
+
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
 @pytest.fixture
 def app_and_links(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], str]]:
-    settings = ServiceSettings(var_dir=tmp_path / "var", database_url=None, broker_url=None, access_code=None,
-                               data_dir=None, skip_training=True)
-    app = create_app(settings)
-    data = SOLUTION.read_bytes()
-    with session_scope(settings.resolved_database_url()) as s:
-        issued = course.import_roster(s, rows=[{"student_id": "A1", "name": "Ann", "email": "a@x.edu"},
-                                               {"student_id": "B2", "name": "Bo", "email": "b@x.edu"}])
-        a = course.default_assignment(s, name=None)
-        ann = course.get_student(s, student_id="A1")
-        sid = record_submission(s, student_id="A1", filename="resnet50_skeleton.py", data=data,
-                                sha256=hashlib.sha256(data).hexdigest(), skip_training=True, assignment_id=a.id,
-                                student_pk=ann.id).id
+    app, _, links, sid = small_course(tmp_path)
     with TestClient(app) as c:
-        yield c, {i.student_id: f"/signin/{i.token}" for i in issued}, sid
+        yield c, links, sid
 
 
 def _is_page(r) -> str:

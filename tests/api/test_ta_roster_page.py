@@ -5,7 +5,6 @@ while AUTOGRADER_PUBLIC_URL is unset."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -17,10 +16,10 @@ from api.main import create_app
 from api.uploads import Rejected
 from grader.rubric import SOLUTION
 from service.settings import ServiceSettings
-from storage import course
 from storage.db import session_scope
-from storage.service import claim, finish, record_submission
+from storage.service import claim, finish
 from storage.ta_accounts import create_ta_account
+from tests.api.conftest import small_course
 
 PASSWORD = "roster page password 1"
 
@@ -30,20 +29,12 @@ def token_of(html: str) -> str:
 
 
 def _app(tmp_path: Path, public_url: str | None) -> tuple[TestClient, dict[str, str]]:
-    settings = ServiceSettings(var_dir=tmp_path / "var", database_url=None, broker_url=None, access_code=None,
-                               data_dir=None, skip_training=True, public_url=public_url)
-    app = create_app(settings)
+    app, settings, links, sub_id = small_course(tmp_path, public_url=public_url)
     data = SOLUTION.read_bytes()
     with session_scope(settings.resolved_database_url()) as s:
-        issued = course.import_roster(s, rows=[{"student_id": "A1", "name": "Ann", "email": "a@x.edu"},
-                                               {"student_id": "B2", "name": "Bo", "email": "b@x.edu"}])
-        a = course.default_assignment(s, name=None)
-        sub = record_submission(s, student_id="A1", filename="resnet50_skeleton.py", data=data,
-                                sha256=hashlib.sha256(data).hexdigest(), skip_training=True, assignment_id=a.id,
-                                student_pk=course.get_student(s, student_id="A1").id)
         report = Rejected("A1", "resnet50_skeleton.py", "A1's file is not the skeleton.", data).report(105)
-        claim(s, sub.id, "w", 60.0)
-        finish(s, sub.id, "w", status=report.status, report_json=report.model_dump_json(), score=0.0,
+        claim(s, sub_id, "w", 60.0)
+        finish(s, sub_id, "w", status=report.status, report_json=report.model_dump_json(), score=0.0,
                max_score=105.0, accuracy=None)
         create_ta_account(s, name="tara", password=PASSWORD)
     c = TestClient(app)
@@ -51,7 +42,7 @@ def _app(tmp_path: Path, public_url: str | None) -> tuple[TestClient, dict[str, 
     r = c.post("/ta/signin", data={"csrftoken": token_of(c.get("/ta/signin").text), "name": "tara",
                                    "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 303
-    return c, {i.student_id: f"/signin/{i.token}" for i in issued}
+    return c, links
 
 
 def test_roster_shows_status_imports_with_a_confirmation_and_reissues_one_link(tmp_path: Path) -> None:
