@@ -63,7 +63,9 @@ def _hogs(n: int, cpu: int) -> list:
 def test_time_waiting_for_a_busy_cpu_does_not_count(tmp_path: Path) -> None:
     """1.5 CPU-seconds of work under a 3 s limit, sharing one core with two busy loops (~5 s of
     wall time): the run-queue wait is not the job's, so it finishes; a job that sleeps on the
-    same busy core waits for no CPU and is still cut at its limit."""
+    same busy core waits for no CPU while asleep and is still cut near its limit. (Its start,
+    Python importing on the busy core, does wait: CI saw 2 s of that credited, 5.5 s in all;
+    were sleep counted as waiting, it would run to the 3 x 3 s cap.)"""
     import os
 
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5:\n    pass\n"
@@ -72,7 +74,7 @@ def test_time_waiting_for_a_busy_cpu_does_not_count(tmp_path: Path) -> None:
     try:
         os.sched_setaffinity(0, {0})  # the sandbox started from here runs on the hogs' core
         busy = run(tmp_path, burn, wall_seconds=3)
-        asleep = run(tmp_path, "import time\ntime.sleep(8)\n", wall_seconds=3)
+        asleep = run(tmp_path, "import time\ntime.sleep(20)\n", wall_seconds=3)
     finally:
         os.sched_setaffinity(0, before)
         for h in hogs:
@@ -80,4 +82,4 @@ def test_time_waiting_for_a_busy_cpu_does_not_count(tmp_path: Path) -> None:
             h.wait()
     assert busy.status == "ok", (busy.reason, busy.wall_seconds)
     assert busy.wall_seconds > 3.5  # it did wait: the test made the host busy
-    assert asleep.status == "timeout" and asleep.wall_seconds < 5
+    assert asleep.status == "timeout" and asleep.wall_seconds < 7.5, (asleep.reason, asleep.wall_seconds)
