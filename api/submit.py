@@ -14,12 +14,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.auth import signed_in_student
-from api.uploads import UploadError, ZipContents, check_source, check_student_id
+from api.uploads import UploadError, ZipContents, check_report, check_source, check_student_id
 from service.settings import ServiceSettings
-from storage import batches, course, service
+from storage import batches, course, papers, service
 from storage.db import session_scope, write_lock
 from storage.files import FileStore
-from storage.models import Submission, now
+from storage.models import Paper, Submission, now
 from storage.rejected import record_rejected
 from storage.queue import enqueue
 
@@ -60,8 +60,10 @@ def admit(session: Session, request: Request, settings: ServiceSettings, *, type
 
 
 async def submit_upload(settings: ServiceSettings, store: FileStore, request: Request, *, file: UploadFile,
-                        typed_student_id: str = "", access_code: str = "") -> Submission:
-    """Check, store and record a student's upload, or raise UploadError saying why not."""
+                        typed_student_id: str = "", access_code: str = "",
+                        report: UploadFile | None = None) -> Submission:
+    """Check, store and record a student's upload (and the report PDF sent with it), or raise
+    UploadError saying why not; when either file is refused, neither is stored."""
     url = settings.resolved_database_url()
 
     def decide() -> Admission:
@@ -72,20 +74,68 @@ async def submit_upload(settings: ServiceSettings, store: FileStore, request: Re
     data = await file.read(settings.max_upload_kb * 1024 + 1)
     check_source(data, file.filename or "upload", settings.max_upload_kb * 1024, size=file.size)
     filename = file.filename or "resnet50_skeleton.py"
+    pdf = await read_report(settings, report) if present(report) else None
 
     def record() -> Submission:
         with write_lock(url), session_scope(url) as session:
             check_rate(session, settings, admission)  # again under the lock: a burst cannot slip past
-            return accept(session, store, settings, student_id=admission.student_id, filename=filename, data=data,
-                          assignment_id=admission.assignment_id, student_pk=admission.student_pk,
-                          late_s=admission.late.late_s, late_penalty=admission.late.penalty)
+            sub = accept(session, store, settings, student_id=admission.student_id, filename=filename, data=data,
+                         assignment_id=admission.assignment_id, student_pk=admission.student_pk,
+                         late_s=admission.late.late_s, late_penalty=admission.late.penalty)
+            if pdf is not None:
+                papers.record_paper(session, student_id=admission.student_id, filename=pdf[0], data=pdf[1],
+                                    student_pk=admission.student_pk, assignment_id=admission.assignment_id,
+                                    submission_id=sub.id, late_s=admission.late.late_s)
+            return sub
+
+    return await run_in_threadpool(record)
+
+
+def present(upload: UploadFile | None) -> bool:
+    """A form's optional file input sends an empty part with no name when nothing was chosen."""
+    return upload is not None and bool(upload.filename)
+
+
+async def read_report(settings: ServiceSettings, upload: UploadFile) -> tuple[str, bytes]:
+    limit = settings.max_report_mb << 20
+    data = await upload.read(limit + 1)
+    name = upload.filename or "report.pdf"
+    check_report(data, name, limit, size=upload.size)
+    return name, data
+
+
+async def submit_report(settings: ServiceSettings, request: Request, *, report: UploadFile,
+                        typed_student_id: str = "", access_code: str = "") -> Paper:
+    """A report on its own (the code came earlier, or comes later): the same admission as the
+    code (who, the deadline, the late policy, the rate limit), then stored and queued for its check."""
+    url = settings.resolved_database_url()
+
+    def decide() -> Admission:
+        with session_scope(url) as session:
+            return admit(session, request, settings, typed_student_id=typed_student_id, access_code=access_code)
+
+    admission = await run_in_threadpool(decide)
+    name, data = await read_report(settings, report)
+
+    def record() -> Paper:
+        with write_lock(url), session_scope(url) as session:
+            check_rate(session, settings, admission)
+            paper = papers.record_paper(session, student_id=admission.student_id, filename=name, data=data,
+                                        student_pk=admission.student_pk, assignment_id=admission.assignment_id,
+                                        late_s=admission.late.late_s)
+            session.refresh(paper)
+            session.expunge(paper)
+            return paper
 
     return await run_in_threadpool(record)
 
 
 def check_rate(session: Session, settings: ServiceSettings, admission: Admission) -> None:
-    count = service.recent_uploads(session, since=now() - dt.timedelta(hours=1), student_pk=admission.student_pk,
-                                   student_id=admission.student_id)
+    since = now() - dt.timedelta(hours=1)
+    count = (service.recent_uploads(session, since=since, student_pk=admission.student_pk,
+                                    student_id=admission.student_id)
+             + papers.recent_reports(session, since=since, student_pk=admission.student_pk,
+                                     student_id=admission.student_id))
     if count >= settings.student_rate_per_hour:
         raise UploadError(f"{count} uploads in the last hour for {admission.student_id}; the limit is "
                           f"{settings.student_rate_per_hour}. Try again later.", 429)
@@ -138,6 +188,15 @@ def accept_batch(session: Session, store: FileStore, settings: ServiceSettings, 
                                        report_json=report.model_dump_json(), max_score=max_score, batch_id=batch.id,
                                        assignment_id=assignment.id, submitted_by=ta,
                                        student_pk=batches.of_record_for(roster[r.student_id], on_behalf=on_behalf)))
+    by_student = {s.student_id: s for s in accepted}
+    for r in contents.reports:  # beside the code, or on its own; of record by the same on_behalf rule
+        student = roster.get(r.student_id) or course.get_student(session, student_id=r.student_id)
+        roster[r.student_id] = student
+        code = by_student.get(r.student_id)
+        papers.record_paper(session, student_id=r.student_id, filename=r.filename, data=r.data,
+                            student_pk=batches.of_record_for(student, on_behalf=on_behalf),
+                            assignment_id=assignment.id, submission_id=code.id if code else None,
+                            batch_id=batch.id, submitted_by=ta)
     on_roster = {sid for sid, st in roster.items() if st is not None}
     warnings = []
     if course.has_roster(session):  # an unknown ID is graded but counts in no gradebook: say so

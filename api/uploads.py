@@ -57,6 +57,23 @@ def check_source(data: bytes, filename: str, max_bytes: int, size: int | None = 
         raise UploadError(f"{filename}: {problem}", 422)
 
 
+def check_report(data: bytes, filename: str, max_bytes: int, size: int | None = None) -> None:
+    """The report PDF before it is stored: its name, its size and a PDF header; nothing is parsed
+    here (parsing is untrusted work, done in a worker's sandbox: papers/)."""
+    mib = max_bytes / 2**20
+    if len(data) > max_bytes or (size is not None and size > max_bytes):
+        shown = f" is {size / 2**20:.1f} MiB;" if size is not None and size > max_bytes else " is too large;"
+        raise UploadError(f"{filename}{shown} a report may be at most {mib:g} MiB. Nothing was stored.", 413)
+    if not data:
+        raise UploadError(f"{filename} is empty. Nothing was stored.", 422)
+    if not filename.lower().endswith(".pdf"):
+        raise UploadError(f"{filename} is not a PDF; upload your report as a .pdf file "
+                          "(export it from LaTeX or Word). Nothing was stored.", 415)
+    if b"%PDF-" not in data[:1024]:
+        raise UploadError(f"{filename} is not a PDF (it does not start like one); export your report "
+                          "as PDF and upload that file. Nothing was stored.", 415)
+
+
 def student_of(name: str) -> str | None:
     """`2021320322/resnet50_skeleton.py` or `2021320322_resnet50_skeleton.py` → the ID."""
     path = PurePosixPath(name)
@@ -86,11 +103,13 @@ class Rejected:
 
 @dataclass
 class ZipContents:
-    """What a batch upload (zips and loose files) gives: files to grade, rejected entries, warnings."""
+    """What a batch upload (zips and loose files) gives: files to grade, rejected entries, report
+    PDFs (`ID/report.pdf`, checked like a student's upload), warnings."""
 
     entries: list[Entry] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # ignored entries and dropped duplicates
+    reports: list[Entry] = field(default_factory=list)  # one per student at most
 
     def extend(self, other: "ZipContents") -> None:
         """Add a later file's contents; for a student already here, the later file wins, with a warning."""
@@ -98,6 +117,8 @@ class ZipContents:
         twice = sorted(later & ({e.student_id for e in self.entries} | {r.student_id for r in self.rejected}))
         self.entries = [e for e in self.entries if e.student_id not in later] + other.entries
         self.rejected = [r for r in self.rejected if r.student_id not in later] + other.rejected
+        later_reports = {e.student_id for e in other.reports}
+        self.reports = [e for e in self.reports if e.student_id not in later_reports] + other.reports
         self.warnings += other.warnings + [f"Student {s} appears in two files of this batch; kept the later one."
                                            for s in twice]
 
@@ -106,8 +127,10 @@ class ZipContents:
         return len(self.entries) + len(self.rejected)
 
 
-def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int) -> ZipContents:
-    """One file per student from a course zip (`ID/resnet50_skeleton.py` or `ID_resnet50_skeleton.py`).
+def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int,
+             max_report: int = 10 << 20) -> ZipContents:
+    """One file per student from a course zip (`ID/resnet50_skeleton.py` or `ID_resnet50_skeleton.py`),
+    and each student's report beside it (`ID/report.pdf`, any one .pdf in the folder).
 
     The whole zip is refused only when it is not a zip, is too big, or holds an entry that
     points outside its folder or is a link (an attack, not a mistake). A student's bad entry
@@ -146,6 +169,12 @@ def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int) ->
         else:
             by_student.setdefault(student, []).append((info.filename, info))
     for student, found in by_student.items():
+        pdfs = [(n, i) for n, i in found if n.lower().endswith(".pdf")]
+        found = [(n, i) for n, i in found if not n.lower().endswith(".pdf")]
+        if pdfs:
+            _take_report(archive, student, pdfs, max_report, out)
+        if not found:
+            continue  # a report on its own: the student's code is elsewhere (or not yet)
         python = [(n, i) for n, i in found if n.endswith(".py")]
         proper = [(n, i) for n, i in python if PurePosixPath(n).name in (SKELETON, f"{student}_{SKELETON}")]
         candidates = proper or python or found
@@ -174,10 +203,29 @@ def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int) ->
             out.rejected.append(Rejected(student, chosen, f"{who}: {problem}", content))
             continue
         out.entries.append(Entry(student, SKELETON, content))
-    if not out.entries and not out.rejected:
+    if not out.entries and not out.rejected and not out.reports:
         raise UploadError(f"The zip holds no submissions: name each file STUDENT_ID/{SKELETON}. "
                           + " ".join(out.warnings[:3]), 422)
     return out
+
+
+def _take_report(archive: zipfile.ZipFile, student: str, pdfs: list[tuple[str, zipfile.ZipInfo]], max_report: int,
+                 out: ZipContents) -> None:
+    """The student's report: `report.pdf` if there, else the last PDF; one that is no PDF or too big
+    is left out with a warning that names it, and the student's code is graded all the same."""
+    named = [(n, i) for n, i in pdfs if PurePosixPath(n).name.lower() == "report.pdf"]
+    chosen, info = (named or pdfs)[-1]
+    for other, _ in pdfs:
+        if other != chosen:
+            out.warnings.append(f"Ignored {other!r}: student {student}'s report is {chosen!r}.")
+    with archive.open(info) as f:
+        content = f.read(max_report + 1)
+    try:
+        check_report(content, chosen, max_report)
+    except UploadError as exc:
+        out.warnings.append(f"Student {student}'s report was not stored: {exc}")
+        return
+    out.reports.append(Entry(student, PurePosixPath(chosen).name, content))
 
 
 def _student_folder(name: str) -> str | None:

@@ -14,6 +14,7 @@ from pydantic import field_validator
 
 from grader.sandbox import PROJECT_ROOT
 from grader.settings import Settings
+from storage.papers import ReportItem, parse_items
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "test", ""}
 
@@ -83,6 +84,15 @@ class ServiceSettings(Settings):
     lti_passback_backoff_s: float = 30.0
     lti_passback_backoff_max_s: float = 3600.0
 
+    # The report (a PDF beside the code, README "Reports"): the most one may be, and the manual
+    # rubric items a TA grades it by (NAME:POINTS, comma separated; empty: feedback only, no points).
+    max_report_mb: int = 10
+    report_items: str = "report:10"
+    # The LMS grade adds the report's points once a TA has graded every report item (False: the code only).
+    lti_include_report: bool = True
+    paper_poll_s: float = 1.0  # how often a worker looks for reports to check (they are checked in seconds)
+    paper_stale_s: float = 120.0  # a report check silent this long is taken again by another worker
+
     @field_validator("secret_key")
     @classmethod
     def _no_placeholder(cls, value: str | None) -> str | None:
@@ -90,6 +100,15 @@ class ServiceSettings(Settings):
             raise ValueError("AUTOGRADER_SECRET_KEY must be a long random value (e.g. `python -c "
                              "'import secrets; print(secrets.token_urlsafe(32))'`)")
         return value
+
+    @field_validator("report_items")
+    @classmethod
+    def _report_items(cls, value: str) -> str:
+        parse_items(value)  # a typo fails at start, not at the first TA's mark
+        return value
+
+    def report_item_list(self) -> list[ReportItem]:
+        return parse_items(self.report_items)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'autograder.sqlite'}"

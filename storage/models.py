@@ -153,6 +153,65 @@ class Submission(Base):
     failure: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class PaperStatus(StrEnum):
+    """A report PDF's check: queued until a worker's paper loop takes it (worker/papers.py)."""
+
+    queued = "queued"
+    running = "running"
+    checked = "checked"  # parsed, or found unreadable: either way its verdict is in `verdict_json`
+    failed = "failed"  # our fault (the checker itself broke); a TA sees it, the student is told
+
+
+class Paper(Base):
+    """A student's report PDF, the assignment's second deliverable, stored like the code.
+
+    It belongs to a student's record by the same rules as a submission (roster, deadline, late
+    policy, on-behalf batches): `student_pk` NULL means a self-check or a TA's check batch.
+    `submission_id` names the code it was uploaded with, if any. The check runs sandboxed in a
+    worker (papers/, worker/papers.py); `text` is the extracted text (for similarity), capped.
+    """
+
+    __tablename__ = "papers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    student_id: Mapped[str] = mapped_column(String(64), index=True)
+    student_pk: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True, default=None)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"), index=True, default=None)
+    submission_id: Mapped[str | None] = mapped_column(ForeignKey("submissions.id"), index=True, default=None)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True, default=None)
+    submitted_by: Mapped[str | None] = mapped_column(String(100), default=None)  # a TA's token name
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, index=True)
+    late_s: Mapped[float | None] = mapped_column(Float, default=None)  # seconds past the deadline
+    status: Mapped[str] = mapped_column(String(16), default=PaperStatus.queued, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    verdict_json: Mapped[str | None] = mapped_column(Text, default=None)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    preview_png: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # page 1, for the TA page
+    failure: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class PaperMark(Base):
+    """A TA's points for one report item of one report (README "Reports"); the audit log keeps every change."""
+
+    __tablename__ = "paper_marks"
+    __table_args__ = (UniqueConstraint("paper_id", "item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id"), index=True)
+    item: Mapped[str] = mapped_column(String(64))
+    points: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
 class Override(Base):
     """A TA's points for one item of one submission; the audit log keeps every change."""
 

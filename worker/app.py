@@ -13,7 +13,7 @@ from celery.utils.log import get_task_logger
 from grader.gpu import cuda_problem
 from service import lti_services
 from service.settings import ServiceSettings as Settings
-from worker import grading
+from worker import grading, papers
 from worker.host import host_problems
 
 settings = Settings()
@@ -76,5 +76,8 @@ def _refuse_other_files_than_the_course(**_: object) -> None:
 
 
 @worker_ready.connect
-def _start_recovery(**_: object) -> None:
+def _start_recovery(sender: object = None, **_: object) -> None:
     threading.Thread(target=_recovery_loop, args=(threading.Event(),), daemon=True).start()
+    # Report PDFs are checked beside the grades, in seconds (worker/papers.py says why not a task).
+    name = f"{getattr(sender, 'hostname', None) or 'worker'}/papers"
+    threading.Thread(target=papers.run_loop, args=(settings, name, threading.Event()), daemon=True).start()

@@ -1,0 +1,213 @@
+"""Report PDFs: record, claim for checking, store the verdict, the report of record, a TA's marks.
+
+The report is the assignment's second deliverable (README "Reports"). It follows the code's
+record rules: a roster student's own upload (or a TA's on-behalf batch entry) counts for them,
+on time or late per the assignment's policy; of a student's reports the newest on-time one is
+of record, a late one only when there is no on-time one, and a readable report is never
+replaced by an unreadable one (as a graded file beats a rejected one). A TA's points belong to
+one report row: a newer report of record needs grading again, which the dashboard counts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import AuditEntry, Paper, PaperMark, PaperStatus, now
+
+MARK_PREFIX = "report:"  # how a report item is named in the audit log, apart from the code's items
+
+
+@dataclass(frozen=True)
+class ReportItem:
+    """One manual rubric item for the report: a name and its points (a TA gives 0..points)."""
+
+    name: str
+    points: float
+
+
+def parse_items(spec: str) -> list[ReportItem]:
+    """`content:10,format:5` (AUTOGRADER_REPORT_ITEMS) → items; empty: the report is feedback only."""
+    items = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, points = part.partition(":")
+        name = name.strip()
+        if not sep or not name or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"report item {part!r}: write NAME:POINTS, e.g. content:10")
+        value = float(points)
+        if not 0 < value <= 1000:
+            raise ValueError(f"report item {name}: points must be above 0")
+        items.append(ReportItem(name, value))
+    if len({i.name for i in items}) != len(items):
+        raise ValueError("report items: each name once")
+    return items
+
+
+def record_paper(session: Session, *, student_id: str, filename: str, data: bytes,
+                 student_pk: int | None, assignment_id: int | None, submission_id: str | None = None,
+                 batch_id: str | None = None, submitted_by: str | None = None,
+                 late_s: float | None = None) -> Paper:
+    """Commit the report row, queued for its check; the bytes live in the row (workers on other hosts)."""
+    paper = Paper(
+        student_id=student_id, filename=filename[:255], sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data), content=data, student_pk=student_pk, assignment_id=assignment_id,
+        submission_id=submission_id, batch_id=batch_id, submitted_by=submitted_by, late_s=late_s)
+    session.add(paper)
+    session.commit()
+    return paper
+
+
+def claim_next(session: Session, *, worker: str, stale_after_s: float) -> Paper | None:
+    """Take the oldest report waiting for its check, or one whose checker went silent; None if none.
+
+    A conditional UPDATE on one row: of two workers after the same report, one gets it.
+    """
+    stale = now() - dt.timedelta(seconds=stale_after_s)
+    waiting = (select(Paper.id).where(or_(Paper.status == PaperStatus.queued,
+                                          (Paper.status == PaperStatus.running) & (Paper.started_at < stale)))
+               .order_by(Paper.created_at).limit(5))
+    for pid in session.scalars(waiting).all():
+        stmt = (update(Paper)
+                .where(Paper.id == pid, or_(Paper.status == PaperStatus.queued,
+                                            (Paper.status == PaperStatus.running) & (Paper.started_at < stale)))
+                .values(status=PaperStatus.running, worker=worker, started_at=now(), attempts=Paper.attempts + 1)
+                .execution_options(synchronize_session=False))
+        if session.execute(stmt).rowcount == 1:
+            session.commit()
+            return session.get(Paper, pid)
+        session.rollback()
+    return None
+
+
+def finish_check(session: Session, *, paper_id: str, worker: str, verdict_json: str | None, text: str | None,
+                 preview_png: bytes | None, failure: str | None = None) -> bool:
+    """Store the verdict once: only the worker holding the claim can."""
+    stmt = (update(Paper).where(Paper.id == paper_id, Paper.worker == worker, Paper.status == PaperStatus.running)
+            .values(status=PaperStatus.failed if failure else PaperStatus.checked, verdict_json=verdict_json,
+                    text=text, preview_png=preview_png, failure=failure, checked_at=now()))
+    stored = session.execute(stmt).rowcount == 1
+    session.commit()
+    return stored
+
+
+def give_up_after(session: Session, *, paper_id: str, attempts: int) -> None:
+    """A report whose check killed its worker `attempts` times is not tried again: it is failed, with words."""
+    session.execute(update(Paper).where(Paper.id == paper_id, Paper.attempts >= attempts,
+                                        Paper.status == PaperStatus.running)
+                    .values(status=PaperStatus.failed, checked_at=now(),
+                            failure=f"the check stopped {attempts} times without an answer"))
+    session.commit()
+
+
+def readable(paper: Paper) -> bool:
+    """Parsed at all (its checks may still fail); an unreadable PDF or a failed check is not."""
+    if paper.status != PaperStatus.checked or not paper.verdict_json:
+        return False
+    return bool(json.loads(paper.verdict_json).get("ok"))
+
+
+def of_record(papers: list[Paper]) -> Paper | None:
+    """The student's report of record among theirs (module doc): readable beats unreadable; then
+    the newest on-time one, a late one only when none is on time. A report still being checked
+    counts as readable until its verdict says otherwise, so the page shows the newest upload."""
+    if not papers:
+        return None
+    usable = [p for p in papers if readable(p) or p.status in (PaperStatus.queued, PaperStatus.running)]
+    pool = usable or papers
+    on_time = [p for p in pool if p.late_s is None]
+    return max(on_time or pool, key=lambda p: p.created_at)
+
+
+def papers_of(session: Session, *, assignment_id: int, student_pk: int) -> list[Paper]:
+    return list(session.scalars(select(Paper).where(Paper.assignment_id == assignment_id,
+                                                    Paper.student_pk == student_pk)
+                                .order_by(Paper.created_at.desc())))
+
+
+def record_papers(session: Session, *, assignment_id: int) -> dict[int, Paper]:
+    """Each roster student's report of record for the assignment (student pk → paper)."""
+    by_student: dict[int, list[Paper]] = {}
+    rows = session.scalars(select(Paper).where(Paper.assignment_id == assignment_id, Paper.student_pk.is_not(None)))
+    for p in rows:
+        by_student.setdefault(p.student_pk, []).append(p)
+    out = {}
+    for pk, mine in by_student.items():
+        chosen = of_record(mine)
+        if chosen is not None:
+            out[pk] = chosen
+    return out
+
+
+def marks_of(session: Session, *, paper_ids: list[str]) -> dict[str, dict[str, PaperMark]]:
+    out: dict[str, dict[str, PaperMark]] = {}
+    if paper_ids:
+        for m in session.scalars(select(PaperMark).where(PaperMark.paper_id.in_(paper_ids)).order_by(PaperMark.at)):
+            out.setdefault(m.paper_id, {})[m.item] = m
+    return out
+
+
+@dataclass(frozen=True)
+class ReportPoints:
+    """A report's points as everyone sees them: a TA's marks per item; complete when every item has one."""
+
+    paper_id: str | None
+    marks: dict[str, float] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+    max_points: float = 0.0
+    complete: bool = False
+
+    @property
+    def points(self) -> float:
+        return round(sum(self.marks.values()), 4)
+
+
+def report_points(paper: Paper | None, marks: dict[str, PaperMark], items: list[ReportItem]) -> ReportPoints:
+    """The one function that turns a report's marks into points (gradebook, pages, exports, LMS)."""
+    top = sum(i.points for i in items)
+    if paper is None:
+        return ReportPoints(None, max_points=top, complete=bool(items))  # no report: 0 of the report's points
+    names = {i.name for i in items}
+    got = {k: m.points for k, m in marks.items() if k in names}
+    return ReportPoints(paper.id, got, {k: m.comment for k, m in marks.items() if k in names}, top,
+                        complete=bool(items) and names <= set(got))
+
+
+def mark(session: Session, *, paper: Paper, item: str, points: float, comment: str, actor: str,
+         items: list[ReportItem]) -> PaperMark:
+    """Set a TA's points for one report item, and log who, when, old and new (like an override)."""
+    spec = {i.name: i for i in items}
+    if item not in spec:
+        raise ValueError(f"{item!r} is not a report item; items: {', '.join(spec) or 'none (AUTOGRADER_REPORT_ITEMS is empty)'}.")
+    if not 0 <= points <= spec[item].points:
+        raise ValueError(f"{item} is worth 0 to {spec[item].points:g} points.")
+    current = marks_of(session, paper_ids=[paper.id]).get(paper.id, {}).get(item)
+    old = None if current is None else current.points
+    if current is None:
+        current = PaperMark(paper_id=paper.id, item=item, points=points, comment=comment, by=actor, at=now())
+        session.add(current)
+    else:
+        current.points, current.comment, current.by, current.at = points, comment, actor, now()
+    session.add(AuditEntry(actor=actor, action="report_mark", submission_id=paper.submission_id,
+                           student_pk=paper.student_pk, item=MARK_PREFIX + item,
+                           old=None if old is None else f"{old:g}", new=f"{points:g}", comment=comment))
+    session.flush()
+    return current
+
+
+def verdict(paper: Paper) -> dict[str, Any] | None:
+    return json.loads(paper.verdict_json) if paper.verdict_json else None
+
+
+def recent_reports(session: Session, *, since: dt.datetime, student_pk: int | None = None,
+                   student_id: str | None = None) -> int:
+    """A student's own reports sent on their own (one sent with the code counts as that upload)."""
+    q = select(func.count()).select_from(Paper).where(Paper.created_at >= since, Paper.batch_id.is_(None),
+                                                      Paper.submission_id.is_(None))
+    q = q.where(Paper.student_pk == student_pk) if student_pk is not None else \
+        q.where(Paper.student_id == student_id, Paper.student_pk.is_(None))
+    return session.scalar(q) or 0
