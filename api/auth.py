@@ -26,7 +26,7 @@ from api.deps import SessionDep, SettingsDep, ta_name
 from api.proxy import client_address, is_https
 from service.settings import ServiceSettings
 from storage.course import student_by_pk
-from storage.models import Student, Submission, TaAccount
+from storage.models import Paper, Student, Submission, TaAccount
 from storage.ta_accounts import ta_account_by_pk
 
 SESSION_KEY = "student"
@@ -112,9 +112,9 @@ def get_viewer(request: Request, session: SessionDep,
     return Viewer(student=signed_in_student(request, session), ta=ta)
 
 
-def can_view(viewer: Viewer, sub: Submission) -> bool:
-    """A TA sees everything; a course submission only its student; an open self-check upload
-    (no roster behind it) whoever holds its unguessable address."""
+def can_view(viewer: Viewer, sub: Submission | Paper) -> bool:
+    """A TA sees everything; a course submission (or report) only its student; an open self-check
+    upload (no roster behind it) whoever holds its unguessable address."""
     if viewer.ta is not None or sub.student_pk is None:
         return True
     return viewer.student is not None and viewer.student.id == sub.student_pk

@@ -85,16 +85,19 @@ async def _redoc(request: Request) -> HTMLResponse:
 
 
 def body_caps(settings: Settings) -> BodyCaps:
-    """A student's upload is one file; a TA's batch one zip; any other form is small."""
-    kb, mb = settings.max_upload_kb, settings.max_zip_mb
-    one_file = Cap(kb * 1024 + FORM_OVERHEAD,
-                   f"The upload is larger than {kb} KiB, the most a resnet50_skeleton.py may be; "
-                   "nothing was stored.")
+    """A student's upload is one file and its report; a report alone; a TA's batch one zip; any other form is small."""
+    kb, mb, pdf = settings.max_upload_kb, settings.max_zip_mb, settings.max_report_mb
+    one_file = Cap(kb * 1024 + (pdf << 20) + FORM_OVERHEAD,
+                   f"The upload is larger than {kb} KiB for resnet50_skeleton.py and {pdf} MiB for the report "
+                   "together, the most they may be; nothing was stored.")
+    report = Cap((pdf << 20) + FORM_OVERHEAD,
+                 f"The upload is larger than {pdf} MiB, the most a report PDF may be; nothing was stored.")
     batch = Cap((mb << 20) + FORM_OVERHEAD,
                 f"The upload is larger than {mb} MiB, the most one batch may be; split the zip into "
                 "several batches. Nothing was stored.")
     return BodyCaps(default=Cap(2 << 20, "The request is larger than 2 MiB; nothing was stored."),
-                    by_path={"/submit": one_file, "/api/submissions": one_file, "/api/batches": batch},
+                    by_path={"/submit": one_file, "/api/submissions": one_file, "/api/batches": batch,
+                             "/report": report, "/api/reports": report},
                     gates={("POST", "/api/batches"): ta_gate(settings.resolved_database_url())},
                     refuse=_too_large)
 

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import Viewer, signed_in_student
 from api.scoring import scale
+from api.paper_views import paper_views
 from api.views import audit_view, one_view, submission_views
 from service.settings import ServiceSettings
-from storage import course, gradebook, service
+from storage import course, gradebook, papers, service
 from storage.models import FINAL, FinalRule, LatePolicy, Status, Submission
 
 
@@ -50,6 +51,14 @@ def page_context(request: Request, session: Session, settings: ServiceSettings) 
     else:
         mine = []
     released = course.released(a, extension=ext)
+    if student is not None:
+        reports = papers.papers_of(session, assignment_id=a.id, student_pk=student.id)
+    elif not roster:
+        reports = papers.self_check_papers(session, ids=list(request.session.get("my_reports", []))[:20],
+                                           submission_ids=[s.id for s in mine])
+    else:
+        reports = []
+    record = papers.of_record(reports) if student is not None else None
     return {
         "scale": scale(settings),  # one maximum score; whether and why not accuracy is measured
         "mode": "course" if roster else "self_check", "student": student, "needs_code": bool(settings.access_code) and not roster,
@@ -59,6 +68,8 @@ def page_context(request: Request, session: Session, settings: ServiceSettings) 
         "time_left": course.time_left(a, extension=ext), "policy": _policy_text(a),
         "extended": ext is not None and a.deadline is not None and ext > a.deadline,
         "history": submission_views(session, mine, with_report=False, released=released),
+        "reports": paper_views(session, reports[:20]), "report_of_record": record.id if record else None,
+        "max_report_mb": settings.max_report_mb,
         "audit": [audit_view(e, zone=a.timezone) for e in gradebook.audit_log(session, student_pk=student.id)
                   if e.action == "override"]
         if student else [],
@@ -74,9 +85,11 @@ def result_context(request: Request, session: Session, settings: ServiceSettings
     audit = [audit_view(e, zone=zone) for e in gradebook.audit_log(session, submission_id=sub.id)
              if e.action == "override"]
     queue = service.queue_position(session, submission=sub) if sub.status == Status.queued else None
+    sent_with = papers.sent_with(session, submission_id=sub.id)
     return page | {"queue_position": queue[0] if queue else None,
                    "queue_wait": _minutes(queue[1]) if queue and queue[1] is not None else None,"s": view, "report": view.report or view.structure, "final": sub.status in FINAL,
-                   "released": released, "sub_audit": audit}
+                   "released": released, "sub_audit": audit,
+                   "paper": paper_views(session, [sent_with])[0] if sent_with is not None else None}
 
 
 def _minutes(seconds: float) -> str:

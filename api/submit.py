@@ -163,6 +163,7 @@ class BatchReceipt:
     refused: list[Submission]  # rejected rows, in the order of `ZipContents.rejected`
     on_roster: set[str]  # the batch's student IDs that are on the roster
     warnings: list[str]
+    papers: list[Paper]  # the reports in the batch, queued for their checks
 
 
 def accept_batch(session: Session, store: FileStore, settings: ServiceSettings, *, contents: ZipContents, name: str,
@@ -189,14 +190,15 @@ def accept_batch(session: Session, store: FileStore, settings: ServiceSettings, 
                                        assignment_id=assignment.id, submitted_by=ta,
                                        student_pk=batches.of_record_for(roster[r.student_id], on_behalf=on_behalf)))
     by_student = {s.student_id: s for s in accepted}
+    stored = []
     for r in contents.reports:  # beside the code, or on its own; of record by the same on_behalf rule
         student = roster.get(r.student_id) or course.get_student(session, student_id=r.student_id)
         roster[r.student_id] = student
         code = by_student.get(r.student_id)
-        papers.record_paper(session, student_id=r.student_id, filename=r.filename, data=r.data,
-                            student_pk=batches.of_record_for(student, on_behalf=on_behalf),
-                            assignment_id=assignment.id, submission_id=code.id if code else None,
-                            batch_id=batch.id, submitted_by=ta)
+        stored.append(papers.record_paper(session, student_id=r.student_id, filename=r.filename, data=r.data,
+                                          student_pk=batches.of_record_for(student, on_behalf=on_behalf),
+                                          assignment_id=assignment.id, submission_id=code.id if code else None,
+                                          batch_id=batch.id, submitted_by=ta))
     on_roster = {sid for sid, st in roster.items() if st is not None}
     warnings = []
     if course.has_roster(session):  # an unknown ID is graded but counts in no gradebook: say so
@@ -206,7 +208,7 @@ def accept_batch(session: Session, store: FileStore, settings: ServiceSettings, 
         if on_roster and not on_behalf:
             warnings.append("a check only: no student's record changes (on_behalf=true makes each roster "
                             "student's file their submission of record)")
-    return BatchReceipt(batch.id, accepted, refused, on_roster, warnings)
+    return BatchReceipt(batch.id, accepted, refused, on_roster, warnings, stored)
 
 
 def send(settings: ServiceSettings, ids: list[str]) -> None:

@@ -211,3 +211,19 @@ def recent_reports(session: Session, *, since: dt.datetime, student_pk: int | No
     q = q.where(Paper.student_pk == student_pk) if student_pk is not None else \
         q.where(Paper.student_id == student_id, Paper.student_pk.is_(None))
     return session.scalar(q) or 0
+
+
+def self_check_papers(session: Session, *, ids: list[str], submission_ids: list[str]) -> list[Paper]:
+    """An open self-check browser's reports: those it sent alone (ids in its session) and those
+    sent with its uploads; a roster student's are never among them (student_pk is NULL here)."""
+    if not ids and not submission_ids:
+        return []
+    q = select(Paper).where(Paper.student_pk.is_(None),
+                            or_(Paper.id.in_(ids or [""]), Paper.submission_id.in_(submission_ids or [""])))
+    return list(session.scalars(q.order_by(Paper.created_at.desc())))
+
+
+def sent_with(session: Session, *, submission_id: str) -> Paper | None:
+    """The report uploaded together with this submission, if any."""
+    return session.scalars(select(Paper).where(Paper.submission_id == submission_id)
+                           .order_by(Paper.created_at.desc()).limit(1)).first()

@@ -12,12 +12,13 @@ from api.auth import CsrfDep, LimiterDep, Viewer, ViewerDep, attach_csrf, can_vi
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.live import Notifier, TooManyStreams
 from api.page_context import page_context, result_context
-from api.submit import send, submit_upload
+from api.paper_views import paper_view, zone_of
+from api.submit import send, submit_report, submit_upload
 from api.uploads import UploadError
 from api.views import submission_view
 from storage.course import show_time
 from storage.db import session_scope
-from storage.models import Submission
+from storage.models import Paper, PaperStatus, Submission
 from storage.service import FINAL
 
 router = APIRouter(include_in_schema=False)
@@ -35,25 +36,58 @@ def index(request: Request, settings: SettingsDep, session: SessionDep) -> HTMLR
 @router.post("/submit", response_model=None, dependencies=[CsrfDep])
 async def submit(request: Request, store: StoreDep, settings: SettingsDep, limiter: LimiterDep,
                  background: BackgroundTasks, file: Annotated[UploadFile, File()],
+                 report: Annotated[UploadFile | None, File()] = None,
                  student_id: Annotated[str, Form()] = "",
                  access_code: Annotated[str, Form()] = "") -> HTMLResponse | RedirectResponse:
+    """The code, and the report PDF when one is chosen; neither is stored when either is refused."""
     limiter.hit(request, "upload")
     try:
         sub = await submit_upload(settings, store, request, file=file, typed_student_id=student_id,
-                                  access_code=access_code)
+                                  access_code=access_code, report=report)
     except UploadError as exc:
-        error, status = str(exc), exc.status
-
-        def context() -> dict:
-            with session_scope(settings.resolved_database_url()) as s:
-                return page_context(request, s, settings) | {"error": error, "student_id": student_id}
-
-        return attach_csrf(request, templates.TemplateResponse(request, "index.html", await run_in_threadpool(context),
-                                                               status_code=status))
+        return await _index_with_error(request, settings, str(exc), exc.status, student_id)
     if sub.student_pk is None:  # open self-check mode: this browser's own list of uploads
         request.session["mine"] = [sub.id, *request.session.get("mine", [])][:20]
     background.add_task(send, settings, [sub.id])
     return RedirectResponse(f"/s/{sub.id}", status_code=303)
+
+
+async def _index_with_error(request: Request, settings: SettingsDep, error: str, status: int,
+                            student_id: str) -> HTMLResponse:
+    def context() -> dict:
+        with session_scope(settings.resolved_database_url()) as s:
+            return page_context(request, s, settings) | {"error": error, "student_id": student_id}
+
+    return attach_csrf(request, templates.TemplateResponse(request, "index.html", await run_in_threadpool(context),
+                                                           status_code=status))
+
+
+@router.post("/report", response_model=None, dependencies=[CsrfDep])
+async def submit_paper(request: Request, settings: SettingsDep, limiter: LimiterDep,
+                       report: Annotated[UploadFile, File()], student_id: Annotated[str, Form()] = "",
+                       access_code: Annotated[str, Form()] = "") -> HTMLResponse | RedirectResponse:
+    """The report on its own (the code came before, or comes later); checked in seconds."""
+    limiter.hit(request, "upload")
+    try:
+        paper = await submit_report(settings, request, report=report, typed_student_id=student_id,
+                                    access_code=access_code)
+    except UploadError as exc:
+        return await _index_with_error(request, settings, str(exc), exc.status, student_id)
+    if paper.student_pk is None:
+        request.session["my_reports"] = [paper.id, *request.session.get("my_reports", [])][:20]
+    return RedirectResponse(f"/r/{paper.id}", status_code=303)
+
+
+@router.get("/r/{paper_id}", response_class=HTMLResponse)
+def paper_page(request: Request, paper_id: str, session: SessionDep, settings: SettingsDep,
+               viewer: ViewerDep) -> HTMLResponse:
+    """The report's format feedback; reloads itself every few seconds until the check is done."""
+    paper = session.get(Paper, paper_id)
+    if paper is None or not can_view(viewer, paper):  # another student's: as if it did not exist
+        raise HTTPException(404, "No report has this address.")
+    done = paper.status in (PaperStatus.checked, PaperStatus.failed)
+    return templates.TemplateResponse(request, "report.html", page_context(request, session, settings) | {
+        "p": paper_view(paper, zone=zone_of(session, paper)), "done": done})
 
 
 @router.get("/s/{submission_id}", response_class=HTMLResponse)

@@ -12,14 +12,15 @@ from pydantic import BaseModel
 from api.auth import CsrfDep, LimiterDep, ViewerDep, can_view
 from api.deps import SessionDep, SettingsDep, StoreDep, TaDep
 from api.exports import gradebook_csv, gradescope_results, prairielearn_results
-from api.submit import accept_batch, send, submit_upload
+from api.paper_views import PaperView, paper_view, zone_of
+from api.submit import accept_batch, send, submit_report, submit_upload
 from api.scoring import scale
 from api.uploads import Entry, UploadError, ZipContents, check_source, check_student_id, read_zip, student_of
 from api.views import SubmissionView, one_view, submission_views
 from grader.report import Report, without_other_grades
 from storage import batches, course, service
 from storage.gradebook import Scored, report_as_seen, scores_as_seen
-from storage.models import FINAL, Submission
+from storage.models import FINAL, Paper, Submission
 
 router = APIRouter(prefix="/api")
 
@@ -39,17 +40,20 @@ def _get(session: SessionDep, submission_id: str) -> Submission:
 async def create_submission(request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep,
                             limiter: LimiterDep,
                             background: BackgroundTasks, file: Annotated[UploadFile, File()],
+                            report: Annotated[UploadFile | None, File(description=(
+                                "the report PDF, optional (it can also be sent on its own: POST /api/reports)"))] = None,
                             student_id: Annotated[str, Form()] = "",
                             access_code: Annotated[str, Form()] = "") -> SubmissionView:
-    """Upload one file; grading runs in the background. Poll `url` or the events stream.
+    """Upload one file (and the report PDF); grading runs in the background. Poll `url` or the events stream.
 
     With a roster, the signed-in student's session (and the `x-csrftoken` header) decides
     who it is for and `student_id` is ignored; without one, `student_id` names a self-check.
+    When either file is refused, neither is stored.
     """
     limiter.hit(request, "upload")
     try:
         sub = await submit_upload(settings, store, request, file=file, typed_student_id=student_id,
-                                  access_code=access_code)
+                                  access_code=access_code, report=report)
     except UploadError as exc:
         raise _refuse(exc) from exc
     background.add_task(send, settings, [sub.id])  # after the response: the row is already durable
@@ -64,6 +68,30 @@ def read_submission(session: SessionDep, viewer: ViewerDep, submission_id: str) 
         raise HTTPException(404, "No submission has this id.")  # not yours: not even whether it exists
     released = viewer.ta is not None or course.released_for(session, submission=sub)
     return one_view(session, sub, released=released, notes=True)
+
+
+@router.post("/reports", status_code=202, response_model=PaperView, dependencies=[CsrfDep])
+async def create_report(request: Request, session: SessionDep, settings: SettingsDep, limiter: LimiterDep,
+                        report: Annotated[UploadFile, File()], student_id: Annotated[str, Form()] = "",
+                        access_code: Annotated[str, Form()] = "") -> PaperView:
+    """The report PDF on its own, by the same rules as the code (who, the deadline, the rate
+    limit); its format check runs in seconds: poll `/api/reports/{id}`."""
+    limiter.hit(request, "upload")
+    try:
+        paper = await submit_report(settings, request, report=report, typed_student_id=student_id,
+                                    access_code=access_code)
+    except UploadError as exc:
+        raise _refuse(exc) from exc
+    return await run_in_threadpool(lambda: paper_view(paper, zone=zone_of(session, paper)))
+
+
+@router.get("/reports/{paper_id}", response_model=PaperView)
+def read_report(session: SessionDep, viewer: ViewerDep, paper_id: str) -> PaperView:
+    """Its owner (signed in) or a TA; an open self-check report by its id."""
+    paper = session.get(Paper, paper_id)
+    if paper is None or not can_view(viewer, paper):
+        raise HTTPException(404, "No report has this id.")
+    return paper_view(paper, zone=zone_of(session, paper))
 
 
 def _report(session: SessionDep, sub: Submission) -> Report:
@@ -124,7 +152,8 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
                 if len(data) > settings.max_zip_mb * 1024 * 1024:
                     raise UploadError(f"{fname} is larger than {settings.max_zip_mb} MiB.", 413)
                 contents.extend(read_zip(data, max_entries=settings.max_zip_entries,
-                                         max_total=settings.max_zip_mb * 1024 * 1024, max_file=limit))
+                                         max_total=settings.max_zip_mb * 1024 * 1024, max_file=limit,
+                                         max_report=settings.max_report_mb << 20))
             else:
                 student = student_of(fname)
                 if student is None:
@@ -147,6 +176,9 @@ async def create_batch(session: SessionDep, store: StoreDep, settings: SettingsD
                             for s in [*subs, *refused]],
             "rejected": [{"id": s.id, "student_id": r.student_id, "entry": r.entry, "message": r.message}
                          for s, r in zip(refused, contents.rejected)],
+            "reports": [{"id": p.id, "student_id": p.student_id, "url": f"/api/reports/{p.id}",
+                         "of_record": p.student_pk is not None, "with_submission": p.submission_id}
+                        for p in receipt.papers],
             "warnings": contents.warnings + receipt.warnings}
 
 
