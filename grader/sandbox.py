@@ -441,7 +441,8 @@ class Started:
             except (BrokenPipeError, OSError):
                 pass  # it died while waiting: _supervise names how
             return _supervise(self.proc, self.read_fd, self.limits, self.cgroup, started, on_message,
-                              isolation=self.isolation, cpu_seconds=self.cpu_seconds, gpu=self.gpu)
+                              isolation=self.isolation, cpu_seconds=self.cpu_seconds, gpu=self.gpu,
+                              student_code=submission is not None)
         finally:
             self.close()
 
@@ -530,7 +531,9 @@ class RunDelay:
 
 def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgroup | None,
                started: float, on_message: Callable[[dict[str, Any]], None] | None,
-               *, isolation: str, cpu_seconds: int, gpu: bool = False) -> Outcome:
+               *, isolation: str, cpu_seconds: int, gpu: bool = False, student_code: bool = True) -> Outcome:
+    """Watch the run to its end and name how it ended. `student_code` False: only our code ran (a
+    verifier, a parser), so an unexplained exit is ours and its words must not blame a student."""
     log = HeadTail(limits.log_bytes)
     done: list[bool] = []  # the messages themselves go to on_message only: nothing is kept here
     imported: list[bool] = []
@@ -652,7 +655,8 @@ def _supervise(proc: subprocess.Popen, read_fd: int, limits: Limits, cgroup: Cgr
         else:
             what = f"exited with code {code}"
         reason = (f"the grading process {what} before it finished; does your file call "
-                  "os._exit, sys.exit or kill processes?")
+                  "os._exit, sys.exit or kill processes?" if student_code else
+                  f"the grader's own checking process {what} before it finished (not your file's doing)")
         if cgroup is not None and cgroup.pids_limit_hit():
             reason += f" It also hit the limit of {limits.max_processes} processes/threads."
         status = "crashed"

@@ -83,3 +83,12 @@ def test_time_waiting_for_a_busy_cpu_does_not_count(tmp_path: Path) -> None:
     assert busy.status == "ok", (busy.reason, busy.wall_seconds)
     assert busy.wall_seconds > 3.5  # it did wait: the test made the host busy
     assert asleep.status == "timeout" and asleep.wall_seconds < 7.5, (asleep.reason, asleep.wall_seconds)
+
+
+def test_our_own_process_dying_is_not_put_on_the_student() -> None:
+    """A trusted run (our verifier on data, no student file) that dies says so; only a run of the
+    student's file asks whether the file called os._exit (issue 25: never blame the student)."""
+    ours = run_sandboxed(submission=None, job={"programs": "not a list"}, inputs={}, limits=Limits(wall_seconds=30),
+                         entry="verify")
+    assert ours.status == "crashed" and "grader's own checking process" in ours.reason
+    assert "your file call" not in ours.reason
