@@ -8,8 +8,8 @@ Candidates: "81.18%", "81.18 %", "81,18 %", "81.18 percent" / "per cent"; a frac
 
 The rule that chooses (each part a score, summed; the highest wins, a tie goes to the later
 figure, and nothing is chosen below MIN_SCORE):
-  +3  "accuracy"/"acc." in the figure's sentence (before it, or just after: "82.37% on the test set")
-  +3  "test" in that sentence (test set, test images, test accuracy)
+  +3  "accuracy"/"acc." (or 정확도) in the figure's sentence (before it, or just after: "82.37% on the test set")
+  +3  "test" (or 테스트) in that sentence (test set, test images, test accuracy)
   +1  each of "final", "achieve", "reach", "obtain", "result", "our", "got" there (at most +2)
   +1  the figure has decimals: a measured accuracy has them, a target ("80%") seldom does
   +1  per other place the report states the same value (at most +2): a report repeats its result

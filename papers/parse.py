@@ -108,7 +108,7 @@ def _words_for(outcome: Outcome, limits: PaperLimits) -> str:
                 "(a 1-page report reads in under a second).")
     if outcome.status == "memory_limit":
         return (f"Reading this PDF needed more than {limits.memory_bytes / (1 << 30):g} GiB of memory, so it was "
-                f"stopped; {REEXPORT}, with smaller images.")
+                f"stopped; {REEXPORT} (a 1-page report needs a few tens of MB).")
     return f"This file is not a readable PDF: the PDF reader stopped on it; {REEXPORT}."
 
 

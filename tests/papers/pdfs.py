@@ -18,7 +18,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 __all__ = ["A4", "letter", "report_pdf", "scanned_pdf", "malformed_pdf", "raw_pdf", "padded_pdf",
-           "content_bomb_pdf", "ACCURACY", "BASELINE"]
+           "content_bomb_pdf", "shading_bomb_pdf", "empty_pdf", "ACCURACY", "BASELINE"]
 
 ACCURACY = "81.18"  # what the English report states as its final test accuracy
 BASELINE = "76.40"  # a baseline's figure it also states, which must not be chosen
@@ -192,9 +192,11 @@ def padded_pdf(size: int) -> bytes:
     """A valid one-page PDF of `size` bytes: a line of text and an unreferenced stream of random
     bytes (which no compression shrinks) making up the rest."""
     text = _stream(b"BT /F1 12 Tf 72 700 Td (A report with a large attachment.) Tj ET")
-    head = raw_pdf([*_PAGE_OBJECTS, text, _FONT, _stream(b"")])
-    padding = max(0, size - len(head))
-    return raw_pdf([*_PAGE_OBJECTS, text, _FONT, _stream(os.urandom(padding))])
+    padding = max(0, size - len(raw_pdf([*_PAGE_OBJECTS, text, _FONT, _stream(b"")])))
+    for _ in range(3):  # the Length and startxref numbers grow with the padding: settle them
+        data = raw_pdf([*_PAGE_OBJECTS, text, _FONT, _stream(os.urandom(padding))])
+        padding = max(0, padding + size - len(data))
+    return data
 
 
 def content_bomb_pdf(repeats: int = 40_000_000) -> bytes:
@@ -211,3 +213,22 @@ def content_bomb_pdf(repeats: int = 40_000_000) -> bytes:
     body += compressor.flush()
     content = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + bytes(body) + b"\nendstream"
     return raw_pdf([*_PAGE_OBJECTS, content, _FONT])
+
+
+def shading_bomb_pdf(operations: int = 200_000) -> bytes:
+    """A page painted by one function-based shading whose colour is a PostScript calculator
+    function of `operations` operators: small to store (it compresses to a few KB) and
+    small in memory, but a renderer evaluates it once per pixel, so drawing the page costs
+    about a hundred billion operations: the page never finishes rendering."""
+    body = b"{ pop " + b"dup mul " * operations + b"}"
+    function = _stream(body, b" /FunctionType 4 /Domain [0 1 0 1] /Range [0 1]", flate=True)
+    shading = b"<< /ShadingType 1 /ColorSpace /DeviceGray /Domain [0 1 0 1] /Matrix [612 0 0 792 0 0] /Function 6 0 R >>"
+    page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> /Shading << /Sh0 7 0 R >> >> >>")
+    content = _stream(b"BT /F1 12 Tf 72 700 Td (A report with a background.) Tj ET /Sh0 sh", flate=True)
+    return raw_pdf([_PAGE_OBJECTS[0], _PAGE_OBJECTS[1], page, content, _FONT, function, shading])
+
+
+def empty_pdf() -> bytes:
+    """A well-formed PDF with a page tree of no pages."""
+    return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"])
