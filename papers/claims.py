@@ -26,10 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 MIN_SCORE = 3.0
 MAX_CANDIDATES = 200  # a report with more figures than this is not a report; the first are kept
 _NUMBER = r"(?<![\d.,])(\d{1,3}(?:[.,]\d{1,4})?)"
-PERCENT = re.compile(_NUMBER + r"\s*(?:%|％|percent\b|per\s+cent\b)", re.IGNORECASE)
+# Possessive quantifiers (*+) throughout: the text is the student's, and "accuracy" followed by
+# 100 000 spaces must cost a scan, not a backtracking search.
+PERCENT = re.compile(_NUMBER + r"\s*+(?:%|％|percent\b|per\s++cent\b)", re.IGNORECASE)
 FRACTION = re.compile(r"(?<![\d.,])(0?\.\d{2,4})(?![\d%])")
-BARE = re.compile(r"\baccura\w*\s*(?:of|is|was|were|=|:|reached|reaches)?\s*(\d{1,2}\.\d{1,4})(?![\d%])"
-                  r"(?!\s*(?:%|％|percent|per\s+cent))", re.IGNORECASE)
+BARE = re.compile(r"\baccura\w*+\s*+(?:(?:of|is|was|were|reached|reaches)\b\s*+)?(?:[=:]\s*+)?"
+                  r"(\d{1,2}\.\d{1,4})(?![\d%])(?!\s*+(?:%|％|percent|per\s++cent))", re.IGNORECASE)
 ACCURACY = re.compile(r"\baccura|\bacc\.|정확도", re.IGNORECASE)
 TEST = re.compile(r"\btest|테스트", re.IGNORECASE)
 OWN = re.compile(r"\b(?:final|achiev\w*|reach\w*|obtain\w*|result\w*|our|got)\b", re.IGNORECASE)

@@ -60,3 +60,10 @@ def test_no_accuracy_figure_chooses_nothing() -> None:
 
 def test_figures_past_100_percent_are_not_candidates() -> None:
     assert [c.value for c in find_claims("accuracy of 181.18% and 0.5% and 100%")] == [0.5, 100.0]
+
+
+@pytest.mark.timeout(20)
+def test_hostile_text_costs_a_scan_not_a_backtracking_search() -> None:
+    text = ("accuracy" + " " * 100_000 + "x ") * 2 + "1 " * 50_000 + "0." + "\n" * 50_000
+    claims, chosen = extract_claims(text)
+    assert chosen is None and all(c.value <= 100 for c in claims)
