@@ -91,3 +91,14 @@ def test_a_50_mib_pdf_is_refused_at_upload_and_still_gets_a_verdict_from_the_par
     assert verdict.seconds < 20
     small = check_pdf(data, limits=PaperLimits(max_input_bytes=10 << 20))
     assert not small.ok and small.problem is not None and "50.0 MiB" in small.problem
+
+
+def test_without_bubblewrap_the_parse_is_refused_unless_unsafe_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import grader.sandbox
+
+    monkeypatch.setattr(grader.sandbox, "bubblewrap", lambda: None)
+    with pytest.raises(grader.sandbox.SandboxUnavailable):
+        check_pdf(pdfs.report_pdf())
+    verdict = check_pdf(pdfs.report_pdf(), allow_unsafe=True)
+    assert verdict.ok and verdict.accuracy == float(pdfs.ACCURACY)
+    assert verdict.parse["isolation"] == "none (unsafe)"
