@@ -78,3 +78,20 @@ def test_a_pdf_that_expands_past_the_memory_limit_is_stopped(tmp_path: Path) -> 
     assert verdict is not None, why
     assert not verdict["ok"] and verdict["parse"]["status"] == "memory_limit"
     assert verdict["problem"].startswith("Reading this PDF needed more than 1 GiB of memory, so it was stopped")
+
+
+def test_page_tree_bombs_get_a_verdict_in_time() -> None:
+    """PDFium answers these itself (it counts real pages, bounds its recursion): each is a verdict
+    in words within a second or two, and only the first 20 pages are ever read."""
+    from papers.check import check_pdf
+
+    lying = check_pdf(pdfs.lying_count_pdf())
+    assert lying.ok and lying.pages == 1 and "One real page." in lying.text
+    wide = check_pdf(pdfs.wide_tree_pdf(300_000))
+    assert wide.ok and wide.pages == 300_000 and len(wide.preview_png) == 2
+    assert next(c.message for c in wide.checks if c.name == "pages").startswith("The report has no page of content")
+    deep = check_pdf(pdfs.deep_tree_pdf(50_000))
+    assert not deep.ok and deep.problem is not None and deep.problem.startswith("None of the PDF's pages could be read")
+    nested = check_pdf(pdfs.nested_arrays_pdf(200_000))
+    assert nested.ok and nested.pages == 1
+    assert max(v.seconds for v in (lying, wide, deep, nested)) < 10

@@ -18,7 +18,8 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 __all__ = ["A4", "letter", "report_pdf", "scanned_pdf", "malformed_pdf", "raw_pdf", "padded_pdf",
-           "content_bomb_pdf", "shading_bomb_pdf", "empty_pdf", "ACCURACY", "BASELINE"]
+           "content_bomb_pdf", "shading_bomb_pdf", "empty_pdf", "lying_count_pdf", "deep_tree_pdf",
+           "wide_tree_pdf", "nested_arrays_pdf", "ACCURACY", "BASELINE"]
 
 ACCURACY = "81.18"  # what the English report states as its final test accuracy
 BASELINE = "76.40"  # a baseline's figure it also states, which must not be chosen
@@ -232,3 +233,32 @@ def shading_bomb_pdf(operations: int = 200_000) -> bytes:
 def empty_pdf() -> bytes:
     """A well-formed PDF with a page tree of no pages."""
     return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"])
+
+
+def lying_count_pdf() -> bytes:
+    """One real page under a page tree that claims ten million."""
+    return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 10000000 >>",
+                    _PAGE_OBJECTS[2], _stream(b"BT /F1 12 Tf 72 700 Td (One real page.) Tj ET"), _FONT])
+
+
+def deep_tree_pdf(depth: int = 50_000) -> bytes:
+    """One page at the bottom of a page tree nested `depth` levels deep (5 MB)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for i in range(depth):
+        parent = b"/Parent %d 0 R " % (i + 1) if i else b""
+        objects.append(b"<< /Type /Pages /Kids [%d 0 R] /Count 1 %s>>" % (i + 3, parent))
+    objects.append(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] >>" % (depth + 1))
+    return raw_pdf(objects)
+
+
+def wide_tree_pdf(pages: int = 300_000) -> bytes:
+    """`pages` real, empty pages in one flat page tree (32 MB)."""
+    kids = b" ".join(b"%d 0 R" % (i + 3) for i in range(pages))
+    return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+                    *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"] * pages])
+
+
+def nested_arrays_pdf(depth: int = 200_000) -> bytes:
+    """A page whose dictionary holds an array nested `depth` deep (a recursive parser's stack)."""
+    return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /X " + b"[" * depth + b"]" * depth + b" >>"])
