@@ -251,6 +251,8 @@ ENTRIES = {
     "child": "/opt/autograder/child/main.py",
     # Our code only, on data: the trusted checks of the programs (grader/verify_main.py).
     "verify": "/opt/autograder/grader/verify_main.py",
+    # Our code only, on a report PDF (untrusted bytes for PDFium): papers/sandbox_main.py.
+    "paper": "/opt/autograder/papers/sandbox_main.py",
 }
 
 
@@ -384,15 +386,20 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
 
 
 def _host_entry(entry: str) -> Path:
+    if entry == "paper":
+        return PROJECT_ROOT / "papers" / "sandbox_main.py"
     return CHILD_DIR / "main.py" if entry == "child" else Path(__file__).resolve().parent / "verify_main.py"
 
 
 def _trusted_packages() -> list[tuple[str, str]]:
-    """Our own packages the trusted sandbox imports (the grader and the reference solution's table)."""
+    """Our own packages the trusted sandbox imports (the grader, the reference solution's table,
+    the report parser)."""
+    import papers
     import reference
 
     return [(str(Path(__file__).resolve().parent), "/opt/autograder/grader"),
-            (str(Path(reference.__file__).resolve().parent), "/opt/autograder/reference")]
+            (str(Path(reference.__file__).resolve().parent), "/opt/autograder/reference"),
+            (str(Path(papers.__file__).resolve().parent), "/opt/autograder/papers")]
 
 
 @dataclass

@@ -407,6 +407,16 @@ SWITCHES = [
     ("session cookie Secure only by the setting, not over HTTPS", "api/auth.py",
      'chosen = self._secure if scope.get("scheme") in ("https", "wss") else self._plain', "chosen = self._plain",
      ["tests/api/test_proxy_trust.py::test_cookies_are_secure_when_the_trusted_proxy_says_https"]),
+    # Report PDFs (issue 27): PDFium reads untrusted bytes in the "paper" sandbox, never in the caller.
+    ("the report parser runs in the sandbox", "papers/parse.py",
+     '        outcome = run_sandboxed(submission=None, job={}, inputs={"pdf": path}, limits=limits.sandbox(),\n'
+     '                                allow_unsafe=allow_unsafe, on_message=collect, entry="paper")\n',
+     '        from papers import extract\n'
+     '        extract.run(str(path), lambda kind, **data: collect({"type": kind, **data}))\n'
+     '        outcome = Outcome(status="ok", reason=None, exit_code=0, log="", wall_seconds=0.0,\n'
+     '                          peak_memory_bytes=None, isolation="none (in the caller)")\n',
+     [A + "test_report_pdfs.py::test_a_pdf_that_never_finishes_rendering_is_stopped_at_the_wall_limit",
+      A + "test_report_pdfs.py::test_a_pdf_that_expands_past_the_memory_limit_is_stopped"]),
 ]
 
 
