@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from grader.engine import validate_source
+from papers.intake import check_upload
 from grader.report import Error, Report
 from grader.report import Submission as ReportSubmission
 
@@ -58,20 +59,20 @@ def check_source(data: bytes, filename: str, max_bytes: int, size: int | None = 
 
 
 def check_report(data: bytes, filename: str, max_bytes: int, size: int | None = None) -> None:
-    """The report PDF before it is stored: its name, its size and a PDF header; nothing is parsed
-    here (parsing is untrusted work, done in a worker's sandbox: papers/)."""
-    mib = max_bytes / 2**20
-    if len(data) > max_bytes or (size is not None and size > max_bytes):
-        shown = f" is {size / 2**20:.1f} MiB;" if size is not None and size > max_bytes else " is too large;"
-        raise UploadError(f"{filename}{shown} a report may be at most {mib:g} MiB. Nothing was stored.", 413)
-    if not data:
-        raise UploadError(f"{filename} is empty. Nothing was stored.", 422)
-    if not filename.lower().endswith(".pdf"):
-        raise UploadError(f"{filename} is not a PDF; upload your report as a .pdf file "
-                          "(export it from LaTeX or Word). Nothing was stored.", 415)
-    if b"%PDF-" not in data[:1024]:
-        raise UploadError(f"{filename} is not a PDF (it does not start like one); export your report "
-                          "as PDF and upload that file. Nothing was stored.", 415)
+    """The report PDF before it is stored: its size, its name, then papers.intake's header check;
+    nothing is parsed here (parsing is untrusted work, done in a worker's sandbox: papers/).
+    `size`: the whole upload's size when known (only `max_bytes + 1` bytes of it are read)."""
+    if len(data) > max_bytes:
+        status, problem = 413, (f"it is {max(size or 0, len(data)) / (1 << 20):.1f} MiB; a report PDF may be at most "
+                                f"{max_bytes / (1 << 20):g} MiB (a 1-page report is usually well under 1 MiB).")
+    elif not data:
+        status, problem = 422, "the file is empty."
+    elif not filename.lower().endswith(".pdf"):
+        status, problem = 415, "it is not a PDF; upload your report as a .pdf file (export it from LaTeX or Word)."
+    else:
+        status, problem = 415, check_upload(data, filename, max_bytes)
+    if problem:
+        raise UploadError(f"{filename}: {problem} Nothing was stored.", status)
 
 
 def student_of(name: str) -> str | None:

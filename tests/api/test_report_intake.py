@@ -84,8 +84,8 @@ def test_a_report_on_its_own_and_another_students_cannot_see_it(course_app) -> N
 
 @pytest.mark.parametrize("name,data,status,words", [
     ("report.docx", PDF, 415, "is not a PDF"),
-    ("report.pdf", b"PK\x03\x04 a zip in disguise", 415, "does not start like one"),
-    ("report.pdf", b"", 422, "is empty"),
+    ("report.pdf", b"PK\x03\x04 a zip in disguise", 415, "does not start with %PDF-"),
+    ("report.pdf", b"", 422, "file is empty"),
 ])
 def test_a_bad_report_is_refused_with_words_and_nothing_is_stored(course_app, name, data, status, words) -> None:
     c, links, url, _ = course_app

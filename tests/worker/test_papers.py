@@ -41,7 +41,8 @@ def test_a_report_is_checked_and_its_verdict_stored(settings: ServiceSettings) -
         assert verdict["ok"] and verdict["text"] == "" and verdict["preview_png"] == []  # kept apart, not twice
         assert "81.18" in p.text and p.preview_png.startswith(b"\x89PNG\r\n\x1a\n")
         assert verdict["claims"][verdict["chosen_claim"]]["value"] == pytest.approx(81.18)
-        assert {c["name"] for c in verdict["checks"]} >= {"pages", "columns", "language"}
+        assert {c["name"]: c["status"] for c in verdict["checks"]}["two columns"] == "pass"
+        assert {c["name"] for c in verdict["checks"]} >= {"pages", "paper size", "English", "test accuracy"}
     assert loop.check_next(settings, "w1") is None  # nothing else waits
 
 
