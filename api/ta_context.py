@@ -54,7 +54,8 @@ def overview(session: Session, settings: ServiceSettings, assignment: Assignment
 def eta_text(seconds: float | None) -> str:
     if seconds is None:
         return "no estimate yet (no grade finished)"
-    return f"about {round(seconds / 60)} min" if seconds >= 60 else f"{seconds:.0f} s"
+    # Under a minute, not "0 s": reused grades finish at once, so the mean can be ~0 with work still queued.
+    return f"about {round(seconds / 60)} min" if seconds >= 60 else "under a minute"
 
 
 def queue_view(session: Session) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from api.charts import histogram_svg
 from api.class_stats import class_stats, histogram
+from api.ta_context import eta_text
 from storage.db import session_scope
 from storage.models import Submission
 from storage.service import claim
@@ -57,6 +58,7 @@ def test_missing_card_queue_line_detail_refresh_and_similarity_words(tmp_path: P
     overview = c.get("/ta").text
     summary = re.search(r'<p id="queue-summary">(.*?)</p>', overview).group(1)
     assert "1 running" in summary and "0 worker(s)" not in summary and "1 worker(s)" in summary, summary
+    assert eta_text(0.0) == eta_text(59) == "under a minute" and eta_text(600) == "about 10 min"  # never "empty in 0 s"
 
     detail = c.get(f"/ta/s/{sid}", params={"done": "regrade"}).text
     assert '<meta http-equiv="refresh" content="5">' in detail and "reloads every 5 s" in detail
