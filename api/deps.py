@@ -27,6 +27,12 @@ def get_session(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> 
         yield session
 
 
+# scope="function": the session commits when the route returns, before the response is sent. FastAPI's
+# default runs a yield dependency's exit after sending, so a TA's override answered 303 and the page it
+# led to could read the old score (or the write could fail after "done" was said): tests/api/test_deps.py.
+_session = Depends(get_session, scope="function")
+
+
 def get_store(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> FileStore:
     return FileStore(settings.var_dir / "files")
 
@@ -42,7 +48,7 @@ def ta_name(session: Session, token: str) -> str | None:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def require_ta(request: Request, session: Annotated[Session, Depends(get_session)],
+async def require_ta(request: Request, session: Annotated[Session, _session],
                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """`TaDep`: the TA's name, from a bearer token (scripts) or a signed-in TA's session (pages).
 
@@ -68,7 +74,7 @@ async def require_ta(request: Request, session: Annotated[Session, Depends(get_s
     return name
 
 
-async def require_ta_page(request: Request, session: Annotated[Session, Depends(get_session)]) -> str:
+async def require_ta_page(request: Request, session: Annotated[Session, _session]) -> str:
     """`TaPageDep`, for the TA's HTML pages: the signed-in TA's name, or a 303 to the sign-in page.
 
     The redirect is to /ta/signin?next=<this page> (for a GET; other methods come back to
@@ -90,7 +96,7 @@ async def require_ta_page(request: Request, session: Annotated[Session, Depends(
 
 
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, _session]
 StoreDep = Annotated[FileStore, Depends(get_store)]
 TaDep = Annotated[str, Depends(require_ta)]
 TaPageDep = Annotated[str, Depends(require_ta_page)]

@@ -417,6 +417,9 @@ SWITCHES = [
      '                          peak_memory_bytes=None, isolation="none (in the caller)")\n',
      [A + "test_report_pdfs.py::test_a_pdf_that_never_finishes_rendering_is_stopped_at_the_wall_limit",
       A + "test_report_pdfs.py::test_a_pdf_that_expands_past_the_memory_limit_is_stopped"]),
+    ("a route's writes commit before its response", "api/deps.py",
+     '_session = Depends(get_session, scope="function")', '_session = Depends(get_session)',
+     ["tests/api/test_deps.py::test_the_write_is_committed_before_the_response"]),
 ]
 
 
