@@ -8,7 +8,6 @@ the student may have trained elsewhere, on other hardware.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,8 +16,7 @@ from sqlalchemy.orm import Session
 from storage import course, papers
 from storage.models import Assignment, Paper, PaperStatus, Submission
 
-# Percentage points between the stated and the measured accuracy from which the TA is told to look.
-CLAIM_GAP_FLAG = 5.0
+CLAIM_GAP_FLAG = papers.CLAIM_GAP_FLAG  # the TA is told to look from this many points apart
 
 
 class ClaimView(BaseModel):
@@ -88,26 +86,15 @@ def paper_views(session: Session, rows: list[Paper]) -> list[PaperView]:
 
 
 def stated_claim(paper: Paper | None) -> float | None:
-    verdict = papers.verdict(paper) if paper is not None else None
-    if not verdict or verdict.get("chosen_claim") is None:
-        return None
-    try:
-        return float(verdict["claims"][verdict["chosen_claim"]]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
+    return papers.stated_claim(paper)
 
 
 def claim_check(paper: Paper | None, sub: Submission | None) -> ClaimCheck:
     """The stated accuracy against the code's measured one (the submission of record's, or the
-    one sent with the report) and the reference solution's under the same checkpoint."""
-    stated = stated_claim(paper)
-    measured = sub.accuracy * 100 if sub is not None and sub.accuracy is not None else None
-    reference = None
-    if sub is not None and sub.report_json:
-        ref = json.loads(sub.report_json).get("reference_accuracy")
-        reference = ref * 100 if isinstance(ref, (int, float)) else None
-    gap = round(stated - measured, 2) if stated is not None and measured is not None else None
-    flagged = gap is not None and abs(gap) > CLAIM_GAP_FLAG
+    one sent with the report) and the reference solution's under the same checkpoint; the numbers
+    are storage.papers.claim_gap's, the gradebook's flag reads the same function."""
+    c = papers.claim_gap(paper, sub)
+    stated, measured, reference, gap, flagged = c.stated, c.measured, c.reference, c.gap, c.flagged
     if paper is None:
         words = "No report."
     elif stated is None:

@@ -44,7 +44,8 @@ def pick_assignment(session: Session, settings: ServiceSettings, name: str | Non
 
 
 def overview(session: Session, settings: ServiceSettings, assignment: Assignment) -> tuple[ClassStats, list]:
-    rows = gradebook.gradebook(session, assignment=assignment, max_score=scale(settings).max_score)
+    rows = gradebook.gradebook(session, assignment=assignment, max_score=scale(settings).max_score,
+                               report_items=settings.report_item_list())
     reports = dashboard.reports_by_id(session, ids=[r.submission_id for r in rows if r.submission_id])
     uploads = [Upload(student_id=s, status=st) for s, st in dashboard.assignment_uploads(session, assignment=assignment)]
     return class_stats(rows, reports, uploads, blank_ids=blank_ids(settings.rubric),
@@ -164,7 +165,8 @@ def roster_context(session: Session, settings: ServiceSettings, *, error: str = 
 
     assignment = pick_assignment(session, settings, assignment_name)
     rows = {r.student_id: r for r in gradebook.gradebook(session, assignment=assignment,
-                                                         max_score=scale(settings).max_score)}
+                                                         max_score=scale(settings).max_score,
+                                                         report_items=settings.report_item_list())}
     links = [{"student_id": i.student_id, "name": i.name, "link": sign_in_url(base_url, i.token)}
              for i in issued or []]
     csv_data = ""
