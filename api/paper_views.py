@@ -61,8 +61,9 @@ class PaperView(BaseModel):
 def paper_view(paper: Paper, *, zone: str) -> PaperView:
     verdict = papers.verdict(paper) or {}
     chosen = verdict.get("chosen_claim")
-    claims = [ClaimView(value=float(c.get("value", 0.0)), context=str(c.get("context", ""))[:300], chosen=i == chosen)
-              for i, c in enumerate(verdict.get("claims") or [])]
+    claims = [ClaimView(value=float(c["value"]), context=str(c.get("context", ""))[:300], chosen=i == chosen)
+              for i, c in enumerate(verdict.get("claims") or [])
+              if isinstance(c, dict) and isinstance(c.get("value"), (int, float))]  # the verdict is read defensively
     return PaperView(
         id=paper.id, student_id=paper.student_id, filename=paper.filename, size_bytes=paper.size_bytes,
         status=paper.status, created_at=course.iso_time(paper.created_at, zone) or "",
@@ -70,7 +71,8 @@ def paper_view(paper: Paper, *, zone: str) -> PaperView:
         late=paper.late_s is not None, self_check=paper.student_pk is None, submitted_by=paper.submitted_by,
         submission_id=paper.submission_id, readable=papers.readable(paper),
         problem=verdict.get("problem") if paper.status == PaperStatus.checked else None,
-        pages=verdict.get("pages"), checks=list(verdict.get("checks") or []), claims=claims,
+        pages=verdict.get("pages") if isinstance(verdict.get("pages"), int) else None,
+        checks=[c for c in verdict.get("checks") or [] if isinstance(c, dict)], claims=claims,
         failure=("The report checker itself failed on this file; the TAs have been told."
                  if paper.status == PaperStatus.failed else None),
         has_preview=paper.preview_png is not None)

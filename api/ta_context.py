@@ -16,14 +16,15 @@ from sqlalchemy.orm import Session
 
 from api import code_view
 from api.charts import histogram_svg
+from api.paper_views import claim_check, paper_view, paper_views
 from api.class_stats import ClassStats, Upload, class_stats
 from api.scoring import scale
 from api.views import audit_view, one_view, submission_views
 from grader.report import Report, without_other_grades
 from grader.rubric import load_rubric
 from service.settings import ServiceSettings
-from storage import course, dashboard, gradebook
-from storage.models import Assignment, Status, Submission
+from storage import course, dashboard, gradebook, papers
+from storage.models import Assignment, AuditEntry, Paper, Status, Submission
 
 PAGE_SIZE = 100
 STATUSES = [s.value for s in Status]
@@ -148,10 +149,61 @@ def detail_context(session: Session, settings: ServiceSettings, sub: Submission)
     student = course.student_by_pk(session, pk=sub.student_pk) if sub.student_pk is not None else None
     points = gradebook.score_as_seen(session, sub=sub)
     zone = assignment.timezone if assignment is not None else "UTC"
+    paper = _paper_for(session, sub, assignment)
+    section = report_section(session, settings, paper, back=sub.id)
+    entries = _merged(gradebook.audit_log(session, submission_id=sub.id),
+                      papers.mark_log(session, paper=paper) if paper is not None else [])
     return {"s": view, "sub": sub, "report": report, "code": code, "code_css": code_view.css(), "history": history, "student": student,
             "points": points, "assignment": assignment,
-            "audit": [audit_view(e, zone=zone) for e in gradebook.audit_log(session, submission_id=sub.id)],
-            "override_items": [i["id"] for i in (report or {}).get("items", [])] + [gradebook.LATE_PENALTY_ITEM]}
+            "audit": [audit_view(e, zone=zone) for e in entries],
+            "override_items": [i["id"] for i in (report or {}).get("items", [])] + [gradebook.LATE_PENALTY_ITEM]} | section
+
+
+def _paper_for(session: Session, sub: Submission, assignment: Assignment | None) -> Paper | None:
+    """A roster student's report of record; for a self-check or check-batch row, the report sent with it."""
+    if sub.student_pk is not None and assignment is not None:
+        return papers.of_record(papers.papers_of(session, assignment_id=assignment.id, student_pk=sub.student_pk))
+    return papers.sent_with(session, submission_id=sub.id)
+
+
+def _merged(*logs: list[AuditEntry]) -> list[AuditEntry]:
+    seen: dict[int, AuditEntry] = {e.id: e for log in logs for e in log}
+    return sorted(seen.values(), key=lambda e: (e.at, e.id), reverse=True)
+
+
+def report_section(session: Session, settings: ServiceSettings, paper: Paper | None, *, back: str = "") -> dict[str, Any]:
+    """The TA's view of one report: its checks, claims beside our measurement, its history, and the
+    marking form per item (the points are storage.papers.report_standing's, as in the gradebook)."""
+    items = settings.report_item_list()
+    if paper is None:
+        return {"paper": None, "paper_items": [], "paper_history": [], "claim": claim_check(None, None),
+                "standing": None, "paper_back": back}
+    assignment = session.get(Assignment, paper.assignment_id) if paper.assignment_id else None
+    code: Submission | None = None
+    if paper.student_pk is not None and assignment is not None:
+        best = gradebook.record_of(session, assignment=assignment, student_pk=paper.student_pk)
+        code = best.sub if best is not None else None
+    elif paper.submission_id is not None:
+        code = session.get(Submission, paper.submission_id)
+    marks = papers.marks_of(session, paper_ids=[paper.id]).get(paper.id, {})
+    standing = papers.report_standing(paper, marks, items, code)
+    history = (papers.papers_of(session, assignment_id=assignment.id, student_pk=paper.student_pk)
+               if paper.student_pk is not None and assignment is not None else [paper])
+    return {"paper": paper_view(paper, zone=assignment.timezone if assignment else "UTC"),
+            "paper_items": [{"name": i.name, "max": i.points, "given": standing.points.marks.get(i.name),
+                             "comment": standing.points.comments.get(i.name, "")} for i in items],
+            "paper_history": paper_views(session, history), "claim": claim_check(paper, code),
+            "standing": standing, "paper_code": code, "paper_back": back}
+
+
+def paper_page_context(session: Session, settings: ServiceSettings, paper: Paper) -> dict[str, Any]:
+    """A report on a page of its own (one sent without code has no submission page)."""
+    assignment = session.get(Assignment, paper.assignment_id) if paper.assignment_id else None
+    zone = assignment.timezone if assignment is not None else "UTC"
+    student = course.student_by_pk(session, pk=paper.student_pk) if paper.student_pk is not None else None
+    return report_section(session, settings, paper) | {
+        "assignment": assignment, "student": student, "student_id": paper.student_id,
+        "audit": [audit_view(e, zone=zone) for e in papers.mark_log(session, paper=paper)]}
 
 
 def roster_context(session: Session, settings: ServiceSettings, *, error: str = "", done: str = "",
