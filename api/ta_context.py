@@ -89,7 +89,21 @@ def overview_context(session: Session, settings: ServiceSettings, assignment: As
                                       tick=lambda v: f"{v * 100:.0f}"),
         "queue": queue_view(session), "scale": scale(settings),
         "needs_review": [r for r in rows if r.needs_review],
+        "report_counts": {key: sum(1 for r in rows if keep(r)) for key, (_, keep) in REPORT_FILTERS.items()},
+        "report_labels": {key: label for key, (label, _) in REPORT_FILTERS.items()},
     }
+
+
+# The overview's report cards and the roster's matching filters (?report=KEY): one rule for both,
+# read from the gradebook row, so a card's number is the length of the list it links to.
+REPORT_FILTERS: dict[str, tuple[str, Any]] = {
+    "missing": ("reports missing", lambda r: r.report_status == "missing"),
+    "failing": ("failing a format check", lambda r: bool(r.report_failed_checks)),
+    "unreadable": ("unreadable (or the check failed)", lambda r: r.report_status in ("unreadable", "failed")),
+    "flagged": ("stated accuracy flagged", lambda r: r.report_flag),
+    "unmarked": ("to mark", lambda r: r.report_id is not None and r.report_max > 0 and r.report_points is None
+                 and r.report_status in ("checked", "unreadable")),
+}
 
 
 @dataclass(frozen=True)
@@ -208,11 +222,12 @@ def paper_page_context(session: Session, settings: ServiceSettings, paper: Paper
 
 def roster_context(session: Session, settings: ServiceSettings, *, error: str = "", done: str = "",
                    issued: list | None = None, base_url: str = "", assignment_name: str | None = None,
-                   missing: bool = False) -> dict[str, Any]:
+                   missing: bool = False, report: str = "") -> dict[str, Any]:
     """The roster with each student's submission of record on the assignment the page takes uploads
     for (the gradebook's row: graded, missing, queued, ...), and the links issued by this request
     (shown once: only their hashes are kept). `missing`: only the students with nothing of record
-    (the overview's "missing" card links here)."""
+    (the overview's "missing" card links here). `report`: only the students whose report matches
+    that REPORT_FILTERS key (the overview's report cards link here)."""
     from api.roster import links_csv, sign_in_url
 
     assignment = pick_assignment(session, settings, assignment_name)
@@ -229,7 +244,13 @@ def roster_context(session: Session, settings: ServiceSettings, *, error: str = 
     students = course.list_students(session)
     if missing:
         students = [s for s in students if s.student_id not in rows or rows[s.student_id].status == "missing"]
+    if report in REPORT_FILTERS:
+        keep = REPORT_FILTERS[report][1]
+        students = [s for s in students if s.student_id in rows and keep(rows[s.student_id])]
+    else:
+        report = ""
     return {"students": students, "rows": rows, "assignment": assignment, "error": error, "missing": missing,
+            "report": report, "report_label": REPORT_FILTERS[report][0] if report else "",
             "done": done, "links": links, "links_csv": csv_data, "scale": scale(settings),
             "assignments": course.list_assignments(session)}
 

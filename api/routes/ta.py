@@ -205,8 +205,8 @@ def _base_url(request: Request, settings: SettingsDep) -> str:
 
 @router.get("/roster", response_class=HTMLResponse)
 def roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep, a: str | None = None,
-           missing: bool = False) -> HTMLResponse:
-    context = roster_context(session, settings, assignment_name=a, missing=missing)
+           missing: bool = False, report: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
+    context = roster_context(session, settings, assignment_name=a, missing=missing, report=report)
     return _page(request, "ta_roster.html", context | {"ta": ta})
 
 

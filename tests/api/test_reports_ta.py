@@ -176,3 +176,24 @@ def test_the_pdf_is_sandboxed_and_only_for_a_ta(course_app) -> None:
         assert mark.status_code in (303, 403)
     with session_scope(ids["db"]) as s:
         assert papers.marks_of(s, paper_ids=[ids["a1"]]) == {}
+
+
+def test_overview_counts_reports_and_each_card_links_to_its_students(course_app) -> None:
+    c, _, ids = course_app
+    with session_scope(ids["db"]) as s:
+        course.import_roster(s, rows=[{"student_id": "C3", "name": "Cy", "email": "c@x.edu"},
+                                      {"student_id": "D4", "name": "Di", "email": "d@x.edu"}])
+        s.commit()
+        add_report(s, "C3", ok=False)
+    page = c.get("/ta").text
+
+    def card(key: str) -> tuple[int, str]:
+        m = re.search(rf'id="report-count-{key}"><span class="n">(\d+)</span><a href="([^"]+)"', page)
+        return int(m.group(1)), m.group(2).replace("&amp;", "&")
+
+    counts = {key: card(key)[0] for key in ("missing", "failing", "unreadable", "flagged", "unmarked")}
+    assert counts == {"missing": 1, "failing": 1, "unreadable": 1, "flagged": 1, "unmarked": 3}
+    for key, who in {"missing": {"D4"}, "failing": {"B2"}, "unreadable": {"C3"}, "flagged": {"A1"},
+                     "unmarked": {"A1", "B2", "C3"}}.items():
+        listed = c.get(card(key)[1]).text
+        assert set(re.findall(r'<tr id="student-(\w+)">', listed)) == who, key
