@@ -191,9 +191,10 @@ def similarity(request: Request, session: SessionDep, settings: SettingsDep, ta:
 
 @router.get("/similarity/pair", response_class=HTMLResponse)
 def similarity_pair(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
-                    left: str, right: str, a: str | None = None) -> HTMLResponse:
+                    left: str, right: str, a: str | None = None,
+                    kind: Annotated[str, Query(pattern="^(code|report)$")] = "code") -> HTMLResponse:
     assignment = pick_assignment(session, settings, a)
-    context = pair_context(request.app.state, session, settings, assignment, left, right)
+    context = pair_context(request.app.state, session, settings, assignment, left, right, kind=kind)
     if context is None:
         raise HTTPException(404, "This pair is not in the similarity report.")
     return _page(request, "ta_pair.html", context | {"ta": ta, "assignment": assignment})

@@ -197,3 +197,25 @@ def test_overview_counts_reports_and_each_card_links_to_its_students(course_app)
                      "unmarked": {"A1", "B2", "C3"}}.items():
         listed = c.get(card(key)[1]).text
         assert set(re.findall(r'<tr id="student-(\w+)">', listed)) == who, key
+
+
+def test_similarity_page_flags_two_copied_reports_with_their_shared_passages(course_app) -> None:
+    from storage.models import Paper
+    from tests.similarity.test_text import SLIDES, prose, reworded
+
+    c, _, ids = course_app
+    with session_scope(ids["db"]) as s:
+        course.import_roster(s, rows=[{"student_id": "C3", "name": "Cy", "email": "c@x.edu"}])
+        s.commit()
+        s.get(Paper, ids["a1"]).text = prose(1)
+        s.get(Paper, ids["b2"]).text = reworded(prose(1), 7)
+        s.commit()
+        add_report(s, "C3", text="\n".join(SLIDES) + "\n" + prose(3, sentences=6))  # quotes the slides, writes its own
+    page = c.get("/ta/similarity").text
+    section = page[page.index('id="reports"'):]
+    assert re.findall(r'<tr class="pair" data-a="(\w+)" data-b="(\w+)">', section) == [("A1", "B2")]
+    assert f'href="/ta/papers/{ids["a1"]}"' in section
+    pair = c.get("/ta/similarity/pair", params={"kind": "report", "left": "A1", "right": "B2"})
+    assert pair.status_code == 200 and "reports" in pair.text and 'class="l shared"' in pair.text
+    assert f'href="/ta/papers/{ids["b2"]}"' in pair.text
+    assert c.get("/ta/similarity/pair", params={"kind": "report", "left": "A1", "right": "C3"}).status_code == 404
