@@ -76,7 +76,7 @@ def computed(state: Any, session: Session, settings: ServiceSettings, assignment
 def computed_reports(state: Any, session: Session, settings: ServiceSettings, assignment: Assignment) -> Computed:
     """The same engine on the reports of record's text (words), the course's own text excluded;
     `submission_of` maps a student to their report's id. Cached like `computed`."""
-    chosen = papers.record_papers(session, assignment_id=assignment.id)
+    chosen = papers.record_papers(session, assignment_id=assignment.id, with_text=True)
     texts = {p.student_id: p.text for p in chosen.values() if p.text and papers.readable(p)}
     paper_of = {p.student_id: p.id for p in chosen.values() if p.student_id in texts}
     common = common_text(settings.report_common_text)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from storage.models import AuditEntry, Paper, PaperMark, PaperStatus, Submission, now
 
@@ -131,10 +131,15 @@ def papers_of(session: Session, *, assignment_id: int, student_pk: int) -> list[
                                 .order_by(Paper.created_at.desc())))
 
 
-def record_papers(session: Session, *, assignment_id: int) -> dict[int, Paper]:
-    """Each roster student's report of record for the assignment (student pk → paper)."""
+def record_papers(session: Session, *, assignment_id: int, with_text: bool = False) -> dict[int, Paper]:
+    """Each roster student's report of record for the assignment (student pk → paper).
+
+    Every gradebook read calls this, so the PDF bytes and the preview (up to megabytes a row)
+    are not loaded; `with_text` loads the extracted text at once (the similarity report reads it)."""
     by_student: dict[int, list[Paper]] = {}
-    rows = session.scalars(select(Paper).where(Paper.assignment_id == assignment_id, Paper.student_pk.is_not(None)))
+    heavy = [defer(Paper.content), defer(Paper.preview_png)] + ([] if with_text else [defer(Paper.text)])
+    rows = session.scalars(select(Paper).options(*heavy)
+                           .where(Paper.assignment_id == assignment_id, Paper.student_pk.is_not(None)))
     for p in rows:
         by_student.setdefault(p.student_pk, []).append(p)
     out = {}
