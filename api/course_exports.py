@@ -16,7 +16,9 @@ from storage.gradebook import GradebookRow
 from storage.models import Status
 
 COLUMNS = ("student_id", "name", "email", "status", "final_score", "score", "late_penalty", "max_score", ACCURACY_COLUMN,
-           "late", "submitted_at", "submitted_by", "submission_id", *ITEM_COLUMNS, "overridden", "pending", "needs_review")
+           "late", "submitted_at", "submitted_by", "submission_id", *ITEM_COLUMNS, "overridden", "pending", "needs_review",
+           # the report (appended: the columns above keep their places)
+           "report_status", "report_points", "report_max", "total", "report_flag", "report_failed_checks")
 
 
 def course_gradebook_csv(rows: list[GradebookRow], *, zone: str) -> str:
@@ -31,7 +33,10 @@ def course_gradebook_csv(rows: list[GradebookRow], *, zone: str) -> str:
                     _safe_cell(r.submitted_by or ""), r.submission_id or "",
                     *(_item_cell(r, i) for i in ITEM_IDS),
                     " ".join(r.overridden), r.pending,
-                    " ".join(f"{k}={_number(v)}" for k, v in r.needs_review.items())])
+                    " ".join(f"{k}={_number(v)}" for k, v in r.needs_review.items()),
+                    r.report_status,
+                    _number(r.report_points) if r.report_points is not None else "", _number(r.report_max),
+                    _number(r.total), "yes" if r.report_flag else "no", " ".join(r.report_failed_checks)])
     return out.getvalue()
 
 
@@ -45,14 +50,21 @@ def _item_cell(r: GradebookRow, item: str) -> str:
 def canvas_csv(rows: list[GradebookRow], *, title: str) -> str:
     """Canvas's import layout: Student, ID, SIS User ID, SIS Login ID, Section, then one column per
     assignment (a new name creates the assignment) and a Points Possible row. Canvas matches
-    students by SIS User ID when ID is empty; `missing` imports as 0."""
+    students by SIS User ID when ID is empty; `missing` imports as 0.
+
+    With report items, a second column "<title> (report)" carries the report's points, out of the
+    report's maximum: empty until a TA has marked every item (an empty cell changes nothing in Canvas)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     column = _safe_cell(title)
-    w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
+    report_max = next((r.report_max for r in rows if r.report_max), 0.0)
+    extra = [_safe_cell(f"{title} (report)")] if report_max else []
+    w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column, *extra])
     possible = next((r.max_score for r in rows if r.max_score is not None), None)
-    w.writerow(["Points Possible", "", "", "", "", _number(possible) if possible is not None else ""])
+    w.writerow(["Points Possible", "", "", "", "", _number(possible) if possible is not None else "",
+                *([_number(report_max)] if extra else [])])
     for r in rows:
+        report = [_number(r.report_points) if r.report_points is not None else ""] if extra else []
         w.writerow([_safe_cell(r.name or r.student_id), "", _safe_cell(r.student_id), _safe_cell(r.email), "",
-                    _number(r.final_score)])
+                    _number(r.final_score), *report])
     return out.getvalue()

@@ -8,7 +8,6 @@ the student may have trained elsewhere, on other hardware.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,8 +16,7 @@ from sqlalchemy.orm import Session
 from storage import course, papers
 from storage.models import Assignment, Paper, PaperStatus, Submission
 
-# Percentage points between the stated and the measured accuracy from which the TA is told to look.
-CLAIM_GAP_FLAG = 5.0
+CLAIM_GAP_FLAG = papers.CLAIM_GAP_FLAG  # the TA is told to look from this many points apart
 
 
 class ClaimView(BaseModel):
@@ -63,8 +61,9 @@ class PaperView(BaseModel):
 def paper_view(paper: Paper, *, zone: str) -> PaperView:
     verdict = papers.verdict(paper) or {}
     chosen = verdict.get("chosen_claim")
-    claims = [ClaimView(value=float(c.get("value", 0.0)), context=str(c.get("context", ""))[:300], chosen=i == chosen)
-              for i, c in enumerate(verdict.get("claims") or [])]
+    claims = [ClaimView(value=float(c["value"]), context=str(c.get("context", ""))[:300], chosen=i == chosen)
+              for i, c in enumerate(verdict.get("claims") or [])
+              if isinstance(c, dict) and isinstance(c.get("value"), (int, float))]  # the verdict is read defensively
     return PaperView(
         id=paper.id, student_id=paper.student_id, filename=paper.filename, size_bytes=paper.size_bytes,
         status=paper.status, created_at=course.iso_time(paper.created_at, zone) or "",
@@ -72,7 +71,8 @@ def paper_view(paper: Paper, *, zone: str) -> PaperView:
         late=paper.late_s is not None, self_check=paper.student_pk is None, submitted_by=paper.submitted_by,
         submission_id=paper.submission_id, readable=papers.readable(paper),
         problem=verdict.get("problem") if paper.status == PaperStatus.checked else None,
-        pages=verdict.get("pages"), checks=list(verdict.get("checks") or []), claims=claims,
+        pages=verdict.get("pages") if isinstance(verdict.get("pages"), int) else None,
+        checks=[c for c in verdict.get("checks") or [] if isinstance(c, dict)], claims=claims,
         failure=("The report checker itself failed on this file; the TAs have been told."
                  if paper.status == PaperStatus.failed else None),
         has_preview=paper.preview_png is not None)
@@ -88,26 +88,15 @@ def paper_views(session: Session, rows: list[Paper]) -> list[PaperView]:
 
 
 def stated_claim(paper: Paper | None) -> float | None:
-    verdict = papers.verdict(paper) if paper is not None else None
-    if not verdict or verdict.get("chosen_claim") is None:
-        return None
-    try:
-        return float(verdict["claims"][verdict["chosen_claim"]]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
+    return papers.stated_claim(paper)
 
 
 def claim_check(paper: Paper | None, sub: Submission | None) -> ClaimCheck:
     """The stated accuracy against the code's measured one (the submission of record's, or the
-    one sent with the report) and the reference solution's under the same checkpoint."""
-    stated = stated_claim(paper)
-    measured = sub.accuracy * 100 if sub is not None and sub.accuracy is not None else None
-    reference = None
-    if sub is not None and sub.report_json:
-        ref = json.loads(sub.report_json).get("reference_accuracy")
-        reference = ref * 100 if isinstance(ref, (int, float)) else None
-    gap = round(stated - measured, 2) if stated is not None and measured is not None else None
-    flagged = gap is not None and abs(gap) > CLAIM_GAP_FLAG
+    one sent with the report) and the reference solution's under the same checkpoint; the numbers
+    are storage.papers.claim_gap's, the gradebook's flag reads the same function."""
+    c = papers.claim_gap(paper, sub)
+    stated, measured, reference, gap, flagged = c.stated, c.measured, c.reference, c.gap, c.flagged
     if paper is None:
         words = "No report."
     elif stated is None:

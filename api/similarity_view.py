@@ -1,10 +1,12 @@
-"""The similarity report on the TA pages: which final submissions share what students wrote.
+"""The similarity report on the TA pages: which final submissions share what students wrote,
+and which reports of record (their extracted text, by words: similarity.text) share prose.
 
 Input: each roster student's final submission (the gradebook's rule), compared with
 `similarity.compare`; the reference solution (the skeleton's text plus every blank's
 correct answer) and the course's skeleton, when configured, are excluded so that two correct
 files are not alike for being correct. The report is kept per API process until a final
-submission changes, since a class of 500 takes seconds to compare.
+submission changes, since a class of 500 takes seconds to compare; the reports' likewise, until
+a report of record (or its text) changes.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from sqlalchemy.orm import Session
 from grader.rubric import SOLUTION
 from service.settings import ServiceSettings
 from similarity import SimilarityReport, compare, scan_known_folder
-from storage import dashboard, gradebook
+from similarity.text import TEXT_SETTINGS, common_text, words
+from storage import dashboard, gradebook, papers
 from storage.models import SCORED, Assignment
 
 MAX_CACHED = 4
@@ -70,12 +73,35 @@ def computed(state: Any, session: Session, settings: ServiceSettings, assignment
     return cache[key]
 
 
+def computed_reports(state: Any, session: Session, settings: ServiceSettings, assignment: Assignment) -> Computed:
+    """The same engine on the reports of record's text (words), the course's own text excluded;
+    `submission_of` maps a student to their report's id. Cached like `computed`."""
+    chosen = papers.record_papers(session, assignment_id=assignment.id, with_text=True)
+    texts = {p.student_id: p.text for p in chosen.values() if p.text and papers.readable(p)}
+    paper_of = {p.student_id: p.id for p in chosen.values() if p.student_id in texts}
+    common = common_text(settings.report_common_text)
+    digest = hashlib.sha256(common.encode())
+    for name in sorted(texts):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(texts[name].encode()).digest())
+    key = ("reports", assignment.id, digest.hexdigest())
+    cache: dict = getattr(state, "report_similarity_cache", None) or {}
+    state.report_similarity_cache = cache
+    if key not in cache:
+        report = compare(texts, exclude=[common], settings=TEXT_SETTINGS, tokenizer=words)  # its own threshold
+        while len(cache) >= MAX_CACHED:
+            cache.pop(next(iter(cache)))
+        cache[key] = Computed(report=report, sources=texts, submission_of=paper_of, skipped_known=[])
+    return cache[key]
+
+
 def similarity_context(state: Any, session: Session, settings: ServiceSettings, assignment: Assignment) -> dict[str, Any]:
     c = computed(state, session, settings, assignment)
+    r = computed_reports(state, session, settings, assignment)
     return {"report": c.report, "submission_of": c.submission_of, "skipped_known": c.skipped_known,
             "here": "similarity", "known_dir": settings.similarity_known_dir,
             "compared": sum(1 for f in c.report.files if not f.known),
-            "known_count": sum(1 for f in c.report.files if f.known)}
+            "known_count": sum(1 for f in c.report.files if f.known),
+            "papers": r.report, "paper_of": r.submission_of}
 
 
 @dataclass(frozen=True)
@@ -94,10 +120,13 @@ def _side(text: str, ranges: list) -> list[SideLine]:
 
 
 def pair_context(state: Any, session: Session, settings: ServiceSettings, assignment: Assignment,
-                 left: str, right: str) -> dict[str, Any] | None:
-    c = computed(state, session, settings, assignment)
+                 left: str, right: str, *, kind: str = "code") -> dict[str, Any] | None:
+    """Two flagged files side by side; `kind` "report": two reports' text (links go to the reports)."""
+    reports = kind == "report"
+    c = (computed_reports if reports else computed)(state, session, settings, assignment)
     pair = next((p for p in c.report.pairs if p.a == left and p.b == right), None)
     if pair is None:
         return None
-    return {"pair": pair, "submission_of": c.submission_of, "here": "similarity",
+    return {"pair": pair, "submission_of": c.submission_of, "here": "similarity", "kind": "report" if reports else "code",
+            "link_base": "/ta/papers/" if reports else "/ta/s/",
             "left": _side(c.sources[pair.a], pair.a_ranges), "right": _side(c.sources[pair.b], pair.b_ranges)}

@@ -116,6 +116,14 @@ class GradebookRowView(BaseModel):
     items: dict[str, float]
     overridden: list[str]
     pending: int
+    # The report of record (README "Reports — for TAs"); final_score stays the code's.
+    report_status: str  # missing, queued, checked, unreadable, failed
+    report_id: str | None
+    report_points: float | None  # None until a TA has marked every report item
+    report_max: float
+    report_flag: bool  # the stated accuracy is far from the measured one (never deducted)
+    report_failed_checks: list[str]
+    total: float  # final_score + report_points once counted
 
 
 def gradebook_row_view(row: GradebookRow, *, zone: str) -> GradebookRowView:

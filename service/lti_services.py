@@ -145,7 +145,9 @@ def passback_pass(settings: ServiceSettings, *, at: dt.datetime | None = None) -
     out = PassbackPass()
     url = settings.resolved_database_url()
     with session_scope(url) as session:
-        out.queued = store.queue_passbacks(session, max_score=max_score(settings), at=at)
+        out.queued = store.queue_passbacks(session, max_score=max_score(settings), at=at,
+                                           report_items=settings.report_item_list(),
+                                           include_report=settings.lti_include_report)
         due = store.claim_due_passbacks(session, lease_s=CLAIM_LEASE_S, at=at)
         claimed = [p.id for p in due]
     connectors: dict[int, ServiceConnector] = {}

@@ -69,6 +69,9 @@ class ServiceSettings(Settings):
     similarity_known_dir: Path | None = None
     similarity_skeleton: Path | None = None
     similarity_threshold: float | None = None  # None: the engine's tuned default (similarity/report.py)
+    # The reports' similarity leaves out the course's own text (slides, template); None: the
+    # course's copy in similarity/report_common.txt.
+    report_common_text: Path | None = None
     # LMS launches (LTI 1.3). The tool's RSA key signs its service requests (grades, roster) and is
     # published at /lti/jwks; unset, one is made once in var_dir/lti_private_key.pem, shared by
     # this host's processes (set the same PEM on every API host).

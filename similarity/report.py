@@ -44,7 +44,7 @@ Nothing here imports web or database code: the dashboard renders a `SimilarityRe
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from types import MappingProxyType
@@ -150,23 +150,25 @@ class _Doc:
 
 
 def compare(files: Mapping[str, str], *, exclude: Sequence[str] = (), known: Mapping[str, str] = _NO_KNOWN,
-            threshold: float | None = None, settings: SimilaritySettings | None = None) -> SimilarityReport:
+            threshold: float | None = None, settings: SimilaritySettings | None = None,
+            tokenizer: Callable[[str], TokenStream] = normalize) -> SimilarityReport:
     """The similarity report of `files` (name → source), optionally against `known` sources.
 
     `exclude` holds the sources whose text no one is blamed for sharing (skeleton, reference
     solution). `threshold`, when given, overrides `settings.threshold`. Deterministic: the
     same inputs give the same report whatever the mappings' order. Never raises on a bad
-    file: it is read as far as it lexes and its `note` says so.
+    file: it is read as far as it lexes and its `note` says so. `tokenizer` turns a source into
+    the token stream fingerprinted: Python tokens by default, words for prose (similarity.text).
     """
     cfg = settings or SimilaritySettings()
     if threshold is not None:
         cfg = cfg.model_copy(update={"threshold": SimilaritySettings(threshold=threshold).threshold})
-    docs = [_doc(name, files[name], False, cfg) for name in sorted(files)]
-    docs += [_doc(name, known[name], True, cfg) for name in sorted(known)]
+    docs = [_doc(name, files[name], False, cfg, tokenizer) for name in sorted(files)]
+    docs += [_doc(name, known[name], True, cfg, tokenizer) for name in sorted(known)]
 
     excluded: set[int] = set()
     for source in exclude:
-        excluded.update(kgram_hashes(normalize(source).texts, cfg.k))
+        excluded.update(kgram_hashes(tokenizer(source).texts, cfg.k))
 
     distinct = [frozenset(fp.hash for fp in doc.prints) for doc in docs]
     frequency: dict[int, int] = defaultdict(int)
@@ -218,8 +220,9 @@ def compare(files: Mapping[str, str], *, exclude: Sequence[str] = (), known: Map
         excluded_sources=len(exclude), excluded_hashes=len(excluded), common_hashes=len(common))
 
 
-def _doc(name: str, source: str, known: bool, cfg: SimilaritySettings) -> _Doc:
-    stream = normalize(source)
+def _doc(name: str, source: str, known: bool, cfg: SimilaritySettings,
+         tokenizer: Callable[[str], TokenStream] = normalize) -> _Doc:
+    stream = tokenizer(source)
     return _Doc(name, known, stream, fingerprints(stream, k=cfg.k, w=cfg.w))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage import papers
 from storage.course import show_time
 from storage.models import (SCORED, Assignment, AuditEntry, FinalRule, Override, Status, Student, Submission,
                             now)
@@ -52,6 +53,15 @@ class GradebookRow:
     # Self-reported items (the model could not be checked as a program): item -> the points the
     # student's own process claimed. They count only once a TA overrides (accepts) them.
     needs_review: dict[str, float] = field(default_factory=dict)
+    # The report of record (storage.papers.report_standing, README "Reports — for TAs"). The code's
+    # fields above keep their meaning; `total` adds the report's points once a TA marked every item.
+    report_status: str = "missing"  # missing, queued, checked, unreadable, failed
+    report_id: str | None = None
+    report_points: float | None = None  # None until every report item of a report of record is marked
+    report_max: float = 0.0
+    report_flag: bool = False  # its stated accuracy is far from the measured one: a TA looks
+    report_failed_checks: list[str] = field(default_factory=list)
+    total: float = 0.0  # final_score + report_points (when counted)
 
 
 @dataclass(frozen=True)
@@ -197,9 +207,21 @@ def overrides_of(session: Session, *, submission_ids: list[str]) -> dict[str, li
     return out
 
 
-def gradebook(session: Session, *, assignment: Assignment, max_score: float | None = None) -> list[GradebookRow]:
+def record_of(session: Session, *, assignment: Assignment, student_pk: int) -> Scored | None:
+    """One student's submission of record (the gradebook's rule), for a page about that student."""
+    subs = [s for s in session.scalars(select(Submission).where(Submission.assignment_id == assignment.id,
+                                                                 Submission.student_pk == student_pk))
+            if s.status in SCORED]
+    overrides = overrides_of(session, submission_ids=[s.id for s in subs])
+    return final_submission([scored(s, overrides.get(s.id, [])) for s in subs], assignment.final_rule)
+
+
+def gradebook(session: Session, *, assignment: Assignment, max_score: float | None = None,
+              report_items: list[papers.ReportItem] | None = None) -> list[GradebookRow]:
     """One row per roster student. `max_score`, the assignment's one maximum (the service's scale),
-    fills the rows of students with nothing graded, so a missing student's row reads 0 out of it."""
+    fills the rows of students with nothing graded, so a missing student's row reads 0 out of it.
+    `report_items` (the settings' report_item_list()) price the report; None: the report has no
+    points (its status, checks and flag are still filled)."""
     students = list(session.scalars(select(Student).order_by(Student.student_id)))
     subs = list(session.scalars(select(Submission).where(Submission.assignment_id == assignment.id,
                                                          Submission.student_pk.is_not(None))))
@@ -208,6 +230,7 @@ def gradebook(session: Session, *, assignment: Assignment, max_score: float | No
     for s in subs:
         by_student.setdefault(s.student_pk, []).append(s)
     rows = []
+    code: dict[int, Submission | None] = {}
     for st in students:
         mine = by_student.get(st.id, [])
         row = GradebookRow(student_id=st.student_id, name=st.name, email=st.email, status="missing", max_score=max_score,
@@ -222,7 +245,18 @@ def gradebook(session: Session, *, assignment: Assignment, max_score: float | No
             row.items = {k: v for k, v in best.items.items() if k not in best.skipped}  # not run: no number
             row.needs_review = best.needs_review
         rows.append(row)
+        code[st.id] = best.sub if best is not None else None
+    reports = papers.standings(session, assignment_id=assignment.id, items=report_items or [], code=code)
+    for st, row in zip(students, rows):
+        _with_report(row, reports[st.id])
     return rows
+
+
+def _with_report(row: GradebookRow, report: papers.ReportStanding) -> None:
+    row.report_status, row.report_id = report.status, report.paper.id if report.paper is not None else None
+    row.report_points, row.report_max = report.counted, report.points.max_points
+    row.report_flag, row.report_failed_checks = report.claim.flagged, report.failed_checks
+    row.total = round(row.final_score + (report.counted or 0.0), 4)
 
 
 def override_item(session: Session, *, submission: Submission, item: str, points: float, comment: str,

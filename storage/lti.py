@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage import course
 from storage.gradebook import gradebook
+from storage.papers import ReportItem
 from storage.models import (Assignment, AuditEntry, LtiContext, LtiLineItem, LtiMember, LtiNonce, LtiPassback,
                             LtiPlatform, LtiUser, PassbackStatus, Student, TaAccount, now)
 from storage.ta_accounts import NAME as TA_NAME
@@ -331,14 +332,17 @@ def save_line_item(session: Session, *, context: LtiContext, assignment_id: int,
         session.flush()
 
 
-def queue_passbacks(session: Session, *, max_score: float, at: dt.datetime | None = None) -> int:
+def queue_passbacks(session: Session, *, max_score: float, at: dt.datetime | None = None,
+                    report_items: list[ReportItem] | None = None, include_report: bool = False) -> int:
     """Make a pending passback for every released final grade an LMS course does not have yet.
 
     The grade is the gradebook's (final rule, overrides, late penalty); it is released when the
     student may see it (after the deadline, or at once for an immediate release); a student
     with nothing submitted gets the gradebook's 0 once the deadline (and extension) has passed.
-    A changed grade makes a sent row pending again, with a new timestamp. Returns the rows made
-    pending now.
+    A changed grade makes a sent row pending again, with a new timestamp (an override, a report
+    mark: both change the gradebook row). With `include_report`, a report a TA has marked on
+    every item adds its points to the grade and its maximum to the grade's; before that (or
+    without the setting) the grade is the code's alone. Returns the rows made pending now.
     """
     at = at or now()
     changed = 0
@@ -352,8 +356,8 @@ def queue_passbacks(session: Session, *, max_score: float, at: dt.datetime | Non
                                       .where(LtiMember.context_pk == ctx.id)).all()
             if not members:
                 continue
-            rows = rows if rows is not None else {r.student_id: r for r in gradebook(session, assignment=assignment,
-                                                                                   max_score=max_score)}
+            rows = rows if rows is not None else {r.student_id: r for r in gradebook(
+                session, assignment=assignment, max_score=max_score, report_items=report_items)}
             for sub, student in members:
                 row = rows.get(student.student_id)
                 extension = course.extension_until(session, assignment=assignment, student_pk=student.id)
@@ -367,6 +371,9 @@ def queue_passbacks(session: Session, *, max_score: float, at: dt.datetime | Non
                 else:
                     given, top = row.final_score, row.max_score or max_score
                     comment = f"late penalty {row.late_penalty:g}" if row.late_penalty else ""
+                if include_report and row.report_points is not None:
+                    given, top = round(given + row.report_points, 4), top + row.report_max
+                    comment = "; ".join(filter(None, [comment, f"report {row.report_points:g}/{row.report_max:g}"]))
                 changed += _want(session, ctx=ctx, assignment=assignment, student=student, sub=sub, given=given,
                                  top=top, comment=comment, at=at)
     session.flush()

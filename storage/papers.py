@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
-from storage.models import AuditEntry, Paper, PaperMark, PaperStatus, now
+from storage.models import AuditEntry, Paper, PaperMark, PaperStatus, Submission, now
 
 MARK_PREFIX = "report:"  # how a report item is named in the audit log, apart from the code's items
+# Percentage points between the stated and the measured accuracy from which the TA is told to look.
+CLAIM_GAP_FLAG = 5.0
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,9 @@ def give_up_after(session: Session, *, paper_id: str, attempts: int) -> None:
 
 def readable(paper: Paper) -> bool:
     """Parsed at all (its checks may still fail); an unreadable PDF or a failed check is not."""
-    if paper.status != PaperStatus.checked or not paper.verdict_json:
+    if paper.status != PaperStatus.checked:
         return False
-    return bool(json.loads(paper.verdict_json).get("ok"))
+    return bool((verdict(paper) or {}).get("ok"))
 
 
 def of_record(papers: list[Paper]) -> Paper | None:
@@ -129,10 +131,15 @@ def papers_of(session: Session, *, assignment_id: int, student_pk: int) -> list[
                                 .order_by(Paper.created_at.desc())))
 
 
-def record_papers(session: Session, *, assignment_id: int) -> dict[int, Paper]:
-    """Each roster student's report of record for the assignment (student pk → paper)."""
+def record_papers(session: Session, *, assignment_id: int, with_text: bool = False) -> dict[int, Paper]:
+    """Each roster student's report of record for the assignment (student pk → paper).
+
+    Every gradebook read calls this, so the PDF bytes and the preview (up to megabytes a row)
+    are not loaded; `with_text` loads the extracted text at once (the similarity report reads it)."""
     by_student: dict[int, list[Paper]] = {}
-    rows = session.scalars(select(Paper).where(Paper.assignment_id == assignment_id, Paper.student_pk.is_not(None)))
+    heavy = [defer(Paper.content), defer(Paper.preview_png)] + ([] if with_text else [defer(Paper.text)])
+    rows = session.scalars(select(Paper).options(*heavy)
+                           .where(Paper.assignment_id == assignment_id, Paper.student_pk.is_not(None)))
     for p in rows:
         by_student.setdefault(p.student_pk, []).append(p)
     out = {}
@@ -200,7 +207,129 @@ def mark(session: Session, *, paper: Paper, item: str, points: float, comment: s
 
 
 def verdict(paper: Paper) -> dict[str, Any] | None:
-    return json.loads(paper.verdict_json) if paper.verdict_json else None
+    """The stored verdict, or None; one the checker wrote badly reads as None, never raises on a page."""
+    if not paper.verdict_json:
+        return None
+    try:
+        out = json.loads(paper.verdict_json)
+    except ValueError:
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def stated_claim(paper: Paper | None) -> float | None:
+    """The accuracy (percent) the report states: its chosen claim, or None."""
+    found = verdict(paper) if paper is not None else None
+    if not found or found.get("chosen_claim") is None:
+        return None
+    try:
+        return float(found["claims"][found["chosen_claim"]]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class ClaimGap:
+    """The report's stated accuracy beside the code's measured one and the reference's, in percent."""
+
+    stated: float | None
+    measured: float | None
+    reference: float | None
+    gap: float | None  # stated - measured, in points
+    flagged: bool  # |gap| above CLAIM_GAP_FLAG: the TA looks; never deducted
+
+
+def claim_gap(paper: Paper | None, sub: Submission | None) -> ClaimGap:
+    """The one comparison of a report's claim with our measurement (pages and gradebook read it)."""
+    stated = stated_claim(paper)
+    measured = sub.accuracy * 100 if sub is not None and sub.accuracy is not None else None
+    reference = None
+    if sub is not None and sub.report_json:
+        try:
+            ref = json.loads(sub.report_json).get("reference_accuracy")
+        except (ValueError, AttributeError):
+            ref = None
+        reference = ref * 100 if isinstance(ref, (int, float)) else None
+    gap = round(stated - measured, 2) if stated is not None and measured is not None else None
+    return ClaimGap(stated, measured, reference, gap, flagged=gap is not None and abs(gap) > CLAIM_GAP_FLAG)
+
+
+def standing_status(paper: Paper | None) -> str:
+    """missing, queued (waiting or being checked), checked (readable), unreadable, failed (our checker broke)."""
+    if paper is None:
+        return "missing"
+    if paper.status in (PaperStatus.queued, PaperStatus.running):
+        return "queued"
+    if paper.status == PaperStatus.failed:
+        return "failed"
+    return "checked" if readable(paper) else "unreadable"
+
+
+def failed_checks(paper: Paper | None) -> list[str]:
+    """The names of the format checks the report failed (a warning is not a failure)."""
+    found = (verdict(paper) or {}) if paper is not None else {}
+    return [str(c.get("name", "?")) for c in found.get("checks") or []
+            if isinstance(c, dict) and c.get("status") == "fail"]
+
+
+@dataclass(frozen=True)
+class ReportStanding:
+    """A student's report of record as the gradebook, pages, exports and the LMS see it.
+
+    `counted` is the points the report adds to the grade: None until a TA has marked every
+    item of a report of record (a missing or unmarked report adds nothing yet, so the LMS grade
+    stays the code's until then, README "Reports — for TAs").
+    """
+
+    status: str
+    paper: Paper | None
+    points: ReportPoints
+    claim: ClaimGap
+    failed_checks: list[str]
+
+    @property
+    def counted(self) -> float | None:
+        return self.points.points if self.paper is not None and self.points.complete else None
+
+    @property
+    def unmarked(self) -> bool:
+        """A report a TA could mark that is not fully marked yet."""
+        return self.paper is not None and self.status in ("checked", "unreadable") and not self.points.complete
+
+
+def report_standing(paper: Paper | None, marks: dict[str, PaperMark], items: list[ReportItem],
+                    code: Submission | None) -> ReportStanding:
+    """The one place a report's standing is made: `report_points` for the points, `claim_gap` against `code`."""
+    return ReportStanding(standing_status(paper), paper, report_points(paper, marks, items), claim_gap(paper, code),
+                          failed_checks(paper))
+
+
+def standings(session: Session, *, assignment_id: int, items: list[ReportItem],
+              code: dict[int, Submission | None]) -> dict[int, ReportStanding]:
+    """Each student's standing (student pk → standing) for the students in `code` (pk → code of record)."""
+    chosen = record_papers(session, assignment_id=assignment_id)
+    marks = marks_of(session, paper_ids=[p.id for p in chosen.values()])
+    return {pk: report_standing(chosen.get(pk), marks.get(chosen[pk].id, {}) if pk in chosen else {}, items, sub)
+            for pk, sub in code.items()}
+
+
+def sent_with(session: Session, *, submission_id: str) -> Paper | None:
+    """The newest report uploaded with this submission (a self-check or batch row has no record to pick from)."""
+    return session.scalars(select(Paper).where(Paper.submission_id == submission_id)
+                           .order_by(Paper.created_at.desc()).limit(1)).first()
+
+
+def mark_log(session: Session, *, paper: Paper, limit: int = 200) -> list[AuditEntry]:
+    """The audit entries of report marks for this report's student (or, for a check, its submission)."""
+    q = select(AuditEntry).where(AuditEntry.action == "report_mark").order_by(AuditEntry.at.desc(),
+                                                                               AuditEntry.id.desc()).limit(limit)
+    if paper.student_pk is not None:
+        q = q.where(AuditEntry.student_pk == paper.student_pk)
+    elif paper.submission_id is not None:
+        q = q.where(AuditEntry.submission_id == paper.submission_id)
+    else:
+        return []
+    return list(session.scalars(q))
 
 
 def recent_reports(session: Session, *, since: dt.datetime, student_pk: int | None = None,

@@ -97,13 +97,15 @@ def gradebook_json(session: SessionDep, settings: SettingsDep, _ta: TaDep, name:
     """One row per roster student: the final submission by the assignment's rule."""
     a = _assignment(session, name)
     return [gradebook_row_view(r, zone=a.timezone)
-            for r in gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score)]
+            for r in gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score,
+                                         report_items=settings.report_item_list())]
 
 
 @router.get("/assignments/{name}/gradebook.csv", response_class=PlainTextResponse)
 def gradebook_csv_route(session: SessionDep, settings: SettingsDep, _ta: TaDep, name: str) -> PlainTextResponse:
     a = _assignment(session, name)
-    rows = gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score)
+    rows = gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score,
+                               report_items=settings.report_item_list())
     return PlainTextResponse(course_gradebook_csv(rows, zone=a.timezone), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="gradebook-{name}.csv"'})
 
@@ -112,7 +114,8 @@ def gradebook_csv_route(session: SessionDep, settings: SettingsDep, _ta: TaDep, 
 def canvas_csv_route(session: SessionDep, settings: SettingsDep, _ta: TaDep, name: str) -> PlainTextResponse:
     """Canvas gradebook import: students matched by SIS User ID (the roster's student_id)."""
     a = _assignment(session, name)
-    rows = gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score)
+    rows = gradebook.gradebook(session, assignment=a, max_score=scale(settings).max_score,
+                               report_items=settings.report_item_list())
     return PlainTextResponse(canvas_csv(rows, title=a.title or a.name), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="canvas-{name}.csv"'})
 

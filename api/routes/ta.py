@@ -1,4 +1,4 @@
-"""The TA dashboard (HTML): overview, submissions table, submission detail, similarity, roster.
+"""The TA dashboard (HTML): overview, submissions table, submission detail, reports, similarity, roster.
 
 HTTP only: contexts come from api/ta_context.py, writes go through storage/. Every page needs
 a signed-in TA (`TaPageDep` redirects to the sign-in form, and checks the CSRF token of
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from api.auth import attach_csrf
 from api.deps import SessionDep, SettingsDep, TaPageDep
@@ -17,13 +17,13 @@ from api.roster import parse_roster_csv, sign_in_url
 from api.routes.pages import templates
 from api.similarity_view import pair_context, similarity_context
 from api.submit import send
-from api.ta_context import (TableQuery, detail_context, overview_context, pick_assignment, queue_view, roster_context,
-                            roster_import_context, table_context)
+from api.ta_context import (TableQuery, detail_context, overview_context, paper_page_context, pick_assignment,
+                            queue_view, roster_context, roster_import_context, table_context)
 from api.ta_live import QueueFeed, TooManyTaStreams
 from api.uploads import UploadError
-from storage import course, gradebook, service
+from storage import course, gradebook, papers, service
 from storage.db import session_scope
-from storage.models import Submission
+from storage.models import Paper, Submission
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
 # Every TA page warns while sign-in links are made from whatever address the page was opened with.
@@ -103,6 +103,74 @@ def override(request: Request, submission_id: str, session: SessionDep, settings
     return RedirectResponse(f"/ta/s/{sub.id}?done=override#audit", status_code=303)
 
 
+def _paper(session: SessionDep, paper_id: str) -> Paper:
+    paper = session.get(Paper, paper_id)
+    if paper is None:
+        raise HTTPException(404, "No report has this id.")
+    return paper
+
+
+def _safe_filename(name: str) -> str:
+    """The upload's name for Content-Disposition: letters, digits, . _ - only (no quotes, no header tricks)."""
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name.rsplit("/", 1)[-1])[:100]
+    stem = stem.strip("._") or "report"
+    return stem if stem.lower().endswith(".pdf") else stem + ".pdf"
+
+
+# A student's PDF is the student's file: shown only to a TA, never cached by a shared proxy, and
+# sandboxed (CSP) so that script or forms in it cannot act as this site.
+_UNTRUSTED = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+              "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+
+
+@router.get("/papers/{paper_id}.pdf")
+def paper_pdf(paper_id: str, session: SessionDep, ta: TaPageDep, download: bool = False) -> Response:  # noqa: ARG001
+    paper = _paper(session, paper_id)
+    disposition = "attachment" if download else "inline"
+    return Response(paper.content, media_type="application/pdf",
+                    headers=_UNTRUSTED | {"Content-Disposition": f'{disposition}; filename="{_safe_filename(paper.filename)}"'})
+
+
+@router.get("/papers/{paper_id}/page1.png")
+def paper_preview(paper_id: str, session: SessionDep, ta: TaPageDep) -> Response:  # noqa: ARG001
+    paper = _paper(session, paper_id)
+    if paper.preview_png is None:
+        raise HTTPException(404, "This report has no preview (not checked yet, or unreadable).")
+    return Response(paper.preview_png, media_type="image/png", headers=_UNTRUSTED)
+
+
+@router.get("/papers/{paper_id}", response_class=HTMLResponse)
+def paper_page(request: Request, paper_id: str, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+               done: str = "") -> HTMLResponse:
+    """A report on its own page (one sent without code has no submission page to show it on)."""
+    paper = _paper(session, paper_id)
+    context = paper_page_context(session, settings, paper) | {"ta": ta, "error": "", "done": done[:20]}
+    return _page(request, "ta_paper.html", context)
+
+
+@router.post("/papers/{paper_id}/marks", response_model=None)
+def mark_paper(request: Request, paper_id: str, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
+               item: Annotated[str, Form(max_length=64)], points: Annotated[float, Form()],
+               comment: Annotated[str, Form(max_length=2000)] = "",
+               back: Annotated[str, Form(max_length=40)] = "") -> HTMLResponse | RedirectResponse:
+    """A TA's points for one report item; `back` is the submission page the form was on (if any)."""
+    paper = _paper(session, paper_id)
+    sub = session.get(Submission, back) if back else None
+    try:
+        papers.mark(session, paper=paper, item=item, points=points, comment=comment, actor=ta,
+                    items=settings.report_item_list())
+    except ValueError as exc:
+        session.rollback()
+        if sub is not None:
+            context = detail_context(session, settings, sub) | {"ta": ta, "error": str(exc), "done": ""}
+            return _page(request, "ta_detail.html", context, status_code=422)
+        context = paper_page_context(session, settings, paper) | {"ta": ta, "error": str(exc), "done": ""}
+        return _page(request, "ta_paper.html", context, status_code=422)
+    session.commit()
+    where = f"/ta/s/{sub.id}" if sub is not None else f"/ta/papers/{paper.id}"
+    return RedirectResponse(f"{where}?done=mark#report", status_code=303)
+
+
 @router.post("/s/{submission_id}/regrade")
 def regrade(submission_id: str, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
             background: BackgroundTasks) -> RedirectResponse:
@@ -123,9 +191,10 @@ def similarity(request: Request, session: SessionDep, settings: SettingsDep, ta:
 
 @router.get("/similarity/pair", response_class=HTMLResponse)
 def similarity_pair(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep,
-                    left: str, right: str, a: str | None = None) -> HTMLResponse:
+                    left: str, right: str, a: str | None = None,
+                    kind: Annotated[str, Query(pattern="^(code|report)$")] = "code") -> HTMLResponse:
     assignment = pick_assignment(session, settings, a)
-    context = pair_context(request.app.state, session, settings, assignment, left, right)
+    context = pair_context(request.app.state, session, settings, assignment, left, right, kind=kind)
     if context is None:
         raise HTTPException(404, "This pair is not in the similarity report.")
     return _page(request, "ta_pair.html", context | {"ta": ta, "assignment": assignment})
@@ -137,8 +206,8 @@ def _base_url(request: Request, settings: SettingsDep) -> str:
 
 @router.get("/roster", response_class=HTMLResponse)
 def roster(request: Request, session: SessionDep, settings: SettingsDep, ta: TaPageDep, a: str | None = None,
-           missing: bool = False) -> HTMLResponse:
-    context = roster_context(session, settings, assignment_name=a, missing=missing)
+           missing: bool = False, report: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
+    context = roster_context(session, settings, assignment_name=a, missing=missing, report=report)
     return _page(request, "ta_roster.html", context | {"ta": ta})
 
 

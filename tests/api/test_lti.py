@@ -345,6 +345,54 @@ def test_grades_reach_the_lms_after_the_deadline_and_survive_it_being_down(lms: 
     ines.close()
 
 
+def test_the_lms_grade_adds_the_report_once_a_ta_marked_every_item(lms: Lms) -> None:
+    """Issue 27: code only while the report is unmarked (or the setting is off); code + report, out
+    of both maxima, once a TA marked every report item (default items: report:10); a changed mark
+    makes the posted grade pending again and it is posted anew."""
+    import datetime as dt
+
+    from service.lti_services import passback_pass
+    from storage import papers
+    from storage.models import PaperStatus
+
+    ines = sign_in_instructor(lms)
+    ines.post(f"{lms.tool.url}/ta/lti/sync-roster", data={"csrftoken": csrf(ines, f"{lms.tool.url}/ta/lti")})
+    with lms.db() as s:
+        course.configure_assignment(s, name="resnet50", release="after_deadline",
+                                    deadline=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).isoformat())
+        _graded(s, "A1", 100.0)
+        ann = course.get_student(s, student_id="A1")
+        paper = papers.record_paper(s, student_id="A1", filename="report.pdf", data=b"%PDF-1.4", student_pk=ann.id,
+                                    assignment_id=course.default_assignment(s).id)
+        paper.status, paper.verdict_json = PaperStatus.checked, json.dumps({"ok": True, "checks": [], "claims": []})
+        paper_id = paper.id
+    assert passback_pass(lms.settings).sent == 4
+    (item,) = lms.platform.lineitems.values()
+    ann_sub = lms.platform.users["ann"].sub
+
+    def ann_grade() -> tuple[float, float]:
+        last = [sc for sc in item.scores if sc["userId"] == ann_sub][-1]
+        return last["scoreGiven"], last["scoreMaximum"]
+
+    assert ann_grade() == (100, 105)  # the report is not marked yet: the code only
+
+    def mark(points: str) -> None:
+        page = f"{lms.tool.url}/ta/papers/{paper_id}"
+        r = ines.post(f"{page}/marks", data={"csrftoken": csrf(ines, page), "item": "report", "points": points,
+                                             "comment": "clear"})
+        assert r.status_code == 303, r.text[:500]
+
+    mark("8")
+    out = passback_pass(lms.settings)
+    assert (out.queued, out.sent) == (1, 1) and ann_grade() == (108, 115)
+    mark("9.5")  # a changed mark: pending again, posted again
+    assert passback_pass(lms.settings).sent == 1 and ann_grade() == (109.5, 115)
+    assert passback_pass(lms.settings).sent == 0  # nothing changed, nothing re-posted
+    code_only = lms.settings.model_copy(update={"lti_include_report": False})
+    assert passback_pass(code_only).sent == 1 and ann_grade() == (100, 105)
+    ines.close()
+
+
 def test_deep_linking_adds_the_assignment_with_its_line_item(lms: Lms) -> None:
     lms.platform.tweaks = {"deep_link": True}
     with lms.browser() as ann:  # a student opening the content picker may not add anything
