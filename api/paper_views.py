@@ -61,9 +61,16 @@ class PaperView(BaseModel):
 def paper_view(paper: Paper, *, zone: str) -> PaperView:
     verdict = papers.verdict(paper) or {}
     chosen = verdict.get("chosen_claim")
-    claims = [ClaimView(value=float(c["value"]), context=str(c.get("context", ""))[:300], chosen=i == chosen)
-              for i, c in enumerate(verdict.get("claims") or [])
-              if isinstance(c, dict) and isinstance(c.get("value"), (int, float))]  # the verdict is read defensively
+    claims: list[ClaimView] = []
+    for i, c in enumerate(verdict.get("claims") or []):
+        if not (isinstance(c, dict) and isinstance(c.get("value"), (int, float))):  # the verdict is read defensively
+            continue
+        view = ClaimView(value=float(c["value"]), context=str(c.get("context", ""))[:300], chosen=i == chosen)
+        same = next((k for k, v in enumerate(claims) if (v.value, v.context) == (view.value, view.context)), None)
+        if same is None:  # a sentence said twice (a repeated paragraph) is one candidate, not two
+            claims.append(view)
+        elif view.chosen:
+            claims[same] = view
     return PaperView(
         id=paper.id, student_id=paper.student_id, filename=paper.filename, size_bytes=paper.size_bytes,
         status=paper.status, created_at=course.iso_time(paper.created_at, zone) or "",

@@ -161,3 +161,18 @@ def test_a_batch_report_counts_for_the_student_only_on_behalf(course_app) -> Non
         a = course.default_assignment(s)
         of_record = papers.record_papers(s, assignment_id=a.id)
         assert {p.id for p in of_record.values()} == {by_id["A1"].id, by_id["B2"].id}
+
+
+def test_a_sentence_said_twice_is_one_claim_and_keeps_the_choice() -> None:
+    import json as _json
+
+    from api.paper_views import paper_view
+    from storage.models import Paper as _Paper
+
+    said = {"value": 81.18, "context": "our final model achieved a test accuracy of 81.18 %"}
+    verdict = {"ok": True, "claims": [said, {"value": 80.0, "context": "above the target of 80%"}, dict(said)],
+               "chosen_claim": 2}
+    p = _Paper(id="x", student_id="s", filename="r.pdf", size_bytes=1, status="checked", late_s=None,
+               verdict_json=_json.dumps(verdict), created_at=dt.datetime(2026, 12, 1))
+    claims = paper_view(p, zone="UTC").claims
+    assert [(c.value, c.chosen) for c in claims] == [(81.18, True), (80.0, False)]
