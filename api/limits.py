@@ -7,7 +7,8 @@ code was spooled to /tmp before the 403. Two guards run before any route:
 - the cap: Starlette's own `RequestBodyLimitMiddleware`, with the cap chosen per path (one
   file for a student, a zip for a TA, small forms elsewhere). A declared Content-Length over
   the cap is refused before a byte is read; a chunked body is cut off as it passes the cap.
-  A student's cap stays under Starlette's 1 MiB spool size, so their form never touches disk.
+  A student's cap (the code and a report PDF) stays under Starlette's spool size, raised to it
+  by `keep_in_memory`, so their form never touches disk.
 - the gate: a check that needs only the headers (a TA's bearer token) runs first, so a
   wrong token is refused before its body, up to the TA's larger cap, is read.
 
@@ -24,6 +25,15 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBody
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+def keep_in_memory(max_bytes: int) -> None:
+    """File parts up to `max_bytes` stay in memory (Starlette spools each over 1 MiB to a temp
+    file): a student's 10 MiB report must not reach the API host's disk either. Starlette sets
+    this per class only, so it is set here once, when the app is made."""
+    from starlette.formparsers import MultiPartParser
+
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, max_bytes)
+
 
 # Room for the multipart boundaries, part headers and small form fields beside a file.
 FORM_OVERHEAD = 64 << 10

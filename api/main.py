@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, ta_gate
+from api.limits import FORM_OVERHEAD, BodyCaps, Cap, CapBodies, is_body_cap, keep_in_memory, ta_gate
 from api.auth import install_sessions
 from api.errors import install_error_pages, wants_json
 from api.proxy import install_proxy_trust
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_sessions(app, settings)  # signed session cookie + CSRF on every form (api/auth.py)
 
     caps = body_caps(settings)
+    keep_in_memory(caps.by_path["/submit"].bytes)  # a student's form, code and report, never touches disk
     # Added last, so it wraps every middleware that may read a body (CSRF reads forms).
     app.add_middleware(CapBodies, caps=caps)
     # Added after everything: the real client address and scheme, before any limit or cookie.
