@@ -31,6 +31,7 @@ COPY worker worker
 COPY storage storage
 COPY service service
 COPY similarity similarity
+COPY papers papers
 
 FROM torch-cpu AS cpu
 COPY --from=src /app /app
