@@ -129,6 +129,20 @@ def config(test_checkpoint: Path):
 
 
 @pytest.fixture(scope="session")
+def honest(train_config: "GradeConfig"):
+    """The reference graded with its fine-tune (on demand, no pre-started sandbox), once per run:
+    what each accuracy cheat (tests/adversarial) is held to and what a fine-tune in a pre-started
+    sandbox must equal (tests/grader/test_training.py). Tests only read it."""
+    from grader.engine import grade_bytes
+    from grader.rubric import SOLUTION
+
+    report = grade_bytes(SOLUTION.read_bytes(), filename="resnet50_skeleton.py", config=train_config)
+    assert report.accuracy is not None and report.accuracy < 0.9  # room to cheat upwards
+    assert report.trust.fine_tune in ("ran", "shared") and not train_config.prestart
+    return report
+
+
+@pytest.fixture(scope="session")
 def structure_report(config: "GradeConfig"):
     """A file's structure-only report graded with `config`, once per run: the reference and the
     mutations are read by many tests (the engine's, the fork servers', the trust attacks', the

@@ -100,9 +100,17 @@ def upload(client: httpx.Client, student: str, data: bytes) -> httpx.Response:
                        files={"file": ("resnet50_skeleton.py", data, "text/x-python")})
 
 
-@pytest.fixture(scope="module")
+def fresh_copy(source: bytes, who: str) -> bytes:
+    """`source` made a file of its own (a comment naming `who`): the service reuses the report
+    of content it graded before, and a test that proves a worker still grades must get a grade."""
+    return source + f"\n# {who}\n".encode()
+
+
+@pytest.fixture(scope="package")
 def service(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> Iterator[Service]:
-    """API + one worker on Redis, tight limits, and secrets in the workers' environment."""
+    """API + one worker on Redis, tight limits, and secrets in the workers' environment. One for
+    the whole package (started once, not per module): each test uploads as students of its own
+    and waits for its own submissions, so none reads what another left."""
     if not listening(6379):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
     svc = make_service(tmp_path_factory.mktemp("adversarial"), test_checkpoint, broker="redis")
