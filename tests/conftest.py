@@ -128,13 +128,48 @@ def config(test_checkpoint: Path):
     return GradeConfig(checkpoint=test_checkpoint, threads=2)
 
 
+@pytest.fixture(scope="session")
+def honest(train_config: "GradeConfig"):
+    """The reference graded with its fine-tune (on demand, no pre-started sandbox), once per run:
+    what each accuracy cheat (tests/adversarial) is held to and what a fine-tune in a pre-started
+    sandbox must equal (tests/grader/test_training.py). Tests only read it."""
+    from grader.engine import grade_bytes
+    from grader.rubric import SOLUTION
+
+    report = grade_bytes(SOLUTION.read_bytes(), filename="resnet50_skeleton.py", config=train_config)
+    assert report.accuracy is not None and report.accuracy < 0.9  # room to cheat upwards
+    assert report.trust.fine_tune in ("ran", "shared") and not train_config.prestart
+    return report
+
+
+@pytest.fixture(scope="session")
+def structure_report(config: "GradeConfig"):
+    """A file's structure-only report graded with `config`, once per run: the reference and the
+    mutations are read by many tests (the engine's, the fork servers', the trust attacks', the
+    dashboards'), and each grade is seconds of sandbox. `structure_report(source)` gives a deep
+    copy, so a test may change what it got; a test that proves something of the act of grading
+    (a fresh draw, the next grade unharmed, timing) grades itself."""
+    from grader.engine import grade_bytes
+
+    done: dict[bytes, Any] = {}
+
+    def report(source: str | bytes) -> Any:
+        data = source.encode() if isinstance(source, str) else source
+        if data not in done:
+            done[data] = grade_bytes(data, filename="resnet50_skeleton.py", config=config)
+        return done[data].model_copy(deep=True)
+
+    return report
+
+
 # ---------------------------------------------------------------- the quick tier
 # `./scripts/test.sh --quick` (pytest --quick): pure logic, storage, page rendering, protocol
 # parsing, for every edit; no sandbox, no grade, no service, no browser, no training. The full
 # suite stays the README's test command and CI's. A test is slow when it takes a fixture that
 # grades or serves, or lives in a module that starts sandboxes, services or Chromium itself.
 SLOW_FIXTURES = {"config", "train_config", "trained_checkpoint", "service", "client", "forks", "course",
-                 "svc", "twin", "honest", "graded", "reports"}
+                 "svc", "twin", "honest", "graded", "reports",
+                 "structure_report"}
 SLOW_MODULES = {
     "tests/adversarial", "tests/bench", "tests/worker",
     "tests/grader/test_sandbox.py", "tests/grader/test_child_train.py", "tests/grader/test_training.py",

@@ -18,7 +18,7 @@ import pytest
 from grader.engine import GradeConfig, grade_bytes
 from grader.report import Report
 from grader.rubric import SOLUTION
-from tests.api.conftest import Service, make_service
+from tests.api.conftest import REDIS_DB, Service, make_service
 from tests.conftest import listening
 
 ATTACKS = Path(__file__).resolve().parent / "attacks"
@@ -100,12 +100,27 @@ def upload(client: httpx.Client, student: str, data: bytes) -> httpx.Response:
                        files={"file": ("resnet50_skeleton.py", data, "text/x-python")})
 
 
-@pytest.fixture(scope="module")
+def fresh_copy(source: bytes, who: str) -> bytes:
+    """`source` made a file of its own (a comment naming `who`): the service reuses the report
+    of content it graded before, and a test that proves a worker still grades must get a grade."""
+    return source + f"\n# {who}\n".encode()
+
+
+@pytest.fixture(scope="package")
 def service(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> Iterator[Service]:
-    """API + one worker on Redis, tight limits, and secrets in the workers' environment."""
+    """API + one worker on Redis, tight limits, and secrets in the workers' environment. One for
+    the whole package (started once, not per module): each test uploads as students of its own
+    and waits for its own submissions, so none reads what another left."""
     if not listening(6379):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
+    import redis
+
     svc = make_service(tmp_path_factory.mktemp("adversarial"), test_checkpoint, broker="redis")
+    # Its own Redis database (the course tests' one, unused while this package runs): it outlives
+    # modules, and test_service_faults starts services of its own on the base database, whose
+    # jobs this worker would otherwise take.
+    redis.Redis(db=REDIS_DB + 1).flushdb()
+    svc.env["AUTOGRADER_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB + 1}"
     svc.env.update(SECRET_ENV, AUTOGRADER_CHECK_TIMEOUT_S="60", AUTOGRADER_IMPORT_TIMEOUT_S="10", AUTOGRADER_MEMORY_LIMIT_MB="2048",
                    AUTOGRADER_MAX_PROCESSES="128", AUTOGRADER_STUDENT_RATE_PER_HOUR="100")
     with svc.running():

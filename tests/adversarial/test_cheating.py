@@ -2,19 +2,9 @@
 outside it, so a patched torch or a disk search gets exactly the honest model's accuracy."""
 from __future__ import annotations
 
-import pytest
-
 from grader.engine import GradeConfig
 from grader.report import Report
-from grader.rubric import SOLUTION
 from tests.adversarial.conftest import attack, grade
-
-
-@pytest.fixture(scope="module")
-def honest(train_config: GradeConfig) -> Report:
-    report = grade(SOLUTION.read_bytes(), train_config)
-    assert report.accuracy is not None and report.accuracy < 0.9  # room to cheat upwards
-    return report
 
 
 def test_monkeypatched_torch_gets_the_honest_accuracy(train_config: GradeConfig, honest: Report) -> None:

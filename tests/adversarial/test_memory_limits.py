@@ -5,7 +5,7 @@ import psutil
 
 from grader.engine import GradeConfig
 from grader.rubric import SOLUTION
-from tests.adversarial.conftest import attack, grade, leftovers, upload
+from tests.adversarial.conftest import attack, fresh_copy, grade, leftovers, upload
 from tests.api.conftest import Service
 
 
@@ -32,5 +32,5 @@ def test_worker_survives_a_memory_hog(service: Service, client) -> None:
     assert "2 GiB" in view["report"]["error"]["message"]  # AUTOGRADER_MEMORY_LIMIT_MB of this service
     worker = psutil.Process(service.workers[0].pid)
     assert worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE
-    after = upload(client, "after-hog", SOLUTION.read_bytes()).json()["id"]
+    after = upload(client, "after-hog", fresh_copy(SOLUTION.read_bytes(), "after-hog")).json()["id"]
     assert service.wait_for(client, after, timeout=120)["score"] == 105

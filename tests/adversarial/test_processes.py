@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from grader.engine import GradeConfig
 from grader.rubric import SOLUTION
-from tests.adversarial.conftest import attack, grade, leftovers, upload
+from tests.adversarial.conftest import attack, fresh_copy, grade, leftovers, upload
 from tests.api.conftest import Service
 
 
@@ -25,5 +25,5 @@ def test_fork_bomb_through_the_service(service: Service, client) -> None:
     view = service.wait_for(client, bomb, timeout=120)
     assert view["status"] == "rejected" and view["report"]["error"]["kind"] in ("timeout", "crashed")
     assert leftovers() == []
-    after = upload(client, "after-bomb", SOLUTION.read_bytes()).json()["id"]
+    after = upload(client, "after-bomb", fresh_copy(SOLUTION.read_bytes(), "after-bomb")).json()["id"]
     assert service.wait_for(client, after, timeout=120)["score"] == 105

@@ -5,7 +5,7 @@ import time
 
 from grader.engine import GradeConfig
 from grader.rubric import SOLUTION
-from tests.adversarial.conftest import attack, grade, leftovers, upload
+from tests.adversarial.conftest import attack, fresh_copy, grade, leftovers, upload
 from tests.api.conftest import Service
 
 
@@ -30,7 +30,7 @@ def test_forward_that_sleeps_times_out_and_keeps_the_structure_grade(config: Gra
 
 def test_worker_takes_the_next_job_after_a_timeout(service: Service, client) -> None:
     looping = upload(client, "looper", attack("import_loop")).json()["id"]
-    honest = upload(client, "honest", SOLUTION.read_bytes()).json()["id"]
+    honest = upload(client, "honest", fresh_copy(SOLUTION.read_bytes(), "honest")).json()["id"]
     view = service.wait_for(client, looping, timeout=120)
     assert view["status"] == "rejected" and view["report"]["error"]["kind"] == "timeout"
     assert "10 s to import" in view["report"]["error"]["message"]  # AUTOGRADER_IMPORT_TIMEOUT_S of this service

@@ -226,11 +226,11 @@ def test_a_dead_block_scores_no_more_than_its_twin(config: GradeConfig) -> None:
     assert all(not i.verified and "equivalence" in (i.review or "") for i in report.items if i.id.startswith("q"))
 
 
-def test_a_probe_aware_block_scores_no_more_than_its_twin(config: GradeConfig) -> None:
+def test_a_probe_aware_block_scores_no_more_than_its_twin(config: GradeConfig, structure_report) -> None:
     """The stride placed right only in blocks of the probes' size (40 output channels): the probe
     looks perfect, every downsampling block of the real model is wrong, and Q1 is read off those."""
     source = SOLUTION.read_text()
-    twin = grade(MUTATIONS["stride_on_3x3"].apply().encode(), config)
+    twin = structure_report(MUTATIONS["stride_on_3x3"].apply())
     aware = source.replace(DOWNSAMPLE_LAYER, "conv1x1(in_channels, middle_channels, 2 if out_channels == 40 else 1, 0),\n"
                            "                conv3x3(middle_channels, middle_channels, 1 if out_channels == 40 else 2, 1)", 1)
     report = grade(aware.encode(), config)
@@ -251,13 +251,6 @@ def test_the_rubric_may_deduct_instead(config: GradeConfig) -> None:
     blanks = next(i for i in report.items if i.id == "q2_blanks")
     assert blanks.points == 20 and blanks.deductions[-1].where == "forward" and report.score == 100
     assert all(i.verified for i in report.items)
-
-
-@pytest.fixture(scope="module")
-def honest(train_config: GradeConfig) -> Report:
-    report = grade(SOLUTION.read_bytes(), train_config)
-    assert report.accuracy is not None and report.accuracy < 0.9  # room to cheat upwards
-    return report
 
 
 def _lookup(config: GradeConfig) -> dict[tuple[float, float], int]:

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from bench.dashboard import Seeded, grade_sources, seed
+from bench.dashboard import Seeded, seed
 from grader.rubric import SOLUTION
 from tests.api.conftest import Service, make_service
 from tests.api.test_page_chromium import CHROMIUM, FLAGS
@@ -48,13 +48,14 @@ CHECK = """(selectors) => {
 
 
 @pytest.fixture(scope="module")
-def phone_class(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> Iterator[tuple[Service, dict]]:
+def phone_class(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path,
+                structure_report) -> Iterator[tuple[Service, dict]]:
     from storage import course
     from storage.db import session_scope
     from storage.ta_accounts import create_ta_account
 
     sources = {"stride": MUTATIONS["stride_on_3x3"].apply(), "correct": SOLUTION.read_text()}
-    reports = grade_sources(sources, test_checkpoint)
+    reports = {k: structure_report(src) for k, src in sources.items()}
     svc = make_service(tmp_path_factory.mktemp("phone"), test_checkpoint, broker="sqlite")
     db = f"sqlite:///{svc.var_dir / 'autograder.sqlite'}"
     ids = seed(db, [Seeded("A1", "Ann Lee", sources["correct"], reports["correct"], accuracy=0.8),

@@ -17,7 +17,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from bench.dashboard import Seeded, grade_sources, seed
+from bench.dashboard import Seeded, seed
 from grader.rubric import SOLUTION
 from tests.api.conftest import Service, make_service
 from tests.api.test_page_chromium import ARTIFACTS, CHROMIUM, FLAGS
@@ -29,12 +29,12 @@ STRIDE_LINE = "conv3x3(middle_channels, middle_channels, 2, 1)"
 
 
 @pytest.fixture(scope="module")
-def graded(test_checkpoint: Path) -> dict[str, tuple[str, object]]:
+def graded(structure_report) -> dict[str, tuple[str, object]]:
     wrong = wrong_solution()
     sources = {"correct": SOLUTION.read_text(), "stride": MUTATIONS["stride_on_3x3"].apply(),
                "wrong": wrong, "copy": disguised_copy(wrong), "explicit": correct_explicit(),
                "comprehension": correct_comprehension(), "padding": MUTATIONS["layer1_padding_5_0"].apply()}
-    reports = grade_sources(sources, test_checkpoint)
+    reports = {k: structure_report(src) for k, src in sources.items()}  # the engine's, sandboxed, as a worker's
     return {k: (sources[k], reports[k]) for k in sources}
 
 

@@ -33,9 +33,9 @@ def test_reference_gets_full_marks(config: GradeConfig) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
-def test_mutation_loses_exactly_its_points(name: str, config: GradeConfig) -> None:
+def test_mutation_loses_exactly_its_points(name: str, structure_report) -> None:
     mutation = MUTATIONS[name]
-    report = grade_source(mutation.apply(), config)
+    report = structure_report(mutation.apply())
     assert report.status == "graded"
     want = {k: v - mutation.lost.get(k, 0) for k, v in FULL.items()}
     assert points(report) == want
@@ -51,8 +51,8 @@ def test_mutation_loses_exactly_its_points(name: str, config: GradeConfig) -> No
     assert all(i.verified for i in report.items) and report.provisional_score == 0
 
 
-def test_stride_on_3x3_message_names_the_convs(config: GradeConfig) -> None:
-    report = grade_source(MUTATIONS["stride_on_3x3"].apply(), config)
+def test_stride_on_3x3_message_names_the_convs(structure_report) -> None:
+    report = structure_report(MUTATIONS["stride_on_3x3"].apply())
     item = next(i for i in report.items if i.id == "q1_downsample")
     text = " ".join(item.feedback)
     assert "unit 1 (1×1 conv) stride is 1, the table says 2" in text
@@ -61,10 +61,10 @@ def test_stride_on_3x3_message_names_the_convs(config: GradeConfig) -> None:
     assert not report.checks.equivalence.ok and report.checks.equivalence.max_abs_diff > 0
 
 
-def test_relu_after_addition_caught_by_the_graph(config: GradeConfig) -> None:
+def test_relu_after_addition_caught_by_the_graph(structure_report) -> None:
     # Both branches end in a ReLU, so relu(out + x) == out + x: the logits stay equal and
     # only the forward's graph shows the extra step.
-    report = grade_source(MUTATIONS["relu_after_addition"].apply(), config)
+    report = structure_report(MUTATIONS["relu_after_addition"].apply())
     assert report.checks.checkpoint_load.ok and report.checks.equivalence.ok
     q1 = next(i for i in report.items if i.id == "q1_no_downsample")
     assert [d.where for d in q1.deductions] == ["forward"] and q1.deductions[0].effect == "none"
@@ -83,8 +83,8 @@ def test_sigmoid_after_addition_changes_the_function(config: GradeConfig) -> Non
     assert q1.points == 15 and q1.deductions[0].effect == "function_change"
 
 
-def test_padding0_crash_still_grades_structure(config: GradeConfig) -> None:
-    report = grade_source(MUTATIONS["padding0_on_3x3"].apply(), config)
+def test_padding0_crash_still_grades_structure(structure_report) -> None:
+    report = structure_report(MUTATIONS["padding0_on_3x3"].apply())
     shapes = report.checks.shapes
     assert shapes.failed_stage == "layer2" and shapes.first_mismatch == "layer2"
     # found by the grader composing the programs of the model's parts
@@ -94,8 +94,8 @@ def test_padding0_crash_still_grades_structure(config: GradeConfig) -> None:
     assert all(d.effect == "crash" for i in report.items if i.id.startswith("q1") for d in i.deductions)
 
 
-def test_wrong_num_classes_checkpoint_and_shapes(config: GradeConfig) -> None:
-    report = grade_source(MUTATIONS["wrong_num_classes"].apply(), config)
+def test_wrong_num_classes_checkpoint_and_shapes(structure_report) -> None:
+    report = structure_report(MUTATIONS["wrong_num_classes"].apply())
     ck = report.checks.checkpoint_load
     assert not ck.ok and any(m.startswith("fc.weight") for m in ck.mismatched)
     assert report.checks.shapes.first_mismatch == "fc"
@@ -105,33 +105,34 @@ def test_wrong_num_classes_checkpoint_and_shapes(config: GradeConfig) -> None:
     assert any("follows num_classes" in a for a in blanks.accepted_alternatives)
 
 
-def test_missing_block_lists_missing_keys(config: GradeConfig) -> None:
-    report = grade_source(MUTATIONS["missing_block_layer3"].apply(), config)
+def test_missing_block_lists_missing_keys(structure_report) -> None:
+    report = structure_report(MUTATIONS["missing_block_layer3"].apply())
     ck = report.checks.checkpoint_load
     assert not ck.ok and any(k.startswith("layer3.3.") for k in ck.missing)
     assert any(k.startswith("layer3.2.downsize.") for k in ck.unexpected)  # block 2 now downsamples
 
 
-def test_avgpool_alternative_same_function(config: GradeConfig) -> None:
-    report = grade_source(MUTATIONS["avgpool_stride_1"].apply(), config)
+def test_avgpool_alternative_same_function(structure_report) -> None:
+    report = structure_report(MUTATIONS["avgpool_stride_1"].apply())
     assert report.score == 105 and report.checks.equivalence.ok
     blanks = next(i for i in report.items if i.id == "q2_blanks")
     assert blanks.accepted_alternatives == ["avgpool.stride = 1 accepted in place of 2"]
 
 
-def test_structure_only_is_deterministic(config: GradeConfig) -> None:
+def test_structure_only_is_deterministic(config: GradeConfig, structure_report) -> None:
     """A report's draw replayed (what a TA does with trust.draw_seed) gives the same report."""
     source = MUTATIONS["stride_on_3x3"].apply()
-    a = grade_source(source, config)
-    b = grade_source(source, replace(config, draw_seed=a.trust.draw_seed))
+    a = structure_report(source)  # the run's one grade of this file ...
+    b = grade_source(source, replace(config, draw_seed=a.trust.draw_seed))  # ... and its draw replayed
     assert a.model_dump(exclude={"timings", "sandbox", "log"}) == b.model_dump(exclude={"timings", "sandbox", "log"})
 
 
 @pytest.mark.parametrize("name", ["reference", "stride_on_3x3"])
-def test_each_grade_draws_fresh_weights_and_inputs_for_the_same_score(name: str, config: GradeConfig) -> None:
+def test_each_grade_draws_fresh_weights_and_inputs_for_the_same_score(name: str, config: GradeConfig,
+                                                                      structure_report) -> None:
     """One file graded twice in one process: a new draw each time (recorded), the same grade."""
     source = SOLUTION.read_text() if name == "reference" else MUTATIONS[name].apply()
-    a, b = grade_source(source, config), grade_source(source, config)
+    a, b = structure_report(source), grade_source(source, config)  # the run's first grade of it, and another
     assert a.trust.draw_seed is not None and b.trust.draw_seed is not None
     assert a.trust.draw_seed != b.trust.draw_seed
     assert a.score == b.score and points(a) == points(b)
@@ -141,8 +142,8 @@ def test_each_grade_draws_fresh_weights_and_inputs_for_the_same_score(name: str,
     assert (eq_a.checked, eq_a.ok) == (eq_b.checked, eq_b.ok) == (True, name == "reference")
 
 
-def test_stages_after_a_crash_are_not_reached(config: GradeConfig) -> None:
-    report = grade_source(MUTATIONS["padding0_on_3x3"].apply(), config)
+def test_stages_after_a_crash_are_not_reached(structure_report) -> None:
+    report = structure_report(MUTATIONS["padding0_on_3x3"].apply())
     rows = {r.stage: r for r in report.checks.shapes.rows}
     assert report.checks.shapes.failed_stage == "layer2"
     assert rows["layer1"].ok and rows["layer2"].reached

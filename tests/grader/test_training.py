@@ -73,14 +73,13 @@ def test_grade_trains_and_matches_trusted_run(train_config: GradeConfig, tmp_pat
 
 
 def test_a_fine_tune_in_a_prestarted_sandbox_equals_one_started_on_demand(train_config: GradeConfig,
-                                                                          tmp_path: Path) -> None:
+                                                                          tmp_path: Path, honest) -> None:
     """A worker's next fine-tune runs in a sandbox started (and warmed up: one optimizer step of
     our own tiny model) while it waited at idle priority: the same accuracy and losses."""
     from grader import prestart
 
-    on_demand = replace(train_config, cache_dir=tmp_path / "a", share_fine_tunes=False)
-    cold = grade(SOLUTION.read_text(), on_demand)
-    ahead = replace(on_demand, cache_dir=tmp_path / "b", prestart=True)
+    cold = honest  # the run's on-demand fine-tune of the reference (tests/conftest.py)
+    ahead = replace(train_config, cache_dir=tmp_path / "b", share_fine_tunes=False, prestart=True)
     try:
         first = grade(SOLUTION.read_text(), ahead)
         waiting = [k for k in prestart.pool()._waiting if k[0] == "train"]
