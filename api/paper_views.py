@@ -94,10 +94,6 @@ def paper_views(session: Session, rows: list[Paper]) -> list[PaperView]:
     return [paper_view(p, zone=zone_of(session, p)) for p in rows]
 
 
-def stated_claim(paper: Paper | None) -> float | None:
-    return papers.stated_claim(paper)
-
-
 def claim_check(paper: Paper | None, sub: Submission | None) -> ClaimCheck:
     """The stated accuracy against the code's measured one (the submission of record's, or the
     one sent with the report) and the reference solution's under the same checkpoint; the numbers

@@ -42,7 +42,7 @@ def check_next(settings: Settings, worker: str) -> str | None:
             papers.finish_check(s, paper_id=pid, worker=worker, verdict_json=None, text=None, preview_png=None,
                                 failure=f"{type(exc).__name__}: {exc}"[:2000])
         return pid
-    previews = [base64.b64decode(p) if isinstance(p, str) else p for p in (verdict.preview_png or [])]
+    previews = [base64.b64decode(p) for p in verdict.preview_png]  # base64 in the verdict; bytes in the row
     stored = verdict.model_copy(update={"text": "", "preview_png": []})
     with session_scope(db) as s:
         papers.finish_check(s, paper_id=pid, worker=worker, verdict_json=stored.model_dump_json(),
