@@ -22,7 +22,7 @@ def _base_url(base_url: str | None) -> str:
 
 
 def _write_links(links: list, base_url: str | None, out: Path | None) -> None:
-    from api.roster import links_csv
+    from service.roster import links_csv
 
     text = links_csv(links, _base_url(base_url))
     if out is None:
@@ -53,14 +53,13 @@ def roster_import(csv_file: Path, base_url: str | None, out: Path | None) -> Non
 
     Each student without a link gets one; a link is shown only once (its hash is stored).
     """
-    from api.roster import parse_roster_csv
-    from api.uploads import UploadError
+    from service.roster import RosterError, parse_roster_csv
     from storage.course import import_roster
     from storage.db import session_scope
 
     try:
         rows = parse_roster_csv(csv_file.read_bytes())
-    except UploadError as exc:
+    except RosterError as exc:
         raise click.ClickException(str(exc)) from exc
     with session_scope(_settings().cli_database_url()) as session:
         links = import_roster(session, rows=rows)

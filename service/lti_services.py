@@ -21,6 +21,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.service_connector import ServiceConnector
 from sqlalchemy.orm import Session
 
+from service.scoring import scale
 from service.settings import ServiceSettings
 from storage import lti as store
 from storage.db import session_scope
@@ -74,8 +75,6 @@ def _with_timeout(request):  # noqa: ANN001, ANN202
 
 def max_score(settings: ServiceSettings) -> float:
     """The assignment's one maximum score (a missing student's 0 is out of it; a line item's maximum)."""
-    from api.scoring import scale  # pure: the rubric and the settings, no web framework
-
     return scale(settings).max_score
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.deps import TaPageDep
+from api.auth import TaPageDep
 from grader.rubric import SOLUTION
 from tests.api.conftest import REPO, Service, make_service
 from tests.conftest import listening
