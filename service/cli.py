@@ -130,7 +130,7 @@ def token_create(name: str) -> None:
     from storage.ta_accounts import TaAccountError, create_api_token
 
     try:
-        with session_scope(Settings().cli_database_url()) as session:
+        with session_scope(Settings().cli_database_url(creates=True)) as session:
             value = create_api_token(session, name=name)
     except TaAccountError as exc:
         raise click.ClickException(str(exc)) from exc

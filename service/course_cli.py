@@ -61,7 +61,7 @@ def roster_import(csv_file: Path, base_url: str | None, out: Path | None) -> Non
         rows = parse_roster_csv(csv_file.read_bytes())
     except RosterError as exc:
         raise click.ClickException(str(exc)) from exc
-    with session_scope(_settings().cli_database_url()) as session:
+    with session_scope(_settings().cli_database_url(creates=True)) as session:
         links = import_roster(session, rows=rows)
     click.echo(f"{len(rows)} student(s) on the roster, {len(links)} new link(s)", err=True)
     _write_links(links, base_url, out)
@@ -166,7 +166,7 @@ def _configure(name: str, create: bool, **fields) -> None:  # noqa: ANN003
 
     fields = {k: (v.replace("-", "_") if isinstance(v, str) and k in ("late_policy", "final_rule", "release") else v)
               for k, v in fields.items()}
-    with session_scope(_settings().cli_database_url()) as session:
+    with session_scope(_settings().cli_database_url(creates=True)) as session:
         if create and get_assignment(session, name=name) is not None:
             raise click.ClickException(f"an assignment named {name!r} exists already: use `autograder assignment set`")
         try:
