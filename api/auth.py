@@ -298,7 +298,11 @@ async def require_ta(request: Request, session: SessionDep,
         raise HTTPException(401, "This route needs a TA: sign in at /ta/signin, or send Authorization: Bearer "
                                  "<token>.", headers={"WWW-Authenticate": "Bearer"})
     if request.method not in SAFE_METHODS:
-        await validate_csrf(request)
+        try:
+            await validate_csrf(request)
+        except HTTPException as exc:  # likely a script holding a browser's cookie: say how scripts sign in
+            raise HTTPException(403, f"{exc.detail} A script sends Authorization: Bearer <token> instead of a "
+                                     "session cookie (`autograder token create NAME` prints one).") from exc
     return name
 
 

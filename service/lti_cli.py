@@ -84,8 +84,11 @@ def list_platforms() -> None:
         return [f"{p.name or '-'}\t{p.issuer}\t{p.client_id}\t{','.join(platform_deployments(p))}\t"
                 f"{p.auth_login_url}\t{p.auth_token_url}\t{p.key_set_url}" for p in platforms(session)]
 
-    for line in _call(rows):
+    lines = _call(rows)
+    for line in lines:
         click.echo(line)
+    if not lines:
+        click.echo("no LMS registered yet: autograder lti add-platform ... (see the README's LMS section)")
 
 
 @lti.command("remove-platform")
