@@ -1,6 +1,6 @@
 """`autograder roster ...` and `autograder assignment ...`: a TA's course set-up from the shell.
 
-Each command is a thin call into storage.course; registered on the `autograder` group by api/cli.py.
+Each command is a thin call into storage.course; registered on the `autograder` group by service/cli.py.
 """
 from __future__ import annotations
 
