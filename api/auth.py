@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi_csrf_protect.exceptions import CsrfProtectError
 from fastapi_csrf_protect.flexible import CsrfProtect
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,18 +24,24 @@ from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import SessionDep, SettingsDep, ta_name
+from api.deps import SessionDep, SettingsDep
 from api.proxy import client_address, is_https
 from service.settings import ServiceSettings
 from storage.course import student_by_pk
 from storage.models import Paper, Student, Submission, TaAccount
-from storage.ta_accounts import ta_account_by_pk
+from storage.ta_accounts import api_token_name, ta_account_by_pk
 
 SESSION_KEY = "student"
 TA_SESSION_KEY = "ta"
 SESSION_COOKIE = "autograder_session"
 CSRF_COOKIE = "autograder_csrf"
 _bearer = HTTPBearer(auto_error=False)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _token_name(session: Session, token: str) -> str | None:
+    """The REST token's name; tokens are stored hashed (`autograder token create NAME`)."""
+    return api_token_name(session, token=token)
 
 
 def sign_in_student(request: Request, student: Student) -> None:
@@ -104,7 +112,7 @@ def get_viewer(request: Request, session: SessionDep,
     Without a token, a TA's session makes the viewer a TA, so a signed-in TA sees any
     submission through the same pages and routes as a token would.
     """
-    ta = ta_name(session, credentials.credentials) if credentials else None
+    ta = _token_name(session, credentials.credentials) if credentials else None
     if credentials and ta is None:
         raise HTTPException(403, "This token is not valid.")
     if credentials is None:
@@ -268,3 +276,54 @@ async def validate_csrf(request: Request) -> None:
 
 
 CsrfDep = Depends(csrf_protect)
+
+
+async def require_ta(request: Request, session: SessionDep,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """`TaDep`: the TA's name, from a bearer token (scripts) or a signed-in TA's session (pages).
+
+    A bearer token must be valid when given (403). Without one, a TA session counts (401 if
+    there is none: a student's session is not a TA's). A session request that changes
+    something must carry the page's CSRF token (`csrftoken` field or X-CSRF-Token header):
+    these REST routes have no CsrfDep of their own, since a bearer token carries no ambient
+    authority but a cookie does.
+    """
+    if credentials is not None:
+        name = await run_in_threadpool(_token_name, session, credentials.credentials)
+        if name is None:
+            raise HTTPException(403, "This token is not valid.")
+        return name
+    name = await run_in_threadpool(signed_in_ta, request, session)
+    if name is None:
+        raise HTTPException(401, "This route needs a TA: sign in at /ta/signin, or send Authorization: Bearer "
+                                 "<token>.", headers={"WWW-Authenticate": "Bearer"})
+    if request.method not in SAFE_METHODS:
+        try:
+            await validate_csrf(request)
+        except HTTPException as exc:  # likely a script holding a browser's cookie: say how scripts sign in
+            raise HTTPException(403, f"{exc.detail} A script sends Authorization: Bearer <token> instead of a "
+                                     "session cookie (`autograder token create NAME` prints one).") from exc
+    return name
+
+
+async def require_ta_page(request: Request, session: SessionDep) -> str:
+    """`TaPageDep`, for the TA's HTML pages: the signed-in TA's name, or a 303 to the sign-in page.
+
+    The redirect is to /ta/signin?next=<this page> (for a GET; other methods come back to
+    /ta), and the sign-in sends the TA back there. Only the session counts: a browser sends
+    no bearer token. A form POST to such a page must carry the page's `csrftoken`, checked
+    here (adding CsrfDep too is harmless).
+    """
+    name = await run_in_threadpool(signed_in_ta, request, session)
+    if name is None:
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = back if request.method == "GET" else "/ta"
+        raise HTTPException(303, "Sign in as a TA first.",
+                            headers={"Location": "/ta/signin?" + urlencode({"next": target})})
+    if request.method not in SAFE_METHODS:
+        await validate_csrf(request)
+    return name
+
+
+TaDep = Annotated[str, Depends(require_ta)]
+TaPageDep = Annotated[str, Depends(require_ta_page)]

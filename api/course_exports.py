@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 
-from api.exports import ACCURACY_COLUMN, ITEM_COLUMNS, ITEM_IDS, _number, _safe_cell
+from api.exports import ACCURACY_COLUMN, ITEM_COLUMNS, ITEM_IDS, _number
+from service.csv_cells import safe_cell
 from storage.course import iso_time
 from storage.gradebook import GradebookRow
 from storage.models import Status
@@ -26,11 +27,11 @@ def course_gradebook_csv(rows: list[GradebookRow], *, zone: str) -> str:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
     for r in rows:
-        w.writerow([_safe_cell(r.student_id), _safe_cell(r.name), _safe_cell(r.email), r.status, _number(r.final_score),
+        w.writerow([safe_cell(r.student_id), safe_cell(r.name), safe_cell(r.email), r.status, _number(r.final_score),
                     _number(r.score), _number(r.late_penalty), _number(r.max_score) if r.max_score is not None else "",
                     f"{r.accuracy:.4f}" if r.accuracy is not None else "", "yes" if r.late else "no",
                     iso_time(r.submitted_at, zone) or "",
-                    _safe_cell(r.submitted_by or ""), r.submission_id or "",
+                    safe_cell(r.submitted_by or ""), r.submission_id or "",
                     *(_item_cell(r, i) for i in ITEM_IDS),
                     " ".join(r.overridden), r.pending,
                     " ".join(f"{k}={_number(v)}" for k, v in r.needs_review.items()),
@@ -56,15 +57,15 @@ def canvas_csv(rows: list[GradebookRow], *, title: str) -> str:
     report's maximum: empty until a TA has marked every item (an empty cell changes nothing in Canvas)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    column = _safe_cell(title)
+    column = safe_cell(title)
     report_max = next((r.report_max for r in rows if r.report_max), 0.0)
-    extra = [_safe_cell(f"{title} (report)")] if report_max else []
+    extra = [safe_cell(f"{title} (report)")] if report_max else []
     w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column, *extra])
     possible = next((r.max_score for r in rows if r.max_score is not None), None)
     w.writerow(["Points Possible", "", "", "", "", _number(possible) if possible is not None else "",
                 *([_number(report_max)] if extra else [])])
     for r in rows:
         report = [_number(r.report_points) if r.report_points is not None else ""] if extra else []
-        w.writerow([_safe_cell(r.name or r.student_id), "", _safe_cell(r.student_id), _safe_cell(r.email), "",
+        w.writerow([safe_cell(r.name or r.student_id), "", safe_cell(r.student_id), safe_cell(r.email), "",
                     _number(r.final_score), *report])
     return out.getvalue()

@@ -118,7 +118,13 @@ def install_error_pages(app: FastAPI, templates: Jinja2Templates, body_cap: Any)
         if wants_json(request):
             from fastapi.encoders import jsonable_encoder
 
-            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+            errors = jsonable_encoder(exc.errors())
+            for e in errors:  # a script that sent JSON (or nothing) where a file goes: say how to send it
+                loc = e.get("loc") or []
+                if e.get("type") == "missing" and list(loc[:1]) == ["body"] and loc[-1] in ("file", "files"):
+                    e["msg"] = (f"Field required: send the file as multipart/form-data, e.g. curl -F {loc[-1]}=@FILE "
+                                "(a JSON body is not read here).")
+            return JSONResponse({"detail": errors}, status_code=422)
         fields = ", ".join(str(e.get("loc", ["", "?"])[-1]) for e in exc.errors()) or "a field"
         return await error_response(request, templates, 422, f"The form came without what it needs ({fields}): go "
                                     "back, fill it in and send it again. Nothing was stored.")

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from grader.report import Item, Report
+from service.csv_cells import safe_cell
 
 # The rubric items, in the order the gradebook shows them (one column each).
 ITEM_IDS: tuple[str, ...] = (
@@ -29,21 +30,11 @@ CSV_COLUMNS: tuple[str, ...] = (
 GRADESCOPE_VISIBILITY = "visible"
 GRADESCOPE_STDOUT_VISIBILITY = "hidden"  # the autograder's own stdout is grader noise, not feedback
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
 
 def _number(value: float) -> str:
     """Points as a short decimal ("17.5", "20"), so spreadsheets read them as numbers."""
     text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
-
-
-def _safe_cell(text: str) -> str:
-    """Neutralise a free-text cell before it reaches a spreadsheet."""
-    # Excel/Sheets run a cell starting with = + - @ as a formula (CSV injection); an apostrophe keeps it text.
-    if text.startswith(_FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 def _graded_items(report: Report) -> list[Item]:
@@ -110,9 +101,9 @@ def gradebook_csv(rows: Iterable[tuple[str | None, str, Report | None]]) -> str:
                 if not item.skipped:
                     points.setdefault(item.id, _number(item.points))
             if report.error is not None:
-                error = _safe_cell(f"{report.error.kind}: {report.error.message}")
+                error = safe_cell(f"{report.error.kind}: {report.error.message}")
         # Built by position: the item "accuracy" (points) is the column accuracy_points.
-        writer.writerow([_safe_cell(student_id or ""), score, max_score, accuracy, _safe_cell(status),
+        writer.writerow([safe_cell(student_id or ""), score, max_score, accuracy, safe_cell(status),
                          *(points.get(item_id, "") for item_id in ITEM_IDS), error])
     return buffer.getvalue()
 

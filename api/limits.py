@@ -106,12 +106,12 @@ def ta_gate(database_url: str) -> Gate:
     """A TA route's gate: the bearer token must be valid before its (large) body is read."""
     from fastapi.concurrency import run_in_threadpool
 
-    from api.deps import ta_name
     from storage.db import session_scope
+    from storage.ta_accounts import api_token_name
 
     def valid(token: str) -> bool:
         with session_scope(database_url) as session:
-            return ta_name(session, token) is not None
+            return api_token_name(session, token=token) is not None
 
     async def gate(request: Request) -> Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -39,6 +39,7 @@ from pylti1p3.session import SessionService
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy.orm import Session
 
+from service import lti_services
 from service.lti_services import registration_for, tool_jwks
 from service.settings import ServiceSettings
 from storage import lti as store
@@ -58,9 +59,7 @@ REQUIRED_CLAIMS = ["exp", "iat", "nonce", "iss", "aud"]
 def tool_urls(settings: ServiceSettings, request: Request) -> dict[str, str]:
     """What a TA pastes into the LMS; from AUTOGRADER_PUBLIC_URL when set (behind a proxy the
     request's own address is not the one the LMS reaches)."""
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
-    return {"login": f"{base}/lti/login", "launch": f"{base}/lti/launch", "jwks": f"{base}/lti/jwks",
-            "deep_link": f"{base}/lti/launch", "domain": base.split("://", 1)[-1].split("/", 1)[0]}
+    return lti_services.tool_urls(settings.public_url or str(request.base_url))
 
 
 # ---------------------------------------------------------------- pylti1p3's framework adapters

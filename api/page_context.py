@@ -8,7 +8,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from api.auth import Viewer, signed_in_student
-from api.scoring import scale
+from service.scoring import scale
 from api.paper_views import paper_views
 from api.views import audit_view, one_view, submission_views
 from service.settings import ServiceSettings

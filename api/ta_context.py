@@ -18,7 +18,7 @@ from api import code_view
 from api.charts import histogram_svg
 from api.paper_views import claim_check, paper_view, paper_views
 from api.class_stats import ClassStats, Upload, class_stats
-from api.scoring import scale
+from service.scoring import scale
 from api.views import audit_view, one_view, submission_views
 from grader.report import Report, without_other_grades
 from grader.rubric import load_rubric
@@ -229,7 +229,7 @@ def roster_context(session: Session, settings: ServiceSettings, *, error: str = 
     (shown once: only their hashes are kept). `missing`: only the students with nothing of record
     (the overview's "missing" card links here). `report`: only the students whose report matches
     that REPORT_FILTERS key (the overview's report cards link here)."""
-    from api.roster import links_csv, sign_in_url
+    from service.roster import links_csv, sign_in_url
 
     assignment = pick_assignment(session, settings, assignment_name)
     rows = {r.student_id: r for r in gradebook.gradebook(session, assignment=assignment,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -13,8 +12,8 @@ from grader.engine import validate_source
 from papers.intake import check_upload
 from grader.report import Error, Report
 from grader.report import Submission as ReportSubmission
+from storage import course
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SKELETON = "resnet50_skeleton.py"
 
 
@@ -34,10 +33,11 @@ class Entry:
 
 
 def check_student_id(value: str) -> str:
-    value = value.strip()
-    if not STUDENT_ID.match(value):
-        raise UploadError("The student ID may use letters, digits, '.', '_' and '-' (at most 64), e.g. 2021320322.")
-    return value
+    """storage.course's check, refused as an upload is (400): storage knows no HTTP statuses."""
+    try:
+        return course.check_student_id(value)
+    except course.StudentIdError as exc:
+        raise UploadError(str(exc)) from exc
 
 
 def kib(n: int) -> str:
@@ -164,7 +164,7 @@ def read_zip(data: bytes, *, max_entries: int, max_total: int, max_file: int,
         if student is None:
             out.warnings.append(f"Ignored {info.filename!r}: it is not in a student's folder "
                                 f"(expected STUDENT_ID/{SKELETON} or STUDENT_ID_{SKELETON}).")
-        elif not STUDENT_ID.match(student):
+        elif not course.STUDENT_ID.match(student):
             out.warnings.append(f"Ignored {info.filename!r}: {student!r} is not a student ID "
                                 "(letters, digits, '.', '_' and '-').")
         else:

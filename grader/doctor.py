@@ -7,6 +7,7 @@ grader will work here.
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -63,9 +64,22 @@ def check_gpu_memory(device: str, per_grade_bytes: int) -> Check | None:
                  f"per grade: `autograder worker` would run {k} grade(s) at a time")
 
 
-def check_sandbox(allow_unsafe: bool) -> Check:
-    from grader.gpu import bwrap_works
+def bwrap_works() -> str | None:
+    """None when bubblewrap can start a sandbox here; else what went wrong (`autograder doctor`)."""
+    from grader.sandbox import bubblewrap
 
+    bwrap = bubblewrap()
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                           "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        return (f"bwrap cannot create its namespaces ({proc.stderr.strip()[:300]}): run the worker as root "
+                "(in Docker: privileged) or allow unprivileged user namespaces")
+    return None
+
+
+def check_sandbox(allow_unsafe: bool) -> Check:
     problem = bwrap_works()
     if problem is None:
         return Check("bubblewrap", "ok", "starts a sandbox with new namespaces")

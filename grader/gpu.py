@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,18 +124,3 @@ def concurrency_for(free_bytes: int, per_grade_bytes: int, *, reserve_bytes: int
     if per_grade_bytes <= 0:
         raise ValueError("the per-grade GPU memory cap must be positive")
     return max(1, min(most, (free_bytes - reserve_bytes) // per_grade_bytes))
-
-
-def bwrap_works() -> str | None:
-    """None when bubblewrap can start a sandbox here; else what went wrong."""
-    from grader.sandbox import bubblewrap
-
-    bwrap = bubblewrap()
-    if bwrap is None:
-        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
-    proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-                           "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        return (f"bwrap cannot create its namespaces ({proc.stderr.strip()[:300]}): run the worker as root "
-                "(in Docker: privileged) or allow unprivileged user namespaces")
-    return None

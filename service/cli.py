@@ -9,13 +9,14 @@ import ctypes
 import os
 import signal
 import subprocess
-import sys
 from types import FrameType
 
 import click
 
 from grader.cli import main
+from service.scoring import scale
 from service.settings import ServiceSettings as Settings
+from service.worker_cli import worker_command  # also registers `worker` (device check, GPU concurrency)
 
 # How long a worker may take to finish its current step after SIGTERM before it is killed;
 # its job is not lost (acks_late, and the recovery loop re-sends it).
@@ -34,8 +35,7 @@ def _worker_preexec() -> None:
 def start_workers(n: int) -> list[subprocess.Popen]:
     """Celery grading workers, each in its own process group so that stopping one stops its pool
     children and their sandboxes too."""
-    return [subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "grading",
-                              "--concurrency", "1", "--loglevel", "INFO", "-n", f"grader{i}@%h"],
+    return [subprocess.Popen(worker_command(concurrency=1, queue="grading", name=f"grader{i}@%h", loglevel="INFO"),
                              preexec_fn=_worker_preexec, start_new_session=True)
             for i in range(n)]
 
@@ -72,8 +72,6 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def startup_line(settings: Settings, n_workers: int) -> str:
     """What serve prints first: where the queue and the database are, and what is graded."""
-    from api.scoring import scale
-
     s = scale(settings)
     checkpoint = settings.default_checkpoint()
     graded = (f"scores out of {s.max_score:g}, accuracy measured on {settings.data_dir}" if s.measures_accuracy
@@ -128,20 +126,14 @@ def token() -> None:
 @click.argument("name")
 def token_create(name: str) -> None:
     """Make a token named NAME and print it once (only its hash is stored)."""
-    import secrets
-
-    from sqlalchemy.exc import IntegrityError
-
-    from api.deps import token_sha256
     from storage.db import session_scope
-    from storage.models import ApiToken
+    from storage.ta_accounts import TaAccountError, create_api_token
 
-    value = secrets.token_urlsafe(32)
     try:
-        with session_scope(Settings().cli_database_url()) as session:
-            session.add(ApiToken(name=name, token_sha256=token_sha256(value)))
-    except IntegrityError as exc:
-        raise click.ClickException(f"a token named {name!r} exists already") from exc
+        with session_scope(Settings().cli_database_url(creates=True)) as session:
+            value = create_api_token(session, name=name)
+    except TaAccountError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(value)
 
 
@@ -172,7 +164,6 @@ def token_revoke(name: str) -> None:
 
 
 from service import course_cli  # noqa: E402,F401 - registers `roster` and `assignment` on the same group
-from service import worker_cli  # noqa: E402,F401 - registers `worker` (device check, GPU concurrency)
 from service import ta_cli  # noqa: E402,F401 - registers `ta` (TA accounts for the web pages)
 from service import lti_cli  # noqa: E402,F401 - registers `lti` (LMS platform registrations)
 

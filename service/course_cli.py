@@ -1,6 +1,6 @@
 """`autograder roster ...` and `autograder assignment ...`: a TA's course set-up from the shell.
 
-Each command is a thin call into storage.course; registered on the `autograder` group by api/cli.py.
+Each command is a thin call into storage.course; registered on the `autograder` group by service/cli.py.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _base_url(base_url: str | None) -> str:
 
 
 def _write_links(links: list, base_url: str | None, out: Path | None) -> None:
-    from api.roster import links_csv
+    from service.roster import links_csv
 
     text = links_csv(links, _base_url(base_url))
     if out is None:
@@ -53,16 +53,15 @@ def roster_import(csv_file: Path, base_url: str | None, out: Path | None) -> Non
 
     Each student without a link gets one; a link is shown only once (its hash is stored).
     """
-    from api.roster import parse_roster_csv
-    from api.uploads import UploadError
+    from service.roster import RosterError, parse_roster_csv
     from storage.course import import_roster
     from storage.db import session_scope
 
     try:
         rows = parse_roster_csv(csv_file.read_bytes())
-    except UploadError as exc:
+    except RosterError as exc:
         raise click.ClickException(str(exc)) from exc
-    with session_scope(_settings().cli_database_url()) as session:
+    with session_scope(_settings().cli_database_url(creates=True)) as session:
         links = import_roster(session, rows=rows)
     click.echo(f"{len(rows)} student(s) on the roster, {len(links)} new link(s)", err=True)
     _write_links(links, base_url, out)
@@ -167,7 +166,7 @@ def _configure(name: str, create: bool, **fields) -> None:  # noqa: ANN003
 
     fields = {k: (v.replace("-", "_") if isinstance(v, str) and k in ("late_policy", "final_rule", "release") else v)
               for k, v in fields.items()}
-    with session_scope(_settings().cli_database_url()) as session:
+    with session_scope(_settings().cli_database_url(creates=True)) as session:
         if create and get_assignment(session, name=name) is not None:
             raise click.ClickException(f"an assignment named {name!r} exists already: use `autograder assignment set`")
         try:

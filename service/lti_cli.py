@@ -9,13 +9,13 @@ import click
 from grader.cli import main
 
 
-def _call(fn, **kwargs):  # noqa: ANN001, ANN003, ANN202 - one storage call in a session, refusals as CLI errors
+def _call(fn, *, creates: bool = False, **kwargs):  # noqa: ANN001, ANN003, ANN202 - one storage call in a session, refusals as CLI errors
     from service.settings import ServiceSettings
     from storage.db import session_scope
     from storage.lti import LtiError
 
     try:
-        with session_scope(ServiceSettings().cli_database_url()) as session:
+        with session_scope(ServiceSettings().cli_database_url(creates=creates)) as session:
             return fn(session, **kwargs)
     except LtiError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -47,7 +47,32 @@ def add_platform(issuer: str, client_id: str, deployment_ids: tuple[str, ...], a
                 auth_audience=auth_audience, name=name)
         return f"platform {p.issuer} (client {p.client_id}) registered; deployments: {' '.join(platform_deployments(p))}"
 
-    click.echo(_call(run))
+    click.echo(_call(run, creates=True))
+    _echo_tool_urls()
+
+
+def _echo_tool_urls() -> None:
+    """What the LMS needs from this side, as /ta/lti shows it: without them the registration is half done."""
+    from service.lti_services import tool_urls
+    from service.settings import ServiceSettings
+
+    public_url = ServiceSettings().public_url
+    urls = tool_urls(public_url or "http://127.0.0.1:8000")
+    click.echo("In the LMS's tool settings:\n"
+               f"  OpenID Connect initiation (login) URL  {urls['login']}\n"
+               f"  Target link / launch / redirect URI    {urls['launch']}\n"
+               f"  Public keyset (JWKS) URL               {urls['jwks']}\n"
+               f"  Deep linking URL                       {urls['deep_link']}")
+    if not public_url or not public_url.startswith("https://"):
+        click.echo("warning: AUTOGRADER_PUBLIC_URL is " + (f"{public_url}" if public_url else "not set")
+                   + ": the LMS needs the service's public HTTPS address (see Deploy for a course); set it and "
+                   "run `autograder lti urls` to print these again.", err=True)
+
+
+@lti.command("urls")
+def urls() -> None:
+    """The tool's URLs to paste into the LMS (from AUTOGRADER_PUBLIC_URL), as on /ta/lti."""
+    _echo_tool_urls()
 
 
 @lti.command("list")
@@ -59,8 +84,11 @@ def list_platforms() -> None:
         return [f"{p.name or '-'}\t{p.issuer}\t{p.client_id}\t{','.join(platform_deployments(p))}\t"
                 f"{p.auth_login_url}\t{p.auth_token_url}\t{p.key_set_url}" for p in platforms(session)]
 
-    for line in _call(rows):
+    lines = _call(rows)
+    for line in lines:
         click.echo(line)
+    if not lines:
+        click.echo("no LMS registered yet: autograder lti add-platform ... (see the README's LMS section)")
 
 
 @lti.command("remove-platform")
@@ -95,8 +123,11 @@ def courses() -> None:
         return [f"{p.issuer}\t{c.context_id}\t{c.title}\t{'approved' if c.approved else 'NOT approved'}"
                 for c, p in list_contexts(session)]
 
-    for line in _call(rows):
+    lines = _call(rows)
+    for line in lines:
         click.echo(line)
+    if not lines:
+        click.echo("no LMS course seen yet: open the tool once from the LMS course as its instructor")
 
 
 @lti.command("sync-roster")

@@ -21,6 +21,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.service_connector import ServiceConnector
 from sqlalchemy.orm import Session
 
+from service.scoring import scale
 from service.settings import ServiceSettings
 from storage import lti as store
 from storage.db import session_scope
@@ -72,10 +73,16 @@ def _with_timeout(request):  # noqa: ANN001, ANN202
     return call
 
 
+def tool_urls(base: str) -> dict[str, str]:
+    """The tool's addresses that a TA pastes into the LMS, under the service's public address `base`
+    (the /ta/lti page and `autograder lti add-platform` show the same)."""
+    base = base.rstrip("/")
+    return {"login": f"{base}/lti/login", "launch": f"{base}/lti/launch", "jwks": f"{base}/lti/jwks",
+            "deep_link": f"{base}/lti/launch", "domain": base.split("://", 1)[-1].split("/", 1)[0]}
+
+
 def max_score(settings: ServiceSettings) -> float:
     """The assignment's one maximum score (a missing student's 0 is out of it; a line item's maximum)."""
-    from api.scoring import scale  # pure: the rubric and the settings, no web framework
-
     return scale(settings).max_score
 
 

@@ -116,9 +116,19 @@ class ServiceSettings(Settings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'autograder.sqlite'}"
 
-    def cli_database_url(self) -> str:
-        """The database a CLI command works on; said on stderr when no setting chose it (see database_notice)."""
-        notice = database_notice(self)
+    def cli_database_url(self, *, creates: bool = False, default_var: Path | None = None) -> str:
+        """The database a CLI command works on; said on stderr when no setting chose it (see database_notice).
+
+        Only a command that makes something (`creates`: an assignment, a roster, a token, an
+        account, a platform) may start an empty database there; one that reads, or changes what
+        must exist already, refuses instead: an empty list from a database made just now would
+        read as "the service has none"."""
+        notice = database_notice(self, default_var or PROJECT_ROOT / "var")
+        path = self.var_dir / "autograder.sqlite"
+        if notice and not creates and not path.exists():
+            raise SystemExit(f"autograder: no database at {path} (AUTOGRADER_VAR_DIR and AUTOGRADER_DATABASE_URL "
+                             "are not set), so there is nothing to read: set AUTOGRADER_VAR_DIR to the service's "
+                             "var folder. Nothing was created.")
         if notice:
             print(notice, file=sys.stderr)
         return self.resolved_database_url()

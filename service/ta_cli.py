@@ -16,10 +16,10 @@ _STDIN = click.option("--password-stdin", is_flag=True,
                       help="Read the password from the first line of stdin (for scripts) instead of a prompt.")
 
 
-def _database_url() -> str:  # imported late: `autograder grade` needs none of this
+def _database_url(*, creates: bool = False) -> str:  # imported late: `autograder grade` needs none of this
     from service.settings import ServiceSettings
 
-    return ServiceSettings().cli_database_url()
+    return ServiceSettings().cli_database_url(creates=creates)
 
 
 def _password(from_stdin: bool) -> str:
@@ -28,12 +28,12 @@ def _password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _call(fn, **kwargs):  # noqa: ANN001, ANN003, ANN202 - one storage call in a session, refusals as CLI errors
+def _call(fn, *, creates: bool = False, **kwargs):  # noqa: ANN001, ANN003, ANN202 - one storage call in a session, refusals as CLI errors
     from storage.db import session_scope
     from storage.ta_accounts import TaAccountError
 
     try:
-        with session_scope(_database_url()) as session:
+        with session_scope(_database_url(creates=creates)) as session:
             return fn(session, **kwargs)
     except TaAccountError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -51,7 +51,7 @@ def ta_create(name: str, password_stdin: bool) -> None:
     """Make an account NAME; the password (at least 10 characters) is stored only as its argon2 hash."""
     from storage.ta_accounts import create_ta_account
 
-    _call(create_ta_account, name=name, password=_password(password_stdin))
+    _call(create_ta_account, creates=True, name=name, password=_password(password_stdin))
     click.echo(f"TA account {name} created; sign in at /ta/signin")
 
 

@@ -13,10 +13,11 @@ import click
 
 from grader.gpu import concurrency_for, cuda_problem, free_memory, is_cuda
 from grader.settings import Settings
-from service.cli import main
+from grader.cli import main
 
 
 def worker_command(*, concurrency: int, queue: str, name: str, loglevel: str) -> list[str]:
+    """The Celery worker's argv: `autograder worker` execs it, `serve` starts one per worker."""
     return [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", queue,
             "--concurrency", str(concurrency), "--loglevel", loglevel, "-n", name]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -21,6 +22,21 @@ from storage.models import (Assignment, AuditEntry, Extension, FinalRule, LatePo
 
 class CourseError(ValueError):
     """A refusal with a message for the TA or student who asked."""
+
+
+class StudentIdError(CourseError):
+    """A student ID that is not one: the web routes answer it as a refused upload, the CLI as its error."""
+
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_student_id(value: str) -> str:
+    """The ID stripped, if it is one a roster, a folder name and a URL can all hold."""
+    value = value.strip()
+    if not STUDENT_ID.match(value):
+        raise StudentIdError("The student ID may use letters, digits, '.', '_' and '-' (at most 64), e.g. 2021320322.")
+    return value
 
 
 def token_sha256(token: str) -> str:

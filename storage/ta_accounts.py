@@ -14,6 +14,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.course import token_sha256
 from storage.models import ApiToken, TaAccount, now
 
 MIN_PASSWORD_LENGTH = 10
@@ -123,10 +124,18 @@ def authenticate_ta(session: Session, *, name: str, password: str) -> TaAccount 
 
 # ---------------------------------------------------------------- REST bearer tokens
 
+def create_api_token(session: Session, *, name: str) -> str:
+    """A new token named `name`, returned once: only its sha256 is stored, so it cannot be shown again."""
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+        raise TaAccountError(f"A token named {name!r} exists already.")
+    token = secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, token_sha256=token_sha256(token)))
+    session.flush()
+    return token
+
+
 def api_token_name(session: Session, *, token: str) -> str | None:
     """The name of the REST token `token`, or None; tokens are stored as sha256 only."""
-    from storage.course import token_sha256
-
     return session.scalar(select(ApiToken.name).where(ApiToken.token_sha256 == token_sha256(token)))
 
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, SettingsDep, TaDep
-from api.roster import links_csv, parse_roster_csv, sign_in_url
-from api.uploads import UploadError
+from api.auth import TaDep
+from api.deps import SessionDep, SettingsDep
 from api.views import AuditView, GradebookRowView, audit_view, gradebook_row_view
 from api.course_exports import canvas_csv, course_gradebook_csv
-from api.scoring import scale
+from service.roster import RosterError, links_csv, parse_roster_csv, sign_in_url
+from service.scoring import scale
 from storage import course, gradebook
 from storage.models import Assignment
 
@@ -141,8 +141,8 @@ async def import_roster(request: Request, session: SessionDep, settings: Setting
     as JSON or (`format=csv`) as the mail-merge CSV student_id,name,email,link."""
     try:
         rows = parse_roster_csv(await file.read(4 << 20))
-    except UploadError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+    except RosterError as exc:
+        raise HTTPException(422, str(exc)) from exc
     issued = course.import_roster(session, rows=rows)
     base = settings.public_url or str(request.base_url)
     if format == "csv":

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api import lti
-from api.auth import LimiterDep, attach_csrf, sign_in_student, sign_in_ta
-from api.deps import SessionDep, SettingsDep, TaPageDep
+from api.auth import LimiterDep, TaPageDep, attach_csrf, sign_in_student, sign_in_ta
+from api.deps import SessionDep, SettingsDep
 from api.routes.pages import templates
 from service import lti_services
 from service.settings import ServiceSettings

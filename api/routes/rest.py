@@ -9,12 +9,12 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from api.auth import CsrfDep, LimiterDep, ViewerDep, can_view
-from api.deps import SessionDep, SettingsDep, StoreDep, TaDep
+from api.auth import CsrfDep, LimiterDep, TaDep, ViewerDep, can_view
+from api.deps import SessionDep, SettingsDep, StoreDep
 from api.exports import gradebook_csv, gradescope_results, prairielearn_results
 from api.paper_views import PaperView, paper_view, zone_of
 from api.submit import accept_batch, send, submit_report, submit_upload
-from api.scoring import scale
+from service.scoring import scale
 from api.uploads import Entry, UploadError, ZipContents, check_source, check_student_id, read_zip, student_of
 from api.views import SubmissionView, one_view, submission_views
 from grader.report import Report, without_other_grades

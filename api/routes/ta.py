@@ -11,16 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from api.auth import attach_csrf
-from api.deps import SessionDep, SettingsDep, TaPageDep
-from api.roster import parse_roster_csv, sign_in_url
+from api.auth import TaPageDep, attach_csrf
+from api.deps import SessionDep, SettingsDep
 from api.routes.pages import templates
 from api.similarity_view import pair_context, similarity_context
 from api.submit import send
 from api.ta_context import (TableQuery, detail_context, overview_context, paper_page_context, pick_assignment,
                             queue_view, roster_context, roster_import_context, table_context)
 from api.ta_live import QueueFeed, TooManyTaStreams
-from api.uploads import UploadError
+from service.roster import RosterError, parse_roster_csv, sign_in_url
 from storage import course, gradebook, papers, service
 from storage.db import session_scope
 from storage.models import Paper, Submission
@@ -218,9 +217,9 @@ async def import_roster(request: Request, session: SessionDep, settings: Setting
     sign-in links issued now (a table and a links.csv download, shown once: only hashes are kept)."""
     try:
         rows = parse_roster_csv(await file.read(4 << 20))
-    except UploadError as exc:
+    except RosterError as exc:
         return _page(request, "ta_roster.html", roster_context(session, settings, error=str(exc)) | {"ta": ta},
-                     status_code=exc.status)
+                     status_code=422)
     context = roster_import_context(session, settings, rows=rows, base_url=_base_url(request, settings))
     response = _page(request, "ta_roster.html", context | {"ta": ta})
     response.headers["Cache-Control"] = "no-store"  # the links are shown once

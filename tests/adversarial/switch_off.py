@@ -231,7 +231,7 @@ SWITCHES = [
     ("next may name another host (sign-in: open redirect)", "api/auth.py",
      '    return value if value.startswith("/") and not value.startswith(("//", "/\\\\")) else default',
      "    return value", [T + "test_next_may_only_be_a_path_on_this_site"]),
-    ("TA session's REST changes not CSRF-checked (sign-in)", "api/deps.py",
+    ("TA session's REST changes not CSRF-checked (sign-in)", "api/auth.py",
      '"<token>.", headers={"WWW-Authenticate": "Bearer"})\n    if request.method not in SAFE_METHODS:',
      '"<token>.", headers={"WWW-Authenticate": "Bearer"})\n    if False:',
      [T + "test_signed_in_ta_reaches_ta_routes_and_any_submission_without_a_token"]),
@@ -275,7 +275,7 @@ SWITCHES = [
     ("startup line silent when accuracy is not measured", "service/cli.py",
      ': accuracy NOT measured, {s.why_no_accuracy} ({s.setting})")', '")',
      ["tests/api/test_serve.py::test_the_page_and_the_startup_line_say_when_accuracy_is_not_measured_and_why"]),
-    ("a missing data folder taken for measured accuracy", "api/scoring.py", "    elif not Path(data_dir).is_dir():",
+    ("a missing data folder taken for measured accuracy", "service/scoring.py", "    elif not Path(data_dir).is_dir():",
      "    elif False:", ["tests/api/test_serve.py::test_the_page_and_the_startup_line_say_when_accuracy_is_not_measured_and_why"]),
     ("result page history out of each grade's own maximum", "api/templates/result.html",
      "{{ '%g'|format(h.score) }} / {{ '%g'|format(scale.max_score) }}", "{{ '%g'|format(h.score) }} / {{ '%g'|format(h.max_score) }}",
@@ -288,10 +288,10 @@ SWITCHES = [
      "{{ '%g'|format(report.score) }} / {{ '%g'|format(report.max_score) }}",
      ["tests/api/test_pages_render.py::test_history_is_out_of_one_maximum_whatever_each_grade_had"]),
     # The TA dashboard (issue 14).
-    ("TA pages open without a TA signed in", "api/deps.py",
+    ("TA pages open without a TA signed in", "api/auth.py",
      "    if name is None:\n        back = request.url.path", "    if False:\n        back = request.url.path",
      [D + "test_pages_need_a_signed_in_ta"]),
-    ("TA page forms without the CSRF check", "api/deps.py",
+    ("TA page forms without the CSRF check", "api/auth.py",
      'headers={"Location": "/ta/signin?" + urlencode({"next": target})})\n    if request.method not in SAFE_METHODS:',
      'headers={"Location": "/ta/signin?" + urlencode({"next": target})})\n    if False:',
      [D + "test_detail_shows_deductions_at_their_lines_and_an_override_reaches_gradebook_and_audit"]),
@@ -423,6 +423,10 @@ SWITCHES = [
     ("a route's writes commit before its response", "api/deps.py",
      '_session = Depends(get_session, scope="function")', '_session = Depends(get_session)',
      ["tests/api/test_deps.py::test_the_write_is_committed_before_the_response"]),
+    ("CSV cells starting with = + - @ not neutralised (spreadsheet formulas)", "service/csv_cells.py",
+     '    if text.startswith(FORMULA_PREFIXES):\n        return "\'" + text\n', "",
+     ["tests/service/test_roster.py::test_links_csv_neutralises_formulas",
+      "tests/api/test_exports.py::test_csv_formula_injection_neutralised"]),
 ]
 
 

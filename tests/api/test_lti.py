@@ -222,6 +222,9 @@ def test_cli_registers_and_lists_platforms(tmp_path: Path) -> None:
         return subprocess.run([sys.executable, "-m", "service.cli", "lti", *args], cwd=REPO, env=env,
                               capture_output=True, text=True)
 
+    assert cli("list").stdout.startswith("no LMS registered yet")
+    assert cli("courses").stdout.startswith("no LMS course seen yet")
+
     common = ["--issuer", "https://canvas.instructure.com", "--client-id", "10000000000001",
               "--auth-login-url", "https://sso.canvaslms.com/api/lti/authorize_redirect",
               "--auth-token-url", "https://sso.canvaslms.com/login/oauth2/token",
@@ -229,6 +232,9 @@ def test_cli_registers_and_lists_platforms(tmp_path: Path) -> None:
     assert cli("add-platform", *common, "--deployment-id", "1:abc", "--name", "Canvas").returncode == 0
     out = cli("add-platform", *common, "--deployment-id", "2:def")
     assert out.returncode == 0 and "deployments: 1:abc 2:def" in out.stdout, out.stderr
+    # The LMS needs the tool's URLs next; without AUTOGRADER_PUBLIC_URL they are the CLI's guess, said so.
+    assert "http://127.0.0.1:8000/lti/login" in out.stdout and "/lti/jwks" in out.stdout, out.stdout
+    assert "AUTOGRADER_PUBLIC_URL is not set" in out.stderr
     listing = cli("list").stdout
     assert "Canvas\thttps://canvas.instructure.com\t10000000000001\t1:abc,2:def\t" in listing
     bad = cli("add-platform", *common[:-1], "not-a-url", "--deployment-id", "3")

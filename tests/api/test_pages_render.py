@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from api.routes.pages import templates
-from api.scoring import Scale
+from service.scoring import Scale
 from api.views import SubmissionView
 
 MEASURED = Scale(structure_points=105, accuracy_points=10, why_no_accuracy=None)

@@ -25,8 +25,8 @@ import pytest
 from api.course_exports import course_gradebook_csv
 from api.exports import gradebook_csv
 from api.routes.course import assignment_view
-from api.routes.pages import templates
-from api.scoring import Scale
+from api.routes.ta import templates  # the pages' templates with the TA pages' globals (public_url_missing)
+from service.scoring import Scale
 from api.submit import accept, accept_batch
 from api.ta_context import TableQuery
 from api.uploads import read_zip

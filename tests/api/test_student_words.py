@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.routes.pages import templates
-from api.scoring import scale
+from service.scoring import scale
 from api.uploads import UploadError, check_source
 from service.settings import ServiceSettings
 from storage.course import time_left

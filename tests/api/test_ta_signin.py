@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.deps import TaPageDep
+from api.auth import TaPageDep
 from grader.rubric import SOLUTION
 from tests.api.conftest import REPO, Service, make_service
 from tests.conftest import listening
@@ -100,7 +100,8 @@ def test_signed_in_ta_reaches_ta_routes_and_any_submission_without_a_token(api: 
     assert ta.get(f"/s/{sid}").status_code == 200
     assert in_db(api, get_ta_account, name="alice").last_sign_in_at is not None
     # A change made with the session cookie needs the page's CSRF token; a bearer script does not.
-    assert ta.put("/api/assignments/resnet50", json={"title": "forged"}).status_code == 403
+    forged = ta.put("/api/assignments/resnet50", json={"title": "forged"})
+    assert forged.status_code == 403 and "Authorization: Bearer <token>" in forged.json()["detail"], forged.text
     token = form_token(ta)
     r = ta.put("/api/assignments/resnet50", json={"title": "From the session"}, headers={"X-CSRF-Token": token})
     assert r.status_code == 200 and r.json()["title"] == "From the session"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import service.cli  # noqa: F401 - registers the commands on the group
@@ -43,3 +44,14 @@ def test_a_command_says_which_database_when_no_setting_chose_it(tmp_path: Path) 
     assert using and "using the database" in using and str(default / "autograder.sqlite") in using
     assert database_notice(ServiceSettings(var_dir=tmp_path / "elsewhere", database_url=None), default_var=default) is None
     assert database_notice(ServiceSettings(var_dir=default, database_url="sqlite:///x.db"), default_var=default) is None
+
+
+def test_a_command_that_reads_refuses_to_make_an_empty_database(tmp_path: Path) -> None:
+    """An empty list from a database made just now would read as "the service has none"."""
+    default = tmp_path / "var"
+    settings = ServiceSettings(var_dir=default, database_url=None)
+    with pytest.raises(SystemExit, match="no database at .*nothing to read.*AUTOGRADER_VAR_DIR"):
+        settings.cli_database_url(default_var=default)
+    assert not (default / "autograder.sqlite").exists()
+    url = settings.cli_database_url(creates=True, default_var=default)  # e.g. `assignment set`
+    assert url.endswith(str(default / "autograder.sqlite"))

@@ -87,3 +87,18 @@ def test_token_list_and_revoke(run) -> None:  # noqa: ANN001
     assert [line.split("\t")[0] for line in run("token", "list").output.splitlines()] == ["grading-script"]
     r = run("token", "revoke", "canvas-sync")
     assert r.exit_code != 0 and "no token named" in r.output
+
+
+def test_token_create_prints_a_token_once_and_refuses_a_taken_name(run) -> None:  # noqa: ANN001
+    from storage.db import session_scope
+    from storage.ta_accounts import api_token_name
+
+    made = run("token", "create", "scripts")
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    with session_scope(run.url) as s:
+        assert api_token_name(s, token=token) == "scripts" and api_token_name(s, token=token + "x") is None
+    again = run("token", "create", "scripts")
+    assert again.exit_code != 0 and "exists already" in again.output
+    with session_scope(run.url) as s:
+        assert api_token_name(s, token=token) == "scripts"  # the first token still works

@@ -6,8 +6,7 @@ import io
 
 import pytest
 
-from api.roster import links_csv, parse_roster_csv
-from api.uploads import UploadError
+from service.roster import RosterError, links_csv, parse_roster_csv
 from storage.course import IssuedLink
 
 
@@ -25,7 +24,7 @@ def test_roster_rows_by_header_with_bom_and_extra_columns() -> None:
     ("student_id\nA\u00e91\n".encode("latin-1"), "not UTF-8"),
 ])
 def test_bad_rosters_are_refused_in_words(data: bytes, words: str) -> None:
-    with pytest.raises(UploadError, match=words):
+    with pytest.raises(RosterError, match=words):
         parse_roster_csv(data)
 
 
