@@ -6,6 +6,7 @@ ones the mutation lists. Findings of source "reported" stand for what a child sa
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from types import ModuleType
 
 import pytest
@@ -39,6 +40,12 @@ def _module(source: str) -> ModuleType:
     return module
 
 
+@lru_cache(maxsize=None)
+def _verdicts(source: str) -> dict[str, verify.Verdict]:
+    """The verifier's verdicts of `source` (exported once per source: the exports take seconds)."""
+    return verify.verdicts(_programs(source), verify.reference(TABLE), TABLE, SEED)
+
+
 def _programs(source: str) -> dict[str, dict]:
     module = _module(source)
     out: dict[str, dict] = {}
@@ -65,7 +72,7 @@ def _findings(verdicts: dict[str, verify.Verdict], expected: Expected) -> Findin
 
 
 def _judged(source: str, ref: verify.Reference, expected: Expected) -> dict[str, tuple[float, bool]]:
-    verdicts = verify.verdicts(_programs(source), ref, TABLE, SEED)
+    verdicts = _verdicts(source)
     judged = judge_report(_findings(verdicts, expected), RUBRIC, TABLE, skip_training=True)
     assert judged.status == "graded" and judged.error is None
     return {i.id: (i.points, i.verified) for i in judged.items if not i.skipped}
@@ -94,7 +101,7 @@ def test_the_reference_scores_full_marks_verified(ref: verify.Reference, expecte
 def test_the_effect_of_a_deduction_is_data(ref: verify.Reference, expected: Expected) -> None:
     """A ReLU after the addition: the block computes the same function on the probe (effect
     "none", said by the check that found it) yet loses the forward's points."""
-    verdicts = verify.verdicts(_programs(MUTATIONS["relu_after_addition"].apply()), ref, TABLE, SEED)
+    verdicts = _verdicts(MUTATIONS["relu_after_addition"].apply())
     judged = judge_report(_findings(verdicts, expected), RUBRIC, TABLE, skip_training=True)
     q1 = next(i for i in judged.items if i.id == "q1_downsample")
     assert [(d.where, d.effect) for d in q1.deductions] == [("forward", "none")]
@@ -103,7 +110,7 @@ def test_the_effect_of_a_deduction_is_data(ref: verify.Reference, expected: Expe
 def test_a_reported_finding_is_never_verified(ref: verify.Reference, expected: Expected) -> None:
     """Rule one: the reference's own facts, said by the child (source "reported"), give points
     that wait for a TA; a program's finding of the same facts is verified."""
-    verdicts = verify.verdicts(_programs(SOLUTION.read_text()), ref, TABLE, SEED)
+    verdicts = _verdicts(SOLUTION.read_text())
     trusted = _findings(verdicts, expected)
     name = RUBRIC.q1_downsample.block
     claimed = dict(trusted.blocks)
@@ -146,7 +153,7 @@ def test_an_import_failure_rejects_with_the_students_line(expected: Expected) ->
 
 
 def test_missing_classes_are_named(ref: verify.Reference, expected: Expected) -> None:
-    verdicts = verify.verdicts(_programs(SOLUTION.read_text()), ref, TABLE, SEED)
+    verdicts = _verdicts(SOLUTION.read_text())
     findings = _findings(verdicts, expected)
     judged = judge_report(Findings(**{**findings.__dict__, "missing_classes": ["ResidualBlock"]}), RUBRIC, TABLE,
                           skip_training=True)
@@ -157,7 +164,7 @@ def test_missing_classes_are_named(ref: verify.Reference, expected: Expected) ->
 def test_an_output_unlike_the_references_costs_only_its_block(ref: verify.Reference, expected: Expected) -> None:
     """Our run of one block gave NaN of another size: that block loses its forward's points, the
     other block keeps all of its own."""
-    verdicts = verify.verdicts(_programs(SOLUTION.read_text()), ref, TABLE, SEED)
+    verdicts = _verdicts(SOLUTION.read_text())
     findings = _findings(verdicts, expected)
     name = RUBRIC.q1_downsample.block
     good = findings.blocks[name]
