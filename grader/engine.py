@@ -24,6 +24,7 @@ from grader.rubric import part_inputs as rubric_part_inputs
 from grader.sandbox import Limits, Outcome, SandboxUnavailable
 
 if TYPE_CHECKING:
+    from grader.findings import BlockFacts, Failure, Findings
     from grader.training import TrainSettings
 
 MAX_SOURCE_BYTES = 256 << 10
@@ -241,7 +242,9 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
     else:
         result = run_training(source=source, data=data, checkpoint=config.checkpoint, settings=config.train,
                               threads=config.threads, allow_unsafe=config.allow_unsafe, on_event=emit)
-        item = _self_reported(accuracy_item(rubric, result), checked.problem)
+        from grader.judge import self_reported
+
+        item = self_reported(accuracy_item(rubric, result), checked.problem)
         report.trust.fine_tune = f"self-reported: {checked.problem}"
         timings["training"] = time.perf_counter() - started
     report.sandbox["training"] = {"status": result.outcome.status, "exit_code": result.outcome.exit_code,
@@ -477,10 +480,7 @@ def _rejected(submission: Submission, config: GradeConfig, error: Error, started
 
 
 def _max_score(config: GradeConfig) -> float:
-    r = config.rubric
-    total = (r.q1_downsample.points + r.q1_no_downsample.points + r.q2_blanks.points
-             + r.q2_layer3.points + r.q2_layer4.points)
-    return total + (0 if config.skip_training else r.accuracy.points)
+    return config.rubric.max_score(with_accuracy=not config.skip_training)
 
 
 def _outcome_error(outcome: Outcome) -> Error | None:
@@ -490,153 +490,102 @@ def _outcome_error(outcome: Outcome) -> Error | None:
                  else (outcome.reason or "The grading process crashed."))
 
 
-def _import_error(imported: Any) -> Error:
-    e = imported.error
-    kind = e.kind if e.kind in ("syntax_error", "import_error", "runtime_error", "crashed") else "runtime_error"
-    message = {
-        "syntax_error": f"Syntax error on line {e.line}: {e.message}",
-        "import_error": f"Your file imports the module {e.module!r}, which the grader does not have. "
-                        "Use only torch and the Python standard library.",
-    }.get(kind, f"Your file raised an error while being imported: {e.message}")
-    if kind == "crashed":
-        message = (f"Your file called sys.exit({e.message}) while being imported, which stops the grader's "
-                   "process; remove it (the grader imports your file, it does not run it as a script).")
-    return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)
-
-
-def _student_lines(msg: Any, field: str, reported: Any) -> Any:
+def _student_lines(ours: Failure | None, theirs: Any) -> Failure | None:
     """A crash our code found, with the lines of the student's file the child's own run named
-    (feedback only: where to look; no point depends on them)."""
-    ours, theirs = getattr(msg, field), getattr(reported, field, None) if reported is not None else None
+    (`theirs`: its error; feedback only: where to look; no point depends on them)."""
     if ours is None or theirs is None or not theirs.traceback:
-        return msg
-    return msg.model_copy(update={field: ours.model_copy(update={"traceback": theirs.traceback,
-                                                                  "line": theirs.line})})
+        return ours
+    return ours.model_copy(update={"traceback": list(theirs.traceback), "line": theirs.line})
 
 
-def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[[], Item]) -> Item:
-    """One item's judgement; if judging itself fails, that item says so and the grade goes on."""
-    from grader import judge
+def _findings(config: GradeConfig, expected: Any, found: Collector, outcome: Outcome,
+              programs: dict[str, Any], seed: int) -> Findings:
+    """The one set of findings the judge reads, built here from what we ran and read.
 
-    try:
-        return judge_item()
-    except Exception as exc:  # a grader bug or data it did not expect: never a failed grade
-        return judge.not_graded(rubric_item, item_id, points,
-                                f"This item could not be graded ({type(exc).__name__}: {str(exc)[:200]}); "
-                                "a TA will grade it by hand.")
+    `programs` maps "model" and each probe block to verify.Verdict: where a verdict has
+    findings, they are ours ("program", or "parts" where the forward fails); where the program
+    was refused, the child's own messages are copied in as "reported" (judged self-reported).
+    """
+    from grader import verify
+    from grader.findings import (BlockFinding, Findings, ModelFacts, ModelFinding, ReportedLogits, ShapeFacts,
+                                 StageRow, failure, rows)
+
+    imported = found.get("import")
+    definitions = found.get("definitions")
+    names = definitions.names if definitions else {}
+    missing = ([n for n in ("ResidualBlock", "ResNet50_layer4") if names.get(n) != "class"]
+               if definitions is not None else [])
+    blocks: dict[str, BlockFinding] = {}
+    for name in config.table.probe_blocks:
+        verdict = programs[name]
+        if verdict.block is not None:  # a program, or the programs of its parts where it crashes
+            facts, ref_block = verdict.block
+            if verdict.crashed:
+                reported = found.blocks.get(name)
+                facts = facts.model_copy(update={"shape_error": _student_lines(
+                    facts.shape_error, reported.shape_error if reported is not None else None)})
+            blocks[name] = BlockFinding("parts" if verdict.crashed else "program", facts, ref_block)
+        else:
+            msg = found.blocks.get(name)
+            blocks[name] = BlockFinding("reported", None if msg is None else _reported_block(msg),
+                                        expected.blocks[name], verdict.problem)
+    verdict = programs[verify.MODEL]
+    if verdict.model is not None:
+        model_facts, shapes = verdict.model
+        if verdict.crashed:
+            reported_shapes = found.get("shapes")
+            shapes = shapes.model_copy(update={"error": _student_lines(
+                shapes.error, reported_shapes.error if reported_shapes is not None else None)})
+        # The checkpoint's fit from the program's own parameters (names and shapes).
+        fits = dict(model_facts.state_dict or []) == expected.checkpoint_shapes
+        model = ModelFinding("parts" if verdict.crashed else "program", model_facts, shapes,
+                             checkpoint_loaded=fits, equivalence=verdict.equivalence)
+    else:
+        model_msg, shapes_msg = found.get("model"), found.get("shapes")
+        ckpt_msg, eq_msg = found.get("checkpoint"), found.get("equivalence")
+        model = ModelFinding(
+            "reported",
+            None if model_msg is None else ModelFacts(
+                error=failure(model_msg.error), num_classes_default=model_msg.num_classes_default,
+                modules=rows(model_msg.modules), state_dict=model_msg.state_dict),
+            None if shapes_msg is None else ShapeFacts(
+                rows=[StageRow(stage=r.stage, shape=r.shape) for r in shapes_msg.rows],
+                error=failure(shapes_msg.error), failed_stage=shapes_msg.failed_stage),
+            checkpoint_loaded=None if ckpt_msg is None else ckpt_msg.loaded,
+            checkpoint_error=None if ckpt_msg is None else ckpt_msg.error,
+            reported_logits=None if eq_msg is None else ReportedLogits(
+                logits=eq_msg.logits, shape=eq_msg.shape, error=failure(eq_msg.error)),
+            problem=verdict.problem)
+    import_error = imported.error if imported is not None else None
+    return Findings(expected=expected, import_failure=failure(import_error),
+                    import_kind=import_error.kind if import_error else None,
+                    import_module=import_error.module if import_error else None,
+                    imported=imported is not None, missing_classes=missing, run_error=_outcome_error(outcome),
+                    blocks=blocks, model=model, program_problems={n: v.problem for n, v in programs.items()},
+                    seed=seed)
 
 
-def _safely_apply(check: Callable[[], None]) -> None:
-    """A check that only adds deductions: if it fails on data it did not expect, the item stays
-    as judged (never a failed grade)."""
-    try:
-        check()
-    except Exception:  # noqa: BLE001 - the grade goes on; the item keeps its probe verdict
-        pass
+def _reported_block(msg: Any) -> "BlockFacts":
+    """The child's BlockMsg copied field by field (validated at the edge, judged self-reported)."""
+    from grader.findings import BlockFacts, failure, rows
 
-
-def _self_reported(item: Item, why: str) -> Item:
-    item.verified = False
-    item.review = (f"Self-reported: {why}. These points come from your own process's report and "
-                   "count once a TA has reviewed them.")
-    return item
+    return BlockFacts(error=failure(msg.error), modules=rows(msg.modules), state_dict=msg.state_dict,
+                      shape=msg.shape, shape_error=failure(msg.shape_error), output=msg.output,
+                      load_error=msg.load_error, graph=msg.graph)
 
 
 def _judge(submission: Submission, config: GradeConfig, expected: Any,
            found: Collector, outcome: Outcome, programs: dict[str, Any], seed: int) -> Report:
-    """Items from the checked programs where there are any; from the child's report otherwise.
+    """The report: our findings (rule one: grader/judge.py judge_report) judged by the rubric."""
+    from grader import judge
 
-    `programs` maps "model" and each probe block to verify.Verdict. An item whose program
-    was refused is judged from the child's own messages and marked self-reported.
-    """
-    from grader import judge, verify  # imports torch; loaded by then
-    from grader.protocol import CheckpointMsg
-
-    rubric = config.rubric
-    imported = found.get("import")
-    definitions = found.get("definitions")
-    error = _outcome_error(outcome)
-    if imported is not None and imported.error is not None:
-        return _finish(submission, config, "rejected", [], Checks(), _import_error(imported), outcome)
-    if imported is None:
-        error = error or Error(kind="crashed", message="The grading process stopped before importing the file.")
-        return _finish(submission, config, "rejected", [], Checks(), error, outcome)
-
-    names = definitions.names if definitions else {}
-    missing = [n for n in ("ResidualBlock", "ResNet50_layer4") if names.get(n) != "class"]
-    if definitions is not None and missing:
-        error = Error(kind="missing_definition",
-                      message=f"Your file does not define {' and '.join(missing)} as an nn.Module class; "
-                              "keep the skeleton's class names.")
-    unavailable = (f"Not checked: {error.message}" if error else None)
-
-    items: list[Item] = []
-    rebuilt: list[str] = []
-    for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
-        spec = config.table.probe_blocks[item.block]
-        checked = programs[item.block]
-        if checked.block is not None:  # a program, or the programs of its parts where it crashes
-            block = checked.block
-            if checked.crashed:
-                rebuilt.append(item.block)
-                block = (_student_lines(block[0], "shape_error", found.blocks.get(item.block)), block[1])
-            items.append(_safely(item, item_id, item.points, lambda: judge.judge_block(
-                item, item_id, *block, spec.args, None)))
-        else:
-            msg = found.blocks.get(item.block)
-            graded = _safely(item, item_id, item.points, lambda: judge.judge_block(
-                item, item_id, msg, expected.blocks[item.block], spec.args, unavailable))
-            items.append(graded if msg is None or msg.error is not None else _self_reported(graded, checked.problem))
-
-    checked = programs[verify.MODEL]
-    if checked.model is not None:
-        model, shapes_msg = checked.model
-        if checked.crashed:
-            shapes_msg = _student_lines(shapes_msg, "error", found.get("shapes"))
-        shapes = judge.check_shapes(shapes_msg, expected, None)
-        fits = dict(model.state_dict or []) == expected.checkpoint_shapes
-        ckpt = judge.check_checkpoint(model, CheckpointMsg(type="checkpoint", loaded=fits, error=None), expected)
-        equivalence = (judge.EquivalenceCheck(checked=False, message="Not checked: the forward fails.")
-                       if checked.crashed else
-                       checked.equivalence if ckpt.ok and checked.equivalence is not None else
-                       judge.EquivalenceCheck(checked=False, message="Not checked: the checkpoint did not load."))
-        trusted_model = True
-        if checked.crashed:
-            rebuilt.append(verify.MODEL)
-    else:
-        model = found.get("model")
-        shapes = judge.check_shapes(found.get("shapes"), expected, unavailable if model else None)
-        ckpt = judge.check_checkpoint(model, found.get("checkpoint"), expected)
-        equivalence = judge.check_equivalence(found.get("equivalence"), ckpt, expected)
-        trusted_model = False
-    model_items = [_safely(rubric.q2_blanks, "q2_blanks", rubric.q2_blanks.points, lambda: judge.judge_blanks(
-        rubric.q2_blanks, model, shapes, equivalence, unavailable))]
-    for item_id, layer_item in (("q2_layer3", rubric.q2_layer3), ("q2_layer4", rubric.q2_layer4)):
-        model_items.append(_safely(layer_item, item_id, layer_item.points, lambda: judge.judge_layer(
-            layer_item, item_id, model, config.table, shapes, unavailable)))
-    if not trusted_model and model is not None and model.modules is not None:
-        model_items = [_self_reported(i, checked.problem) for i in model_items]
-    items += model_items
-    if trusted_model:
-        for item_id, block_item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
-            q1, probe = next(i for i in items if i.id == item_id), programs[block_item.block].block
-            if q1.verified and probe is not None:  # the reference block as the verifier described it
-                downsample = bool(config.table.probe_blocks[block_item.block].args[3])
-                _safely_apply(lambda: judge.model_block_problems(block_item, item_id, q1, model, probe[1],
-                                                                 config.table, downsample))
-        judge.guard_equivalence(items, equivalence, rubric.equivalence)
-    if config.skip_training:
-        items.append(Item(id="accuracy", title=rubric.accuracy.title, points=0, max_points=0,
-                          passed=False, skipped=True,
-                          feedback=["Skipped: structure-only grading (no fine-tuning was run)."]))
-    checks = Checks(checkpoint_load=ckpt, equivalence=equivalence, shapes=shapes)
-    if model is not None and model.error is not None and error is None:
-        error = Error(kind="runtime_error", message=f"ResNet50_layer4() raised {model.error.message}",
-                      line=model.error.line, traceback=model.error.traceback)
-    report = _finish(submission, config, "graded", items, checks, error, outcome)
-    report.trust.programs = {name: c.problem for name, c in programs.items()}
-    report.trust.rebuilt = rebuilt
-    report.trust.draw_seed = seed
+    findings = _findings(config, expected, found, outcome, programs, seed)
+    judged = judge.judge_report(findings, config.rubric, config.table, skip_training=config.skip_training)
+    report = _finish(submission, config, judged.status, judged.items, judged.checks, judged.error, outcome)
+    if judged.status == "graded":
+        report.trust.programs = findings.program_problems
+        report.trust.rebuilt = judged.rebuilt
+        report.trust.draw_seed = seed
     return report
 
 

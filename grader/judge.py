@@ -1,19 +1,21 @@
-"""Judge the child's findings against the reference: rubric items and checks, with reasons.
+"""Judge one grade's findings against the reference: rubric items and checks, with reasons.
 
-Every deduction says what the student wrote, what the table expects and the effect.
+The judge reads only grader/findings.py Findings, which our own code builds; every deduction
+says what the student wrote, what the table expects and the effect.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal
 
 import torch
 
 from grader import tree
 from grader.expected import Expected, ExpectedBlock
-from grader.protocol import BlockMsg, CheckpointMsg, EquivalenceMsg, ModelMsg, ModuleEntry, ShapesMsg
-from grader.report import (CheckpointCheck, Deduction, Effect, EquivalenceCheck, Item,
+from grader.findings import BlockFacts, Findings, ModelFacts, ReportedLogits, Row, ShapeFacts
+from grader.report import (CheckpointCheck, Checks, Deduction, Effect, EquivalenceCheck, Error, Item,
                            ShapeRow, ShapesCheck)
-from grader.rubric import BlanksItem, BlockItem, EquivalenceRule, LayerItem, Table
+from grader.rubric import BlanksItem, BlockItem, EquivalenceRule, LayerItem, Rubric, Table
 
 CONV_FIELDS = {"in_channels": "input channels", "out_channels": "output channels",
                "kernel_size": "kernel size", "stride": "stride", "padding": "padding",
@@ -40,7 +42,7 @@ def not_graded(rubric_item: Any, item_id: str, max_points: float, why: str) -> I
 
 # ---------------------------------------------------------------- Q1: the bottleneck block
 
-def _units(modules: list[ModuleEntry] | list[dict[str, Any]], prefix: str) -> list[list[dict[str, Any]]]:
+def _units(modules: list[Row] | list[dict[str, Any]], prefix: str) -> list[list[dict[str, Any]]]:
     """The leaf modules under `prefix`, grouped into units that each start at a conv.
 
     Grouping leaves (not children) grades `conv1x1(...)` units and hand-written flat
@@ -80,7 +82,7 @@ def _compare_unit(found: list[dict[str, Any]], expected: list[dict[str, Any]]) -
     return problems
 
 
-def judge_block(rubric_item: BlockItem, item_id: str, msg: BlockMsg | None, expected: ExpectedBlock,
+def judge_block(rubric_item: BlockItem, item_id: str, msg: BlockFacts | None, expected: ExpectedBlock,
                 args: tuple[int, int, int, bool], unavailable: str | None) -> Item:
     points = rubric_item.points
     if msg is None:
@@ -129,7 +131,7 @@ def judge_block(rubric_item: BlockItem, item_id: str, msg: BlockMsg | None, expe
     return _item(rubric_item, item_id, points, deductions)
 
 
-def _forward_problem(msg: BlockMsg, expected: ExpectedBlock) -> tuple[str, bool] | None:
+def _forward_problem(msg: BlockFacts, expected: ExpectedBlock) -> tuple[str, bool] | None:
     """(what differs, whether the block still computes the reference's function), or None.
 
     The second value is the deduction's effect ("none": same function), said by the check that
@@ -192,15 +194,15 @@ def _cap(deductions: list[Deduction], points: float) -> None:
 
 # ---------------------------------------------------------------- Q2: blanks
 
-def _by_path(modules: Iterable[ModuleEntry]) -> dict[str, ModuleEntry]:
+def _by_path(modules: Iterable[Row]) -> dict[str, Row]:
     return {m.path: m for m in modules}
 
 
-def _first(modules: list[ModuleEntry], prefix: str, kind: str) -> ModuleEntry | None:
+def _first(modules: list[Row], prefix: str, kind: str) -> Row | None:
     return next((m for m in modules if m.path.startswith(prefix + ".") and m.type == kind), None)
 
 
-def _read_blank(blank_id: str, model: ModelMsg) -> tuple[Any, str | None]:
+def _read_blank(blank_id: str, model: ModelFacts) -> tuple[Any, str | None]:
     """The student's value for one blank, and a note when it could not be read."""
     modules = model.modules or []
     by_path = _by_path(modules)
@@ -238,7 +240,7 @@ def _stage_of(blank_id: str) -> str:
     return "fc" if blank_id == "num_classes" else blank_id.split(".")[0]
 
 
-def judge_blanks(rubric_item: BlanksItem, model: ModelMsg | None, shapes: ShapesCheck,
+def judge_blanks(rubric_item: BlanksItem, model: ModelFacts | None, shapes: ShapesCheck,
                  equivalence: EquivalenceCheck, unavailable: str | None) -> Item:
     points = rubric_item.points
     if model is None or model.modules is None:
@@ -280,7 +282,7 @@ def judge_blanks(rubric_item: BlanksItem, model: ModelMsg | None, shapes: Shapes
 
 # ---------------------------------------------------------------- Q2: layer3 / layer4
 
-def _layer_blocks(model: ModelMsg, layer: str) -> tuple[list[tuple[Any, ...]], list[str]]:
+def _layer_blocks(model: ModelFacts, layer: str) -> tuple[list[tuple[Any, ...]], list[str]]:
     """(in, middle, out, downsample) per direct child block of `layer`, and other children."""
     blocks, others = [], []
     for m in model.modules or []:
@@ -306,7 +308,7 @@ def _roles(blocks: list[tuple[Any, ...]]) -> list[tuple[bool, bool]]:
     return roles
 
 
-def judge_layer(rubric_item: LayerItem, item_id: str, model: ModelMsg | None, table: Table,
+def judge_layer(rubric_item: LayerItem, item_id: str, model: ModelFacts | None, table: Table,
                 shapes: ShapesCheck, unavailable: str | None) -> Item:
     points = rubric_item.points
     if model is None or model.modules is None:
@@ -352,7 +354,7 @@ def judge_layer(rubric_item: LayerItem, item_id: str, model: ModelMsg | None, ta
 
 # ---------------------------------------------------------------- checks
 
-def check_shapes(msg: ShapesMsg | None, expected: Expected, unavailable: str | None) -> ShapesCheck:
+def check_shapes(msg: ShapeFacts | None, expected: Expected, unavailable: str | None) -> ShapesCheck:
     expected_rows = {r["stage"]: r["shape"] for r in expected.stage_rows}
     found_rows: dict[str, list[int] | None] = {}
     for r in (msg.rows if msg else []):
@@ -374,7 +376,10 @@ def check_shapes(msg: ShapesMsg | None, expected: Expected, unavailable: str | N
     return check
 
 
-def check_checkpoint(model: ModelMsg | None, msg: CheckpointMsg | None, expected: Expected) -> CheckpointCheck:
+def check_checkpoint(model: ModelFacts | None, loaded: bool | None, load_error: str | None,
+                     expected: Expected) -> CheckpointCheck:
+    """The checkpoint's fit: names and shapes from the model's facts, and whether it loaded
+    (`loaded` None: nothing says, e.g. the run stopped first)."""
     check = CheckpointCheck(source=expected.checkpoint_source)
     if model is None or model.state_dict is None:
         check.message = "Not checked: the model could not be built."
@@ -386,11 +391,11 @@ def check_checkpoint(model: ModelMsg | None, msg: CheckpointMsg | None, expected
     check.mismatched = [f"{k}: yours {found[k]}, checkpoint {want[k]}" for k in want
                         if k in found and found[k] != want[k]][:MAX_LISTED]
     clean = not (check.missing or check.unexpected or check.mismatched)
-    check.ok = clean and msg is not None and msg.loaded
+    check.ok = clean and bool(loaded)
     if check.ok:
         check.message = f"All {len(want)} tensors load strictly."
     elif clean:
-        check.message = "Names and shapes match, but loading failed: " + (msg.error if msg and msg.error else "the run stopped first")
+        check.message = "Names and shapes match, but loading failed: " + (load_error or "the run stopped first")
     else:
         check.message = (f"{len([k for k in want if k not in found])} missing, "
                          f"{len([k for k in found if k not in want])} unexpected and "
@@ -401,7 +406,7 @@ def check_checkpoint(model: ModelMsg | None, msg: CheckpointMsg | None, expected
     return check
 
 
-def check_equivalence(msg: EquivalenceMsg | None, checkpoint: CheckpointCheck, expected: Expected) -> EquivalenceCheck:
+def check_equivalence(msg: ReportedLogits | None, checkpoint: CheckpointCheck, expected: Expected) -> EquivalenceCheck:
     tol = _tolerance(expected.logits)
     if not checkpoint.ok:
         return EquivalenceCheck(checked=False, tolerance=tol,
@@ -437,7 +442,7 @@ def _expected_units(expected: ExpectedBlock, table: Table, channels: tuple[int, 
     return units
 
 
-def model_block_problems(rubric_item: BlockItem, item_id: str, item: Item, model: ModelMsg | None,
+def model_block_problems(rubric_item: BlockItem, item_id: str, item: Item, model: ModelFacts | None,
                          expected: ExpectedBlock, table: Table, downsample: bool) -> None:
     """Q1 read off the model's own blocks too (checked programs only): the probes are blocks of
     sizes no model uses, and a file can recognise them (e.g. by 40 output channels). Where the
@@ -504,3 +509,141 @@ def guard_equivalence(items: list[Item], equivalence: EquivalenceCheck, rule: Eq
     blanks.points = max(0.0, blanks.points - deduction.points)
     blanks.passed = blanks.points >= blanks.max_points
     blanks.feedback.append(text)
+
+
+# ---------------------------------------------------------------- one grade's report
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judged part of a report: the engine adds the submission, the sandbox and timings."""
+
+    status: Literal["graded", "rejected"]
+    items: list[Item]
+    checks: Checks
+    error: Error | None
+    rebuilt: list[str]  # parts whose crash our code found by composing their parts' programs
+
+
+def import_error(findings: Findings) -> Error:
+    """The import's failure in a student's words."""
+    e = findings.import_failure
+    assert e is not None
+    kind = findings.import_kind if findings.import_kind in ("syntax_error", "import_error", "runtime_error",
+                                                            "crashed") else "runtime_error"
+    message = {
+        "syntax_error": f"Syntax error on line {e.line}: {e.message}",
+        "import_error": f"Your file imports the module {findings.import_module!r}, which the grader does not have. "
+                        "Use only torch and the Python standard library.",
+    }.get(kind, f"Your file raised an error while being imported: {e.message}")
+    if kind == "crashed":
+        message = (f"Your file called sys.exit({e.message}) while being imported, which stops the grader's "
+                   "process; remove it (the grader imports your file, it does not run it as a script).")
+    return Error(kind=kind, message=message, line=e.line, traceback=e.traceback)  # type: ignore[arg-type]
+
+
+def _safely(rubric_item: Any, item_id: str, points: float, judge_item: Callable[[], Item]) -> Item:
+    """One item's judgement; if judging itself fails, that item says so and the grade goes on."""
+    try:
+        return judge_item()
+    except Exception as exc:  # a grader bug or data it did not expect: never a failed grade
+        return not_graded(rubric_item, item_id, points,
+                          f"This item could not be graded ({type(exc).__name__}: {str(exc)[:200]}); "
+                          "a TA will grade it by hand.")
+
+
+def _safely_apply(check: Callable[[], None]) -> None:
+    """A check that only adds deductions: if it fails on data it did not expect, the item stays
+    as judged (never a failed grade)."""
+    try:
+        check()
+    except Exception:  # noqa: BLE001 - the grade goes on; the item keeps its probe verdict
+        pass
+
+
+def self_reported(item: Item, why: str | None) -> Item:
+    item.verified = False
+    item.review = (f"Self-reported: {why}. These points come from your own process's report and "
+                   "count once a TA has reviewed them.")
+    return item
+
+
+def judge_report(findings: Findings, rubric: Rubric, table: Table, *, skip_training: bool) -> Judgement:
+    """Every rubric item and check of one grade, from its findings.
+
+    Rule one: an item is verified only when every fact it uses was read by the grader from a
+    program the grader ran (source "program", or "parts": the checked programs of its parts,
+    composed by us), or from the file's source by our own parser, never executed. An item judged
+    from anything the child reported of itself (source "reported") is self-reported: its points
+    wait for a TA. No fact of a "reported" finding feeds a verified item: a Q1 item reads only
+    its own block's finding, the Q2 items only the model's, and the model's checks on the model
+    finding's source alone.
+    """
+    expected = findings.expected
+    error = findings.run_error
+    if findings.import_failure is not None:
+        return Judgement("rejected", [], Checks(), import_error(findings), [])
+    if not findings.imported:
+        error = error or Error(kind="crashed", message="The grading process stopped before importing the file.")
+        return Judgement("rejected", [], Checks(), error, [])
+    if findings.missing_classes:
+        error = Error(kind="missing_definition",
+                      message=f"Your file does not define {' and '.join(findings.missing_classes)} as an "
+                              "nn.Module class; keep the skeleton's class names.")
+    unavailable = (f"Not checked: {error.message}" if error else None)
+
+    items: list[Item] = []
+    rebuilt: list[str] = []
+    for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
+        spec, block = table.probe_blocks[item.block], findings.blocks[item.block]
+        if block.source != "reported":  # a program, or the programs of its parts where it crashes
+            if block.source == "parts":
+                rebuilt.append(item.block)
+            items.append(_safely(item, item_id, item.points, lambda: judge_block(
+                item, item_id, block.facts, block.expected, spec.args, None)))
+        else:
+            graded = _safely(item, item_id, item.points, lambda: judge_block(
+                item, item_id, block.facts, block.expected, spec.args, unavailable))
+            items.append(graded if block.facts is None or block.facts.error is not None
+                         else self_reported(graded, block.problem))
+
+    found = findings.model
+    assert found is not None, "a graded file has a model finding"
+    model = found.facts
+    if found.source != "reported":
+        shapes = check_shapes(found.shapes, expected, None)
+        ckpt = check_checkpoint(model, found.checkpoint_loaded, found.checkpoint_error, expected)
+        equivalence = (EquivalenceCheck(checked=False, message="Not checked: the forward fails.")
+                       if found.source == "parts" else
+                       found.equivalence if ckpt.ok and found.equivalence is not None else
+                       EquivalenceCheck(checked=False, message="Not checked: the checkpoint did not load."))
+        if found.source == "parts":
+            rebuilt.append("model")
+    else:
+        shapes = check_shapes(found.shapes, expected, unavailable if model else None)
+        ckpt = check_checkpoint(model, found.checkpoint_loaded, found.checkpoint_error, expected)
+        equivalence = check_equivalence(found.reported_logits, ckpt, expected)
+    model_items = [_safely(rubric.q2_blanks, "q2_blanks", rubric.q2_blanks.points, lambda: judge_blanks(
+        rubric.q2_blanks, model, shapes, equivalence, unavailable))]
+    for item_id, layer_item in (("q2_layer3", rubric.q2_layer3), ("q2_layer4", rubric.q2_layer4)):
+        model_items.append(_safely(layer_item, item_id, layer_item.points, lambda: judge_layer(
+            layer_item, item_id, model, table, shapes, unavailable)))
+    if found.source == "reported" and model is not None and model.modules is not None:
+        model_items = [self_reported(i, found.problem) for i in model_items]
+    items += model_items
+    if found.source != "reported":
+        for item_id, block_item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
+            q1, probe = next(i for i in items if i.id == item_id), findings.blocks[block_item.block]
+            if q1.verified and probe.source != "reported":  # the reference block as the verifier described it
+                downsample = bool(table.probe_blocks[block_item.block].args[3])
+                _safely_apply(lambda: model_block_problems(block_item, item_id, q1, model, probe.expected,
+                                                           table, downsample))
+        guard_equivalence(items, equivalence, rubric.equivalence)
+    if skip_training:
+        items.append(Item(id="accuracy", title=rubric.accuracy.title, points=0, max_points=0,
+                          passed=False, skipped=True,
+                          feedback=["Skipped: structure-only grading (no fine-tuning was run)."]))
+    checks = Checks(checkpoint_load=ckpt, equivalence=equivalence, shapes=shapes)
+    if model is not None and model.error is not None and error is None:
+        error = Error(kind="runtime_error", message=f"ResNet50_layer4() raised {model.error.message}",
+                      line=model.error.line, traceback=model.error.traceback)
+    return Judgement("graded", items, checks, error, rebuilt)

@@ -94,6 +94,12 @@ class Rubric(_Strict):
     accuracy: AccuracyItem
     equivalence: EquivalenceRule = Field(default_factory=EquivalenceRule)
 
+    def max_score(self, with_accuracy: bool) -> float:
+        """The most a report can score: the structure items, and accuracy where it is graded."""
+        structure = (self.q1_downsample.points + self.q1_no_downsample.points + self.q2_blanks.points
+                     + self.q2_layer3.points + self.q2_layer4.points)
+        return structure + (self.accuracy.points if with_accuracy else 0)
+
 
 class Stage(_Strict):
     name: str

@@ -22,7 +22,8 @@ from grader.child.program import (Program, ProgramError, ProgramModule, ProgramS
                                   meta_shapes, parse, random_state, to_data)
 from grader.expected import ExpectedBlock, load_reference
 from grader.facts import Facts, describe, describe_parts
-from grader.protocol import MAX_PARTS, BlockMsg, ModelMsg, ModuleEntry, ShapesMsg, StudentError
+from grader.findings import BlockFacts, Failure, ModelFacts, ShapeFacts, StageRow, rows
+from grader.protocol import MAX_PARTS
 from grader.report import EquivalenceCheck
 from grader.rubric import Table
 
@@ -138,39 +139,34 @@ def _expected_block(name: str, ref: Reference, input_shape: list[int],
 
 
 def block_findings(name: str, checked: Checked, ref: Reference, input_shape: list[int],
-                   seed: int) -> tuple[BlockMsg, ExpectedBlock]:
+                   seed: int) -> tuple[BlockFacts, ExpectedBlock]:
     """The block's findings and the reference's, with the same fresh weights and input."""
     expected, state, x = _expected_block(name, ref, input_shape, seed)
     assert checked.program is not None and checked.facts is not None
     facts = checked.facts
-    msg: dict[str, Any] = {"type": "block", "name": name, "error": None,
-                           "modules": [ModuleEntry(**r) for r in facts.rows],
-                           "state_dict": [(k, v) for k, v in facts.state.items()],
-                           "shape": _full_shape(checked.program, input_shape), "shape_error": None,
-                           "output": None, "load_error": _loads(checked.program, state), "graph": None}
-    if msg["load_error"] is None:
+    load_error = _loads(checked.program, state)
+    output, graph = None, None
+    if load_error is None:
         out, graph = _run(checked.program, state, x)
-        msg["output"] = out.detach().flatten().tolist()
-        msg["graph"] = graph
+        output = out.detach().flatten().tolist()
     # Our own run, not a message: a program may compute NaN (e.g. a negative BatchNorm eps),
-    # which the judge reads as a difference; the protocol's finite-only check is for the child.
-    return BlockMsg.model_construct(**msg), expected
+    # which the judge reads as a difference (BlockFacts allows it; the child's messages do not).
+    return BlockFacts(modules=rows(facts.rows), state_dict=list(facts.state.items()),
+                      shape=_full_shape(checked.program, input_shape), output=output,
+                      load_error=load_error, graph=graph), expected
 
 
 def _full_shape(program: Program, input_shape: list[int]) -> list[int] | None:
     return meta_shapes(program, input_shape).get(program.output)
 
 
-def model_findings(checked: Checked) -> tuple[ModelMsg, ShapesMsg]:
+def model_findings(checked: Checked) -> tuple[ModelFacts, ShapeFacts]:
     assert checked.facts is not None
     facts = checked.facts
     fc = next((r for r in facts.rows if r["path"] == "fc" and r["type"] == "Linear"), None)
     classes = fc["args"]["out_features"] if fc else (facts.output[-1] if facts.output else None)
-    model = ModelMsg(type="model", error=None, num_classes_default=classes,
-                     modules=[ModuleEntry(**r) for r in facts.rows],
-                     state_dict=[(k, v) for k, v in facts.state.items()])
-    shapes = ShapesMsg(type="shapes", rows=facts.stages, error=None, failed_stage=None, output=facts.output)
-    return model, shapes
+    model = ModelFacts(num_classes_default=classes, modules=rows(facts.rows), state_dict=list(facts.state.items()))
+    return model, ShapeFacts(rows=[StageRow(**r) for r in facts.stages])
 
 
 def checkpoint_loads(checked: Checked, checkpoint: dict[str, torch.Tensor]) -> str | None:
@@ -317,27 +313,24 @@ def composed(name: str, parts_data: dict[str, Any], ref: Reference, table: Table
             parts[path] = parse(data)
     except (ProgramError, RecursionError, ValueError, TypeError):
         return Verdict(problem=f"{why}; a program of one of its parts is malformed")
-    rows: list[dict[str, Any]] = []
+    stage_rows: list[dict[str, Any]] = []
     shape = [1, *table.input] if name == MODEL else list(table.probe_blocks[name].input)
     try:
-        _shape(parts, "", shape, rows if name == MODEL else None)
+        _shape(parts, "", shape, stage_rows if name == MODEL else None)
     except _Unknown as exc:
         return Verdict(problem=f"{why}; its parts do not make the whole ({str(exc)[:300]})")
     except _Crash as crash:
         facts = describe_parts(parts)
-        error = StudentError(type="RuntimeError", message=str(crash)[:4000])
+        error = Failure(type="RuntimeError", message=str(crash)[:4000])
         if name == MODEL:
             fc = next((r for r in facts.rows if r["path"] == "fc" and r["type"] == "Linear"), None)
             stage = crash.path.split(".")[0] or "forward"
-            model = ModelMsg(type="model", error=None, num_classes_default=fc["args"]["out_features"] if fc else None,
-                             modules=[ModuleEntry(**r) for r in facts.rows], state_dict=list(facts.state.items()))
-            shapes = ShapesMsg(type="shapes", rows=rows, error=error, failed_stage=stage, output=None)
+            model = ModelFacts(num_classes_default=fc["args"]["out_features"] if fc else None,
+                               modules=rows(facts.rows), state_dict=list(facts.state.items()))
+            shapes = ShapeFacts(rows=[StageRow(**r) for r in stage_rows], error=error, failed_stage=stage)
             return Verdict(problem=None, crashed=True, model=(model, shapes))
         expected, _, _ = _expected_block(name, ref, shape, seed)
-        block = BlockMsg.model_construct(type="block", name=name, error=None,
-                                         modules=[ModuleEntry(**r) for r in facts.rows],
-                                         state_dict=list(facts.state.items()), shape=None, shape_error=error,
-                                         output=None, load_error=None, graph=None)
+        block = BlockFacts(modules=rows(facts.rows), state_dict=list(facts.state.items()), shape_error=error)
         return Verdict(problem=None, crashed=True, block=(block, expected))
     return Verdict(problem=f"{why}; yet its parts, composed as the skeleton's forward, run: the grader "
                            "cannot tell what your own forward does differently")
@@ -357,8 +350,8 @@ class Verdict:
     problem: str | None
     digest: str | None = None
     data: dict[str, Any] | None = None  # the canonical program, for the trusted fine-tune
-    block: tuple[BlockMsg, ExpectedBlock] | None = None
-    model: tuple[ModelMsg, ShapesMsg] | None = None
+    block: tuple[BlockFacts, ExpectedBlock] | None = None
+    model: tuple[ModelFacts, ShapeFacts] | None = None
     equivalence: EquivalenceCheck | None = None
     # The forward fails, found by our code composing the programs of its parts (composed()):
     # findings without a program of the whole (nothing to fine-tune).
@@ -441,11 +434,11 @@ def verdict_from_message(msg: dict[str, Any]) -> Verdict:
     if msg.get("block") is not None:
         b = msg["block"]
         e = b["expected"]
-        block = (BlockMsg.model_validate(b["found"]),
+        block = (BlockFacts.model_validate(b["found"]),
                  ExpectedBlock(modules=list(e["modules"]), state_dict=list(e["state_dict"]), shape=list(e["shape"]),
                                output=torch.tensor(e["output"], dtype=torch.float32), graph=e["graph"]))
     if msg.get("model") is not None:
-        model = (ModelMsg.model_validate(msg["model"]["found"]), ShapesMsg.model_validate(msg["model"]["shapes"]))
+        model = (ModelFacts.model_validate(msg["model"]["found"]), ShapeFacts.model_validate(msg["model"]["shapes"]))
     if msg.get("equivalence") is not None:
         eq = EquivalenceCheck.model_validate(msg["equivalence"])
     problem, digest, data = msg.get("problem"), msg.get("digest"), msg.get("program")

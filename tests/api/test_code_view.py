@@ -14,7 +14,7 @@ from api.code_view import MAX_LINES, css, locate, render
 from grader import judge
 from grader.child import probe
 from grader.expected import ExpectedBlock
-from grader.protocol import BlockMsg, ModelMsg, ModuleEntry, StudentError
+from grader.findings import BlockFacts, Failure, ModelFacts, rows
 from grader.report import Deduction, EquivalenceCheck, Item, Report, ShapesCheck, Submission
 from grader.rubric import SOLUTION, load_rubric, load_table
 from tests.grader.mutations import MUTATIONS
@@ -30,8 +30,8 @@ def _module(source: str) -> types.ModuleType:
     return module
 
 
-def _error(exc: BaseException) -> StudentError:
-    return StudentError(type=type(exc).__name__, message=str(exc)[:2000])
+def _error(exc: BaseException) -> Failure:
+    return Failure(type=type(exc).__name__, message=str(exc)[:2000])
 
 
 def _run_block(cls: type, args: tuple, x: torch.Tensor, weights: dict | None) -> dict:
@@ -72,11 +72,10 @@ def judged(source: str) -> Report:
     for item_id, item in (("q1_downsample", rubric.q1_downsample), ("q1_no_downsample", rubric.q1_no_downsample)):
         spec, ref = table.probe_blocks[item.block], _reference_blocks()[item.block]
         found = _run_block(module.ResidualBlock, tuple(spec.args), ref["x"], ref["state"])
-        msg = BlockMsg(type="block", name=item.block, error=None,
-                       modules=[ModuleEntry(**m) for m in found["modules"]], state_dict=None,
-                       shape=found["shape"], shape_error=found["shape_error"],
-                       output=None if found["output"] is None else found["output"].tolist(),
-                       load_error=found["load_error"], graph=found["graph"])
+        msg = BlockFacts(modules=rows(found["modules"]), shape=found["shape"],
+                         shape_error=found["shape_error"],
+                         output=None if found["output"] is None else found["output"].tolist(),
+                         load_error=found["load_error"], graph=found["graph"])
         expected = ExpectedBlock(modules=ref["modules"], state_dict=[], shape=ref["shape"],
                                  output=ref["output"], graph=ref["graph"])
         items.append(judge.judge_block(item, item_id, msg, expected, spec.args, None))
@@ -85,8 +84,8 @@ def judged(source: str) -> Report:
     with torch.device("meta"):  # structure only: no weights allocated
         model = module.ResNet50_layer4()
     default = module.ResNet50_layer4.__init__.__defaults__
-    facts = ModelMsg(type="model", error=None, num_classes_default=default[0] if default else None,
-                     modules=[ModuleEntry(**m) for m in probe.describe_modules(model, module.ResidualBlock, recorder)])
+    facts = ModelFacts(num_classes_default=default[0] if default else None,
+                       modules=rows(probe.describe_modules(model, module.ResidualBlock, recorder)))
     shapes, equivalence = ShapesCheck(rows=[]), EquivalenceCheck()
     items.append(judge.judge_blanks(rubric.q2_blanks, facts, shapes, equivalence, None))
     for item_id, layer_item in (("q2_layer3", rubric.q2_layer3), ("q2_layer4", rubric.q2_layer4)):
