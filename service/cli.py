@@ -63,7 +63,7 @@ def _worker_preexec(group: Path | None) -> None:
         pass
 
 
-def start_workers(n: int, cpu_weight: int = 10) -> list[subprocess.Popen]:
+def start_workers(n: int, cpu_weight: int = 25) -> list[subprocess.Popen]:
     """Celery grading workers, each in its own process group so that stopping one stops its pool
     children and their sandboxes too, and in a CPU group of lower weight than the API's."""
     group = worker_cpu_group(cpu_weight, str(os.getpid())) if n else None
@@ -157,7 +157,9 @@ def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
         stop_workers(workers)
         for group in (CGROUP_ROOT / f"autograder-worker-{os.getpid()}",
                       CGROUP_ROOT / "cpu" / f"autograder-worker-{os.getpid()}"):
-            try:  # empty once the workers are gone; the sandboxes' own groups are theirs to remove
+            try:  # empty once the workers are gone; a killed worker's sandboxes leave empty groups inside
+                for inner in group.glob("autograder-run-*"):
+                    inner.rmdir()
                 group.rmdir()
             except OSError:
                 pass
