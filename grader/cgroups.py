@@ -45,6 +45,19 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
+def _own_cpu_group() -> Path:
+    """The v1 cpu cgroup directory the calling process is in (the hierarchy's top if unknown)."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "cpu" in controllers.split(","):
+                where = ROOT / "cpu" / path.lstrip("/")
+                return where if where.is_dir() else ROOT / "cpu"
+    except (OSError, ValueError):
+        pass
+    return ROOT / "cpu"
+
+
 class Cgroup:
     """One run's group. `attach()` is called in the child between fork and exec."""
 
@@ -135,9 +148,11 @@ class Cgroup:
             except OSError:
                 pass
         _write(dirs["pids"] / "pids.max", str(max_pids))
-        # The CPU group sits at the top of the cpu hierarchy, beside the sessions' autogroups,
-        # so that cpu.idle means "idle CPU of the machine", not of a parent group's share.
-        cpu = ROOT / "cpu" / f"{GROUP}-{name}"
+        # The CPU group sits where the caller's is: at the top of the cpu hierarchy, beside the
+        # sessions' autogroups, so that cpu.idle means "idle CPU of the machine"; or inside the
+        # group `autograder serve` gave its worker (a lower weight than the API's), so a sandbox
+        # keeps its worker's weight and cpu.idle means idle CPU of the worker's share.
+        cpu = _own_cpu_group() / f"{GROUP}-{name}"
         try:
             cpu.mkdir()
             if not (cpu / "cpu.idle").exists():

@@ -6,9 +6,11 @@ queue; this module is the console entry point and adds the commands that need th
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import subprocess
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -23,8 +25,38 @@ from service.worker_cli import worker_command  # also registers `worker` (device
 WORKER_GRACE_S = 10.0
 
 
-def _worker_preexec() -> None:
-    """In the worker child: lower priority, and die with `serve` even if serve is SIGKILLed."""
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def worker_cpu_group(weight: int, name: str) -> Path | None:
+    """A cpu cgroup for one grading worker with a lower weight than the API's, or None where no
+    cgroup is writable here (then `nice` is all there is).
+
+    Why a cgroup and not only nice: each process started in a session of its own (the worker,
+    its sandboxes) is its own autogroup, and niceness only ranks processes inside one; a
+    group's weight is honoured across sessions. v2: cpu.weight; v1: cpu.shares (1024 = 100)."""
+    try:
+        if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2, unified
+            if "cpu" not in (CGROUP_ROOT / "cgroup.subtree_control").read_text().split():
+                (CGROUP_ROOT / "cgroup.subtree_control").write_text("+cpu")
+            group = CGROUP_ROOT / f"autograder-worker-{name}"
+            group.mkdir(exist_ok=True)
+            (group / "cpu.weight").write_text(str(max(1, min(10000, weight))))
+        else:
+            group = CGROUP_ROOT / "cpu" / f"autograder-worker-{name}"
+            group.mkdir(exist_ok=True)
+            (group / "cpu.shares").write_text(str(max(2, weight * 1024 // 100)))
+        return group
+    except OSError:
+        return None
+
+
+def _worker_preexec(group: Path | None) -> None:
+    """In the worker child: into its CPU group (lower weight) and nice, and die with `serve`
+    even if serve is SIGKILLed. Only file writes and syscalls: safe between fork and exec."""
+    if group is not None:
+        with open(group / "cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
     os.nice(10)  # grading is batch work: it cannot starve the page and the uploads
     try:  # PR_SET_PDEATHSIG = 1; no library wraps this one Linux call
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
@@ -32,11 +64,17 @@ def _worker_preexec() -> None:
         pass
 
 
-def start_workers(n: int) -> list[subprocess.Popen]:
+def start_workers(n: int, cpu_weight: int = 25) -> list[subprocess.Popen]:
     """Celery grading workers, each in its own process group so that stopping one stops its pool
-    children and their sandboxes too."""
+    children and their sandboxes too, and in a CPU group of lower weight than the API's."""
+    group = worker_cpu_group(cpu_weight, str(os.getpid())) if n else None
+    if n and group is None:
+        click.echo(f"no writable cgroup here: the grading workers run at nice 10 only, not at cpu weight "
+                   f"{cpu_weight} (AUTOGRADER_WORKER_CPU_WEIGHT)", err=True)
+    elif group is not None:
+        click.echo(f"grading workers in {group} (cpu weight {cpu_weight}, the API's 100)", err=True)
     return [subprocess.Popen(worker_command(concurrency=1, queue="grading", name=f"grader{i}@%h", loglevel="INFO"),
-                             preexec_fn=_worker_preexec, start_new_session=True)
+                             preexec_fn=functools.partial(_worker_preexec, group), start_new_session=True)
             for i in range(n)]
 
 
@@ -103,7 +141,7 @@ def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
     # SIGTERM action that re-raise would end this process before `finally` stops the workers.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
-    workers = start_workers(n_workers)
+    workers = start_workers(n_workers, settings.worker_cpu_weight)
     try:
         click.echo(startup_line(settings, n_workers))
         # Each API process builds its app from the same AUTOGRADER_* environment as `settings`.
@@ -115,6 +153,14 @@ def serve(host: str, port: int, n_workers: int, api_processes: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_workers(workers)
+        for group in (CGROUP_ROOT / f"autograder-worker-{os.getpid()}",
+                      CGROUP_ROOT / "cpu" / f"autograder-worker-{os.getpid()}"):
+            try:  # empty once the workers are gone; a killed worker's sandboxes leave empty groups inside
+                for inner in group.glob("autograder-run-*"):
+                    inner.rmdir()
+                group.rmdir()
+            except OSError:
+                pass
 
 
 @main.group()

@@ -44,6 +44,10 @@ class ServiceSettings(Settings):
     # behind one NAT shares an address); over either the page refreshes itself instead.
     live_streams_per_submission: int = 8
     live_streams_per_client: int = 32
+    # The grading worker's CPU weight beside the API's (cgroup v2 cpu.weight scale, default 100
+    # for everything else; v1 cpu.shares get weight * 1024 / 100): `serve` puts the whole worker
+    # in a group with it, so a rush's uploads are answered before grading gets the CPU.
+    worker_cpu_weight: int = 25
     rate_limit_storage: str = "memory://"  # a `limits` storage URI, e.g. redis://host:6379/3 for many API hosts
     heartbeat_timeout_s: float = 120.0  # a running grade silent this long is re-sent
     recovery_interval_s: float = 30.0

@@ -93,3 +93,31 @@ def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, test_checkpoint: Pa
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_serve_puts_the_grading_worker_in_a_cpu_group_of_lower_weight(tmp_path: Path, test_checkpoint: Path) -> None:
+    """The whole worker (main process and pool child) runs in serve's CPU group with
+    AUTOGRADER_WORKER_CPU_WEIGHT (v1: cpu.shares = weight * 1024 / 100); the API stays outside."""
+    proc = start_serve(tmp_path, port=free_port(), extra_env={"AUTOGRADER_CHECKPOINT": str(test_checkpoint),
+                                                              "AUTOGRADER_WORKER_CPU_WEIGHT": "7"})
+    try:
+        root = Path("/sys/fs/cgroup")
+        v2 = (root / "cgroup.controllers").exists()
+        group = root / f"autograder-worker-{proc.pid}" if v2 else root / "cpu" / f"autograder-worker-{proc.pid}"
+        if not group.parent.is_dir() or not os.access(group.parent, os.W_OK):
+            assert "nice 10 only" in (tmp_path / "serve.log").read_text()  # said so, and nice is what is left
+            pytest.skip("no writable cgroup on this machine")
+        deadline = time.monotonic() + 60
+        log = tmp_path / "serve.log"
+        while " ready." not in log.read_text():  # the pool's child is up too
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        weight = (group / ("cpu.weight" if v2 else "cpu.shares")).read_text().strip()
+        assert weight == ("7" if v2 else str(7 * 1024 // 100))
+        members = {int(p) for p in (group / "cgroup.procs").read_text().split()}
+        family = [p for p in psutil.Process(proc.pid).children(recursive=True) if "celery" in " ".join(p.cmdline())]
+        assert len(family) >= 2 and {p.pid for p in family} <= members, (family, members)
+        assert proc.pid not in members  # the API keeps the machine's default weight
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
