@@ -8,6 +8,7 @@ and the adversarial tests that must then fail. Not a test itself (it edits code)
 The fork bomb and the 40 GiB memory hog are not run without their limits: they would take
 this machine down with them.
 """
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2]
-W = Path(tempfile.gettempdir()) / "autograder-switch-off"
+# One scratch copy per checkout: two checkouts on one machine spot-checking at once would
+# otherwise delete and overwrite each other's copy mid-run.
+W = Path(tempfile.gettempdir()) / f"autograder-switch-off-{hashlib.sha256(str(SRC).encode()).hexdigest()[:10]}"
 PY = sys.executable
 A = "tests/adversarial/"
 C = "tests/api/test_course.py::"
