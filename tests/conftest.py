@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 import torch
@@ -129,6 +129,23 @@ def config(test_checkpoint: Path):
 
 
 @pytest.fixture(scope="session")
+def warm(config: "GradeConfig") -> Iterator["GradeConfig"]:
+    """`config` as a worker grades: structure checks and verifier forked from warm fork servers
+    (grader/forkserver.py), ~2.5 s a grade against ~10 s for `config`'s fresh sandboxes. For
+    tests about what a file scores (forgeries, bad files, rubric edits), not about the cold path
+    or the sandbox itself: those keep `config`, and each defence keeps a test on each path. The
+    servers live for the run (a module that closes the pool only makes the next grade start them
+    again)."""
+    from dataclasses import replace
+
+    from grader import forkserver, prestart
+
+    yield replace(config, prestart=True)
+    forkserver.pool().close()
+    prestart.pool().close()
+
+
+@pytest.fixture(scope="session")
 def honest(train_config: "GradeConfig"):
     """The reference graded with its fine-tune (on demand, no pre-started sandbox), once per run:
     what each accuracy cheat (tests/adversarial) is held to and what a fine-tune in a pre-started
@@ -169,7 +186,7 @@ def structure_report(config: "GradeConfig"):
 # grades or serves, or lives in a module that starts sandboxes, services or Chromium itself.
 SLOW_FIXTURES = {"config", "train_config", "trained_checkpoint", "service", "client", "forks", "course",
                  "svc", "twin", "honest", "graded", "reports",
-                 "structure_report"}
+                 "structure_report", "warm"}
 SLOW_MODULES = {
     "tests/adversarial", "tests/bench", "tests/worker",
     "tests/grader/test_sandbox.py", "tests/grader/test_child_train.py", "tests/grader/test_training.py",

@@ -68,21 +68,21 @@ def points(report: Report) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def twin(config: GradeConfig) -> Report:
-    report = grade(honest_twin().encode(), config)
+def twin(warm: GradeConfig) -> Report:
+    report = grade(honest_twin().encode(), warm)
     assert report.status == "graded" and report.score <= 85 and report.provisional_score == 0  # room to forge
     return report
 
 
-def test_forged_reports_score_what_the_honest_twin_scores(config: GradeConfig, twin: Report) -> None:
-    report = grade(forger("wrong").encode(), config)
+def test_forged_reports_score_what_the_honest_twin_scores(warm: GradeConfig, twin: Report) -> None:
+    report = grade(forger("wrong").encode(), warm)
     assert points(report) == points(twin)
     assert report.score == twin.score and report.provisional_score == 0
     assert all(i.verified for i in report.items)
 
 
-def test_export_failed_on_purpose_counts_nothing_before_review(config: GradeConfig, twin: Report) -> None:
-    report = grade(forger("fail").encode(), config)
+def test_export_failed_on_purpose_counts_nothing_before_review(warm: GradeConfig, twin: Report) -> None:
+    report = grade(forger("fail").encode(), warm)
     scored = [i for i in report.items if not i.skipped]
     assert scored and not any(i.verified for i in scored)
     assert report.score == 0 <= twin.score
@@ -90,7 +90,7 @@ def test_export_failed_on_purpose_counts_nothing_before_review(config: GradeConf
     assert all("Self-reported" in (i.review or "") for i in scored)
 
 
-def test_claimed_crash_with_a_tree_that_runs_stays_self_reported(config: GradeConfig) -> None:
+def test_claimed_crash_with_a_tree_that_runs_stays_self_reported(warm: GradeConfig) -> None:
     """Export made to fail and the blocks reported as crashing, over a tree that runs: the
     grader's rebuild does not crash, so the claim is not believed."""
     claim = forger("fail") + '''
@@ -105,7 +105,7 @@ if _main is not None and hasattr(_main, "run_block"):
 
     _main.run_block = _claims_crash
 '''
-    report = grade(claim.encode(), config)
+    report = grade(claim.encode(), warm)
     blocks = [i for i in report.items if i.id.startswith("q1_")]
     assert blocks and not any(i.verified for i in blocks) and report.score == 0
 
@@ -180,17 +180,20 @@ def stub() -> str:
     return source[:begin] + "        self.layer2 = nn.Sequential()\n" + source[close:]
 
 
-def test_a_stub_with_a_forged_tree_scores_what_its_twin_scores(config: GradeConfig) -> None:
-    twin = grade(stub().encode(), config)
+def test_a_stub_with_a_forged_tree_scores_what_its_twin_scores(warm: GradeConfig) -> None:
+    """Through the fork servers, as a worker grades; the next test, on the same defence, grades
+    in fresh sandboxes."""
+    twin = grade(stub().encode(), warm)
     assert twin.status == "graded" and twin.provisional_score == 0 and twin.score <= 30, points(twin)
-    report = grade(forged_tree(stub()).encode(), config)
+    report = grade(forged_tree(stub()).encode(), warm)
     assert report.status == "graded" and report.score <= twin.score, (points(report), points(twin))
     assert report.trust.rebuilt == []
 
 
 def test_forged_tree_with_a_failed_export_scores_what_its_twin_scores(config: GradeConfig) -> None:
     """Layer3 and layer4 left empty (the twin: 65) with a forged tree and a claimed crash: what the
-    child reports is never verified, so the verified score is no higher than the twin's."""
+    child reports is never verified, so the verified score is no higher than the twin's. In fresh
+    sandboxes (`config`): the stub's test holds the same defence through the fork servers."""
     twin = grade(empty_layers().encode(), config)
     assert twin.status == "graded" and twin.provisional_score == 0 and twin.score <= 70, points(twin)
     report = grade(forged_tree(empty_layers()).encode(), config)
@@ -214,26 +217,26 @@ class _DeadBlock(ResidualBlock):
 """
 
 
-def test_a_dead_block_scores_no_more_than_its_twin(config: GradeConfig) -> None:
+def test_a_dead_block_scores_no_more_than_its_twin(warm: GradeConfig) -> None:
     """Layer4 with five blocks (the twin: count and checkpoint lost), and the same file with a
     sixth block whose output is added times 0: the tree and the checkpoint say six blocks, the
     function is the five-block one; the equivalence guard holds the items for review."""
-    twin = grade(SOLUTION.read_text().replace(LAST_LAYER4, "", 1).encode(), config)
-    report = grade(_dead_block().encode(), config)
+    twin = grade(SOLUTION.read_text().replace(LAST_LAYER4, "", 1).encode(), warm)
+    report = grade(_dead_block().encode(), warm)
     assert report.checks.equivalence.checked and not report.checks.equivalence.ok
     assert report.checks.equivalence.differs_at == "layer4.5"
     assert report.score <= twin.score, (points(report), points(twin))
     assert all(not i.verified and "equivalence" in (i.review or "") for i in report.items if i.id.startswith("q"))
 
 
-def test_a_probe_aware_block_scores_no_more_than_its_twin(config: GradeConfig, structure_report) -> None:
+def test_a_probe_aware_block_scores_no_more_than_its_twin(warm: GradeConfig, structure_report) -> None:
     """The stride placed right only in blocks of the probes' size (40 output channels): the probe
     looks perfect, every downsampling block of the real model is wrong, and Q1 is read off those."""
     source = SOLUTION.read_text()
     twin = structure_report(MUTATIONS["stride_on_3x3"].apply())
     aware = source.replace(DOWNSAMPLE_LAYER, "conv1x1(in_channels, middle_channels, 2 if out_channels == 40 else 1, 0),\n"
                            "                conv3x3(middle_channels, middle_channels, 1 if out_channels == 40 else 2, 1)", 1)
-    report = grade(aware.encode(), config)
+    report = grade(aware.encode(), warm)
     q1 = next(i for i in report.items if i.id == "q1_downsample")
     assert not any(d.where.startswith("layer[") for d in q1.deductions)  # the probe is fooled...
     assert {d.where for d in q1.deductions} == {"model.layer[0]", "model.layer[1]"}  # ...the model's blocks are not
@@ -241,13 +244,13 @@ def test_a_probe_aware_block_scores_no_more_than_its_twin(config: GradeConfig, s
     assert report.checks.equivalence.differs_at == "layer2.2"
 
 
-def test_the_rubric_may_deduct_instead(config: GradeConfig) -> None:
+def test_the_rubric_may_deduct_instead(warm: GradeConfig) -> None:
     from dataclasses import replace
 
     from grader.rubric import EquivalenceRule
 
-    rubric = config.rubric.model_copy(update={"equivalence": EquivalenceRule(on_differs="deduct", points=5)})
-    report = grade(_dead_block().encode(), replace(config, rubric=rubric))
+    rubric = warm.rubric.model_copy(update={"equivalence": EquivalenceRule(on_differs="deduct", points=5)})
+    report = grade(_dead_block().encode(), replace(warm, rubric=rubric))
     blanks = next(i for i in report.items if i.id == "q2_blanks")
     assert blanks.points == 20 and blanks.deductions[-1].where == "forward" and report.score == 100
     assert all(i.verified for i in report.items)
@@ -315,14 +318,15 @@ def _odd(off_list: bool) -> str:
     return source
 
 
-def test_odd_constructor_argument_gets_a_graded_report(config: GradeConfig) -> None:
-    report = grade(_odd(off_list=True).encode(), config)
+def test_odd_constructor_argument_gets_a_graded_report(warm: GradeConfig) -> None:
+    """Through the fork servers; test_cli_goes_on_to_the_next_file grades the same file cold."""
+    report = grade(_odd(off_list=True).encode(), warm)
     assert report.status == "graded" and len(report.items) == 6
     layer3 = next(i for i in report.items if i.id == "q2_layer3")
     assert any("could not be graded" in f for f in layer3.feedback)
     assert next(i for i in report.items if i.id == "q1_downsample").points == 20
     # On the trusted path the same file is read off its operators: plain integers, full marks.
-    trusted = grade(_odd(off_list=False).encode(), config)
+    trusted = grade(_odd(off_list=False).encode(), warm)
     assert trusted.score == 105
 
 

@@ -1,4 +1,7 @@
-"""Broken files get a clear verdict in a student's words and never disturb the next grade."""
+"""Broken files get a clear verdict in a student's words and never disturb the next grade.
+
+What a broken file scores is graded through the fork servers (`warm`, as a worker grades); the
+next grade after a bad file is graded in fresh sandboxes (`config`), as a single grade is."""
 from __future__ import annotations
 
 from grader.engine import GradeConfig, grade_bytes
@@ -10,18 +13,18 @@ def grade(source: str | bytes, config: GradeConfig):
     return grade_bytes(data, filename="resnet50_skeleton.py", config=config)
 
 
-def test_syntax_error_reports_the_line(config: GradeConfig) -> None:
+def test_syntax_error_reports_the_line(warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace("self.downsample = downsample", "self.downsample = = downsample")
-    report = grade(source, config)
+    report = grade(source, warm)
     line = source.splitlines().index("        self.downsample = = downsample") + 1
     assert report.status == "rejected" and report.error.kind == "syntax_error"
     assert report.error.line == line and f"line {line}" in report.error.message
     assert report.score == 0
 
 
-def test_missing_class_is_named(config: GradeConfig) -> None:
+def test_missing_class_is_named(warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace("class ResNet50_layer4(", "class ResNet50(")
-    report = grade(source, config)
+    report = grade(source, warm)
     assert report.error.kind == "missing_definition" and "ResNet50_layer4" in report.error.message
     assert report.status == "graded"
     q1 = {i.id: i.points for i in report.items}
@@ -29,17 +32,17 @@ def test_missing_class_is_named(config: GradeConfig) -> None:
     assert q1["q2_blanks"] == 0 and q1["q2_layer3"] == 0
 
 
-def test_unknown_module_is_named(config: GradeConfig) -> None:
-    report = grade("import torchvision.models\n" + SOLUTION.read_text(), config)
+def test_unknown_module_is_named(warm: GradeConfig) -> None:
+    report = grade("import torchvision.models\n" + SOLUTION.read_text(), warm)
     assert report.status == "rejected" and report.error.kind == "import_error"
     assert "'torchvision'" in report.error.message
 
 
-def test_exception_in_init_shows_only_student_frames(config: GradeConfig) -> None:
+def test_exception_in_init_shows_only_student_frames(warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace(
         "        self.fc = nn.Linear(1024, num_classes)",
         "        self.fc = nn.Linear(1024, num_classes)\n        raise ValueError('oops in init')")
-    report = grade(source, config)
+    report = grade(source, warm)
     assert report.status == "graded" and report.error.kind == "runtime_error"
     assert "oops in init" in report.error.message
     assert report.error.traceback and all("resnet50_skeleton" not in t and "grader" not in t
@@ -48,10 +51,10 @@ def test_exception_in_init_shows_only_student_frames(config: GradeConfig) -> Non
     assert {i.id: i.points for i in report.items}["q1_downsample"] == 20
 
 
-def test_exception_in_forward_keeps_structure_items(config: GradeConfig) -> None:
+def test_exception_in_forward_keeps_structure_items(warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace(
         "        out = self.avgpool(out)", "        out = self.avgpool(out)\n        raise RuntimeError('boom')")
-    report = grade(source, config)
+    report = grade(source, warm)
     # A forward that raises cannot be exported, and the skeleton's forward over its module
     # tree runs: the blocks are checked programs (40), the model's items self-reported (65).
     assert report.status == "graded" and (report.score, report.provisional_score) == (40, 65)

@@ -1,6 +1,7 @@
 """The rubric file a TA edits, and the table as data against the reference solution."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,12 @@ def test_table_matches_reference_solution() -> None:
     assert isinstance(ref.ResidualBlock(24, 8, 40, True), ref.ResidualBlock)
 
 
-def test_ta_edit_changes_the_grade(tmp_path: Path, config: GradeConfig) -> None:
+def test_ta_edit_changes_the_grade(tmp_path: Path, warm: GradeConfig) -> None:
     text = DEFAULT_RUBRIC.read_text().replace("accepted = [1] }", "accepted = [] }")
     text = text.replace("wrong_unit = 5", "wrong_unit = 8")
     path = tmp_path / "rubric.toml"
     path.write_text(text)
-    edited = GradeConfig(rubric=load_rubric(path), checkpoint=config.checkpoint, threads=2)
+    edited = replace(warm, rubric=load_rubric(path))
     avg = grade_bytes(MUTATIONS["avgpool_stride_1"].apply().encode(), filename="a.py", config=edited)
     assert avg.score == 104  # the alternative is no longer accepted
     stride = grade_bytes(MUTATIONS["stride_on_3x3"].apply().encode(), filename="b.py", config=edited)
