@@ -61,11 +61,16 @@ def running_service(*, workers: int = 1, api_processes: int = 1, broker: str | N
         try:
             yield f"http://127.0.0.1:{port}", Path(tmp)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_serve(proc)
+
+
+def stop_serve(proc: subprocess.Popen) -> None:
+    """SIGTERM serve's process group (it stops its workers), SIGKILL it after 40 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def percentile(values: list[float], q: float) -> float:

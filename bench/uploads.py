@@ -42,7 +42,7 @@ from typing import Iterator
 import httpx
 
 from bench._common import REPO, emit
-from bench._service import free_port, percentile, start_serve
+from bench._service import free_port, percentile, start_serve, stop_serve
 from bench.rush import RawClient, form_request
 from grader.rubric import SOLUTION
 
@@ -119,7 +119,6 @@ def service_env(var: Path, broker: str) -> dict[str, str]:
 @contextmanager
 def service(tmp: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, Path, dict[str, str], int]]:
     """serve (API + one worker) on the bench's Redis; yields the URL, var folder, CLI env and serve's pid."""
-    import signal
 
     redis = OwnRedis(tmp)
     var = tmp / "var"
@@ -132,11 +131,7 @@ def service(tmp: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, Path, d
     try:
         yield f"http://127.0.0.1:{port}", var, cli_env, proc.pid
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_serve(proc)
         redis.stop()
 
 
