@@ -47,9 +47,13 @@ def start_serve(var: Path, *, port: int, workers: int = 1, api_processes: int = 
 
 
 @contextmanager
-def running_service(*, workers: int = 1, api_processes: int = 1, broker: str | None = "redis://127.0.0.1:6379/8",
+def running_service(*, workers: int = 1, api_processes: int = 1, broker: str | None = "default",
                     extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
-    """Yields the base URL and the var folder. Redis db 8 is flushed first; broker=None embeds one."""
+    """Yields the base URL and the var folder. broker="default": the local Redis's database
+    AUTOGRADER_BENCH_REDIS_DB (8 unless set; the test suite gives each of its workers one), flushed
+    first; broker=None embeds one."""
+    if broker == "default":
+        broker = default_broker()
     if broker and broker.startswith("redis://"):
         import redis
 
@@ -62,6 +66,10 @@ def running_service(*, workers: int = 1, api_processes: int = 1, broker: str | N
             yield f"http://127.0.0.1:{port}", Path(tmp)
         finally:
             stop_serve(proc)
+
+
+def default_broker() -> str:
+    return f"redis://127.0.0.1:6379/{int(os.environ.get('AUTOGRADER_BENCH_REDIS_DB', '8'))}"
 
 
 def stop_serve(proc: subprocess.Popen) -> None:

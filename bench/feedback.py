@@ -32,7 +32,7 @@ def main() -> None:
     source = SOLUTION.read_text()
     latencies: list[float] = []
     phases: list[tuple[float, float, float]] = []  # upload answered, worker on it, verdict (s after upload)
-    with running_service(broker=None if args.embedded else "redis://127.0.0.1:6379/8") as (url, _), \
+    with running_service(broker=None if args.embedded else "default") as (url, _), \
             httpx.Client(base_url=url, timeout=60) as client:
         for i in range(args.n + 1):  # the first warms the worker (torch import, reference side)
             if i and args.gap:

@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from grader.engine import GradeConfig
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The local Redis's databases this run uses: three per pytest-xdist worker after the base
+# (gw0: base..base+2 for the API, course and remote-worker tests, gw1: base+3..base+5), then one
+# per worker for the benchmarks' services. Several checkouts testing on one machine at once each
+# set their own base; two workers or two runs sharing a database would take each other's jobs.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+TEST_REDIS_DB = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", "7")) + 3 * _WORKER
+BENCH_REDIS_DB = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", "7")) + 3 * _WORKERS + _WORKER
+if BENCH_REDIS_DB > 15:
+    raise RuntimeError(f"AUTOGRADER_TEST_REDIS_DB with {_WORKERS} worker(s) needs Redis databases up to "
+                       f"{BENCH_REDIS_DB}; Redis has 0-15: set a lower base")
+os.environ["AUTOGRADER_BENCH_REDIS_DB"] = str(BENCH_REDIS_DB)  # read by bench/_service.py in the benches run
 SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10-subset"
 
 
@@ -206,7 +219,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--quick", action="store_true", help="the quick tier only: no sandbox, service or browser")
 
 
+# ---------------------------------------------------------------- two workers (pytest-xdist)
+# `./scripts/test.sh` runs the suite on two worker processes (`-n 2 --dist loadgroup`): much
+# of a grade is waiting (a sandbox starting, a service answering), so one process leaves a core
+# idle. Each module runs whole on one worker (its module-scoped service is started once); the
+# modules that read the one fine-tune of the reference (`honest`, minutes) share a worker, so it
+# is made once. The longest groups go first, so that neither worker is left with a long tail.
+XDIST_GROUPS = {
+    "honest": ("tests/adversarial/test_cheating.py", "tests/adversarial/test_trust.py",
+               "tests/adversarial/test_time_limits.py", "tests/grader/test_training.py"),
+}
+LONGEST_FIRST = ("honest", "tests/bench/test_bench_smoke.py", "tests/bench/test_deadline_day.py",
+                 "tests/adversarial/test_forks.py", "tests/api/test_service.py",
+                 "tests/adversarial/test_service_faults.py", "tests/grader/test_engine.py",
+                 "tests/api/test_course.py", "tests/api/test_ta_dashboard.py")
+
+
+def xdist_group(where: str) -> str:
+    return next((name for name, modules in XDIST_GROUPS.items() if where in modules), where)
+
+
+def _order_for_workers(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    groups: dict[pytest.Item, str] = {}
+    for item in items:
+        groups[item] = group = xdist_group(Path(str(item.fspath)).resolve().relative_to(REPO).as_posix())
+        item.add_marker(pytest.mark.xdist_group(group))
+    # Stable: the modules' own order within a group and among the unranked ones.
+    items.sort(key=lambda item: rank.get(groups[item], len(rank)))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        _order_for_workers(config, items)
     if not config.getoption("--quick"):
         return
     keep, drop = [], []

@@ -16,13 +16,13 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.conftest import listening, spawn_for_run
+from tests.conftest import TEST_REDIS_DB, listening, spawn_for_run
 
 REPO = Path(__file__).resolve().parents[2]
 # Databases of the local Redis that only these tests use (this one, +1 for the course tests,
 # +2 for the remote workers'); several checkouts testing on one machine at once each set their
 # own base (their workers would otherwise take each other's jobs).
-REDIS_DB = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", "7"))
+REDIS_DB = TEST_REDIS_DB  # tests/conftest.py: this worker's own, under pytest-xdist
 
 
 def free_port() -> int:
@@ -45,7 +45,7 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, **kw) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kw)
+        return httpx.Client(base_url=self.url, **{"timeout": 30, **kw})
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = self.var_dir / f"{name}-{len(self.logs)}.log"
