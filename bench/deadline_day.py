@@ -27,6 +27,7 @@ import argparse
 import csv
 import datetime as dt
 import io
+import json
 import math
 import os
 import random
@@ -59,6 +60,8 @@ CRASHER = "import os\nos._exit(3)  # kills whatever runs the import\n"
 GUARD_S = 4.0  # no upload this close to the deadline or the cutoff: the server's clock decides those
 FINAL_STATUSES = ("graded", "rejected", "failed", "superseded")
 OVERRIDE_ITEM, OVERRIDE_POINTS = "q1_downsample", 15.0
+# A slow answer is a figure, not an error: a request waits this long before the bench gives up on it.
+REQUEST_TIMEOUT_S = 180.0
 
 
 # ---------------------------------------------------------------- the plan: who sends what, when
@@ -255,6 +258,7 @@ def start_service(var: Path, redis: Redis) -> Service:
                 "AUTOGRADER_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0",
                 # Every student comes from 127.0.0.1 here: the per-address limit would count a class as one.
                 "AUTOGRADER_CLIENT_RATE_PER_MINUTE": "1000000", "AUTOGRADER_STUDENT_RATE_PER_HOUR": "1000",
+                "AUTOGRADER_LIVE_STREAMS_PER_CLIENT": "1000000",
                 "AUTOGRADER_IMPORT_TIMEOUT_S": "5", "AUTOGRADER_CHECK_TIMEOUT_S": "60",
                 "AUTOGRADER_HEARTBEAT_TIMEOUT_S": "10", "AUTOGRADER_RECOVERY_INTERVAL_S": "2",
                 "AUTOGRADER_RESEND_AFTER_S": "20", "AUTOGRADER_THREADS": "1"})
@@ -306,20 +310,30 @@ class Day:
 
 
 def student(day: Day, sid: str, link: str) -> None:
-    """Sign in by the link, then each planned upload at its time; between two, watch for the verdict."""
-    with day.svc.client(follow_redirects=True) as c:
+    """Sign in by the link, then each planned upload at its time; each upload's result page is
+    watched as a browser does (its event stream), beside the next uploads."""
+    watchers: list[threading.Thread] = []
+    with day.svc.client(follow_redirects=True, timeout=REQUEST_TIMEOUT_S) as c:
         try:
             r = c.get(link.removeprefix(day.svc.url))
             if r.status_code != 200:
                 raise RuntimeError(f"sign-in answered {r.status_code}")
-            plans = day.plan.uploads[sid]
-            for k, p in enumerate(plans):
+            # The form's token, fetched once: at the planned time only the upload itself is sent,
+            # so a slow page cannot push a planned on-time upload past the deadline.
+            token = re.search(r'name="csrftoken" value="([^"]+)"', c.get("/").text).group(1)
+            for p in day.plan.uploads[sid]:
                 _sleep_until(day.deadline + p.at)
-                token = re.search(r'name="csrftoken" value="([^"]+)"', c.get("/").text).group(1)
                 sent_at = time.time()
                 r = c.post("/submit", data={"csrftoken": token}, follow_redirects=False,
                            files={"file": ("resnet50_skeleton.py", p.file.source, "text/x-python")})
+                answered_at = time.time()
                 on_time = p.at < 0 or sid == day.plan.extension
+                if p.at < 0 and answered_at >= day.deadline:
+                    # Sent on time by the bench's clock, answered after the deadline: which side of it
+                    # the service put the upload on is its own clock's call; the row cannot be judged.
+                    with day.lock:
+                        day.errors.append(f"{sid}: an upload sent {day.deadline - sent_at:.1f} s before the "
+                                          f"deadline was answered {answered_at - day.deadline:.1f} s after it")
                 if r.status_code == 403:
                     day.record(Sent(sid, p.file, sent_at, on_time, True, None, "student"))
                     continue
@@ -327,18 +341,40 @@ def student(day: Day, sid: str, link: str) -> None:
                     raise RuntimeError(f"upload answered {r.status_code}: {r.text[:300]}")
                 sent = Sent(sid, p.file, sent_at, on_time, True, r.headers["location"].removeprefix("/s/"), "student")
                 day.record(sent)
-                # Watch until the next upload, or for the last one until its verdict (at most 10 min).
-                next_at = day.deadline + plans[k + 1].at if k + 1 < len(plans) else sent_at + 600
-                while time.time() < next_at:
-                    view = c.get(f"/api/submissions/{sent.submission_id}").json()
-                    if view.get("structure") or view.get("report") or view["status"] in FINAL_STATUSES:
-                        if view["status"] != "superseded":
-                            sent.verdict_s = time.time() - sent_at
-                        break
-                    time.sleep(0.5)
+                w = threading.Thread(target=watch, args=(day, c, sent), daemon=True)
+                w.start()
+                watchers.append(w)
         except Exception as exc:  # noqa: BLE001 - one student's failure is reported, the day goes on
             with day.lock:
                 day.errors.append(f"{sid}: {exc!r}")
+        for w in watchers:
+            w.join()
+
+
+def watch(day: Day, c: httpx.Client, sent: Sent, limit_s: float = 600.0) -> None:
+    """Read the result page's event stream (`/s/ID/events`, what its JavaScript reads) until the
+    structure verdict or a final status: the time from the upload to it is the verdict latency.
+    A dropped stream is reopened, as the page's EventSource does."""
+    end = sent.sent_at + limit_s
+    while time.time() < end:
+        try:
+            with c.stream("GET", f"/s/{sent.submission_id}/events") as r:
+                if r.status_code != 200:
+                    raise RuntimeError(f"event stream answered {r.status_code}")
+                for line in r.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    view = json.loads(line.removeprefix("data: "))
+                    if view.get("has_structure") or view["status"] in FINAL_STATUSES:
+                        if view["status"] != "superseded":
+                            sent.verdict_s = time.time() - sent.sent_at
+                        return
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if time.time() >= end:
+                with day.lock:
+                    day.errors.append(f"{sent.student_id}: watching {sent.submission_id}: {exc!r}")
+                return
+            time.sleep(1.0)
 
 
 def _sleep_until(t: float) -> None:
@@ -421,7 +457,7 @@ def run(n: int, window: float, late_window: float, seed: int, drain_timeout: flo
             cli(svc, "assignment", "set", "resnet50", "--deadline", iso(deadline), "--timezone", "Asia/Seoul",
                 "--late-policy", "per-hour", "--late-penalty", str(LATE_PENALTY_PER_HOUR),
                 "--cutoff", iso(deadline + late_window), "--final-rule", "last-on-time")
-            ta = svc.client(headers={"Authorization": f"Bearer {svc.token()}"})
+            ta = svc.client(headers={"Authorization": f"Bearer {svc.token()}"}, timeout=REQUEST_TIMEOUT_S)
             r = ta.put(f"/api/assignments/resnet50/extensions/{plan.extension}",
                        json={"until": iso(deadline + late_window * 2)})
             if r.status_code != 200:
