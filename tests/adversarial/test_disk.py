@@ -10,10 +10,11 @@ Each test fails with its defence switched off (tests/adversarial/switch_off.py).
 from __future__ import annotations
 
 import ast
-import shutil
+import os
 import tempfile
 import threading
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -33,17 +34,40 @@ def _all_printed(log: str, tag: str) -> list[Any]:
     return [ast.literal_eval(ln[len(tag) + 1:]) for ln in log.splitlines() if ln.startswith(tag + " ")]
 
 
+@pytest.fixture(autouse=True)
+def own_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The grades of a test here keep their host-side folders (grader/sandbox.py: mkdtemp) in a
+    folder of the test's own, so that what the sandbox put on the host's disk is measured there
+    and not as the disk's free space, which other work on the machine moves too (a venv being
+    installed beside the run fell it by more than the cap)."""
+    folder = tmp_path / "host-temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _on_disk(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass  # removed meanwhile
+    return total
+
+
 def _with_disk_watch(run: Callable[[], Report]) -> tuple[Report, int]:
-    """The report, and by how much the host's free space (where sandboxes keep their folders)
-    fell at most while it ran."""
-    where = tempfile.gettempdir()
-    before = lowest = shutil.disk_usage(where).free
+    """The report, and the most the grade's host-side folders held on the host's disk while it
+    ran (its sandboxes' folders: with /scratch bound from the host, what the file wrote there)."""
+    folder = Path(tempfile.gettempdir())
+    most = 0
     done = threading.Event()
 
     def watch() -> None:
-        nonlocal lowest
+        nonlocal most
         while not done.wait(0.02):
-            lowest = min(lowest, shutil.disk_usage(where).free)
+            most = max(most, _on_disk(folder))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -52,21 +76,21 @@ def _with_disk_watch(run: Callable[[], Report]) -> tuple[Report, int]:
     finally:
         done.set()
         watcher.join()
-    return report, before - lowest
+    return report, most
 
 
-def _within_the_cap(report: Report, runs: int, fell: int) -> None:
+def _within_the_cap(report: Report, runs: int, held: int) -> None:
     filled, free = _all_printed(report.log, "FILLED"), _all_printed(report.log, "FREE")
     assert len(filled) == runs and len(free) == runs, report.log[-3000:]
     assert all(0 < f <= CAP for f in filled), filled  # it wrote, and no more than the cap in all
     assert all(0 < v <= CAP for seen in free for v in seen.values()), free  # it sees only its own space
-    assert fell < CAP, f"the host's free space fell by {fell >> 20} MiB"
+    assert held < CAP, f"the grade's folders held {held >> 20} MiB of the host's disk"
 
 
 def test_the_structure_sandbox_writes_at_most_the_cap(config: GradeConfig) -> None:
-    report, fell = _with_disk_watch(lambda: grade(attack("fill_disk"), config, memory_bytes=MEMORY))
+    report, held = _with_disk_watch(lambda: grade(attack("fill_disk"), config, memory_bytes=MEMORY))
     assert report.status == "graded" and report.score == 105, (report.error, report.log[-2000:])
-    _within_the_cap(report, 1, fell)
+    _within_the_cap(report, 1, held)
 
 
 @pytest.fixture
@@ -78,20 +102,20 @@ def forks(config: GradeConfig) -> Iterator[GradeConfig]:
 
 
 def test_a_fork_writes_at_most_the_cap(forks: GradeConfig) -> None:
-    report, fell = _with_disk_watch(lambda: grade(attack("fill_disk"), forks, memory_bytes=MEMORY))
+    report, held = _with_disk_watch(lambda: grade(attack("fill_disk"), forks, memory_bytes=MEMORY))
     assert report.sandbox["isolation"] == "bubblewrap (fork server)"
     assert report.status == "graded" and report.score == 105, (report.error, report.log[-2000:])
-    _within_the_cap(report, 1, fell)
+    _within_the_cap(report, 1, held)
 
 
 def test_the_self_reported_fine_tune_writes_at_most_the_cap(train_config: GradeConfig) -> None:
     """An operator off the list keeps the model off the trusted path: the student's own code is
     fine-tuned in its sandbox, which imports the file (and fills its space) once more."""
     source = attack("fill_disk", CLEAN=True).decode().replace(FC, FC + "        out = out * 1.0\n")
-    report, fell = _with_disk_watch(lambda: grade(source.encode(), train_config))
+    report, held = _with_disk_watch(lambda: grade(source.encode(), train_config))
     assert (report.trust.fine_tune or "").startswith("self-reported"), report.trust
     assert report.provisional_accuracy is not None, (report.error, report.log[-2000:])
-    _within_the_cap(report, 2, fell)
+    _within_the_cap(report, 2, held)
 
 
 def test_a_full_disk_is_the_students_own_clear_error(config: GradeConfig) -> None:
