@@ -165,7 +165,8 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
             # that gets as far as judging programs: a file that fails early does not wait for it.
             programs_of_reference = _Background(lambda: verify.reference(config.table))
             ref_started = time.perf_counter()
-            expected = build_expected(config.table, config.checkpoint, out_dir)
+            expected = build_expected(config.table, config.checkpoint, out_dir,
+                                      cache_dir=config.cache_dir, rubric=config.rubric)
             timings = {"reference": time.perf_counter() - ref_started}
         finally:
             result = runner.join()
