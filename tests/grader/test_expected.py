@@ -1,0 +1,201 @@
+"""The reference's expectations kept on disk (grader/expected.py): a hit gives what a fresh
+computation gives, the key follows everything they depend on, an entry that is damaged in any
+way is recomputed and overwritten, a pickle placed there never runs, and a cache that cannot be
+written never fails a grade."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+
+from grader import expected as gexpected
+from grader.engine import GradeConfig, grade_bytes
+from grader.expected import Expected, build_expected, cache_key, read_entry, usable_cache_dir
+from grader.rubric import SOLUTION, load_rubric, load_table
+from grader.sandbox import python_roots
+
+TABLE = load_table()
+RUBRIC = load_rubric()
+CHILD_FILES = ("probe.pt", "reference-seeded.pt")
+
+
+@pytest.fixture(autouse=True)
+def _no_memo() -> Iterator[None]:
+    """Each build here reads the disk, not the process's own memo of earlier builds."""
+    gexpected._build_expected.cache_clear()
+    yield
+    gexpected._build_expected.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Expected, Path]:
+    """Computed without any cache (seeded weights: no checkpoint), and the child's files it wrote."""
+    gexpected._build_expected.cache_clear()
+    out = tmp_path_factory.mktemp("fresh")
+    return build_expected(TABLE, None, out), out
+
+
+def build(cache: Path | None, where: Path, checkpoint: Path | None = None) -> tuple[Expected, Path]:
+    where.mkdir(parents=True)
+    return build_expected(TABLE, checkpoint, where, cache_dir=cache, rubric=RUBRIC), where
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted((cache / gexpected.CACHE_SUBDIR).glob("*.pt"))
+
+
+def assert_same(a: Expected, b: Expected) -> None:
+    """Field by field, tensors with torch.equal (a JSON round trip must not turn one list into a tuple)."""
+    for f in dataclasses.fields(Expected):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "blocks":
+            assert x.keys() == y.keys()
+            for name in x:
+                for g in dataclasses.fields(x[name]):
+                    u, v = getattr(x[name], g.name), getattr(y[name], g.name)
+                    if isinstance(u, torch.Tensor):
+                        assert torch.equal(u, v), (name, g.name)
+                    else:
+                        assert u == v and type(u) is type(v), (name, g.name)
+        elif isinstance(x, torch.Tensor):
+            assert torch.equal(x, y), f.name
+        else:
+            assert x == y and type(x) is type(y), f.name
+
+
+def assert_same_child_files(a: Path, b: Path) -> None:
+    for name in CHILD_FILES:
+        x, y = torch.load(a / name, weights_only=True), torch.load(b / name, weights_only=True)
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x), name
+    assert (b / "READY").exists()
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "grader.expected" and r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+def test_a_cache_hit_equals_a_fresh_computation_and_is_the_entry(tmp_path: Path, fresh: tuple[Expected, Path]) -> None:
+    cache = tmp_path / "cache"
+    build(cache, tmp_path / "a")  # a miss: computed, then written
+    [entry] = entries(cache)
+    hit, out = build(cache, tmp_path / "b")
+    assert_same(fresh[0], hit)
+    assert_same_child_files(fresh[1], out)
+    # The hit is what the entry holds (not a computation that happens to agree with it).
+    blob = torch.load(entry, weights_only=True)
+    blob["meta"] = blob["meta"].replace("seeded reference weights", "SEEDED REFERENCE WEIGHTS")
+    torch.save(blob, entry)
+    assert build(cache, tmp_path / "c")[0].checkpoint_source.startswith("SEEDED REFERENCE WEIGHTS")
+
+
+def test_the_key_follows_checkpoint_bytes_rubric_table_and_code(tmp_path: Path, fresh: tuple[Expected, Path]) -> None:
+    table, rubric = TABLE.model_dump_json(by_alias=True), RUBRIC.model_dump_json()
+    base = cache_key(table, "a" * 64, rubric)
+    other_table = TABLE.model_copy(update={"input": [3, 64, 64]}).model_dump_json(by_alias=True)
+    assert base == cache_key(table, "a" * 64, rubric)
+    assert len({base, cache_key(table, "b" * 64, rubric), cache_key(table, None, rubric),
+                cache_key(other_table, "a" * 64, rubric), cache_key(table, "a" * 64, None)}) == 5
+    # On disk: one changed weight in the checkpoint file is another entry, with other logits.
+    cache = tmp_path / "cache"
+    weights = torch.load(fresh[1] / "reference-seeded.pt", weights_only=True)
+    checkpoint = tmp_path / "course.ckpt"
+    torch.save(weights, checkpoint)
+    first = build(cache, tmp_path / "a", checkpoint)[0]
+    weights["fc.bias"] = weights["fc.bias"] + 1.0
+    torch.save(weights, checkpoint)
+    second = build(cache, tmp_path / "b", checkpoint)[0]
+    assert len(entries(cache)) == 2
+    assert first.checkpoint_source != second.checkpoint_source  # names the file's sha256
+    assert not torch.equal(first.logits, second.logits)
+    assert torch.equal(first.logits, fresh[0].logits)  # the same weights as seeded: the same logits
+
+
+def _truncated(entry: Path) -> None:
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+
+
+def _another_key(entry: Path) -> None:
+    blob = torch.load(entry, weights_only=True)
+    blob["key"] = "0" * 64  # an entry made for other inputs, under this key's name
+    torch.save(blob, entry)
+
+
+def _garbage(entry: Path) -> None:
+    entry.write_bytes(os.urandom(4096))
+
+
+@pytest.mark.parametrize("damage", [_truncated, _another_key, _garbage])
+def test_a_damaged_entry_is_recomputed_and_overwritten(tmp_path: Path, fresh: tuple[Expected, Path],
+                                                       caplog: pytest.LogCaptureFixture, damage) -> None:
+    cache = tmp_path / "cache"
+    build(cache, tmp_path / "a")
+    [entry] = entries(cache)
+    damage(entry)
+    assert read_entry(entry) is None
+    caplog.clear()
+    got, out = build(cache, tmp_path / "b")
+    assert_same(fresh[0], got)
+    assert_same_child_files(fresh[1], out)
+    assert len(warnings_about(caplog, "ignored")) == 1  # one line says so
+    assert entries(cache) == [entry] and read_entry(entry) is not None  # overwritten with a good one
+
+
+class _Bomb:
+    """Unpickling this creates `marker`: proof that the file was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_in_the_cache_is_never_run(tmp_path: Path, fresh: tuple[Expected, Path],
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    cache = tmp_path / "cache"
+    build(cache, tmp_path / "a")
+    [entry] = entries(cache)
+    marker = tmp_path / "the-pickle-ran"
+    blob = torch.load(entry, weights_only=True)
+    blob["tensors"]["logits"] = _Bomb(marker)  # everything else as a real entry has it
+    torch.save(blob, entry)
+    caplog.clear()
+    got = build(cache, tmp_path / "b")[0]
+    assert not marker.exists()
+    assert_same(fresh[0], got)
+    assert len(warnings_about(caplog, "ignored")) == 1
+    assert read_entry(entry) is not None
+
+
+def test_a_cache_that_cannot_be_written_still_builds(tmp_path: Path, fresh: tuple[Expected, Path],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # (chmod would not stop root: a file where the folder goes does)
+    caplog.clear()
+    got, out = build(blocker / "cache", tmp_path / "a")
+    assert_same(fresh[0], got)
+    assert_same_child_files(fresh[1], out)
+    assert len(warnings_about(caplog, "not cached")) == 1
+
+
+def test_a_cache_folder_a_sandbox_could_see_is_not_used(tmp_path: Path) -> None:
+    """Every sandbox binds the Python roots read-only and the grade's inputs; an entry there
+    would be readable by student code (tests/adversarial/test_secrets.py runs one)."""
+    assert usable_cache_dir(Path(python_roots()[0]) / "autograder-cache") is None
+    assert usable_cache_dir(tmp_path / "out" / "cache", tmp_path / "out") is None
+    assert usable_cache_dir(tmp_path / "cache", tmp_path / "out") == tmp_path / "cache" / gexpected.CACHE_SUBDIR
+
+
+def test_a_grade_with_a_cache_that_cannot_be_written_is_graded(tmp_path: Path, config: GradeConfig) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    report = grade_bytes(SOLUTION.read_bytes(), filename="resnet50_skeleton.py",
+                         config=dataclasses.replace(config, cache_dir=blocker / "cache"))
+    assert report.status == "graded" and report.error is None
+    assert report.score == report.max_score
