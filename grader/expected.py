@@ -33,6 +33,9 @@ PROBE_SEED = 1234  # fixed: the probe inputs are part of the grading contract
 # Bump when the entry's layout or the meaning of a field changes: older entries are then ignored.
 CACHE_FORMAT = 1
 CACHE_SUBDIR = "expected"
+# Entries kept (most recently used first): each code or torch change makes a new key, and an
+# entry without a course checkpoint holds the seeded weights (~60 MB).
+CACHE_KEEP = 4
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +275,10 @@ def read_entry(path: Path) -> _Built | None:
         log.warning("expectations cache entry %s ignored (%s: %s); recomputing",
                     path, type(exc).__name__, str(exc)[:200])
         return None
+    try:
+        os.utime(path)  # used now: the pruning keeps the entries in use
+    except OSError:
+        pass
     return built
 
 
@@ -307,9 +314,25 @@ def write_entry(path: Path, built: _Built) -> bool:
         with os.fdopen(fd, "wb") as f:
             torch.save(blob, f)
         os.replace(tmp, path)
+        _prune(path.parent)
         return True
     except Exception as exc:  # read-only or full disk, a file where the folder should be, ...
         log.warning("expectations not cached at %s (%s: %s)", path.parent, type(exc).__name__, str(exc)[:200])
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         return False
+
+
+def _prune(folder: Path) -> None:
+    """Keep the CACHE_KEEP most recently used entries: older keys are never asked for again."""
+    entries = []
+    for entry in folder.glob("*.pt"):
+        try:
+            entries.append((entry.stat().st_mtime_ns, entry))
+        except OSError:
+            continue  # removed by another grader meanwhile
+    for _, entry in sorted(entries, reverse=True)[CACHE_KEEP:]:
+        try:
+            entry.unlink(missing_ok=True)
+        except OSError:
+            pass  # the next write tries again

@@ -184,6 +184,25 @@ def test_a_cache_that_cannot_be_written_still_builds(tmp_path: Path, fresh: tupl
     assert len(warnings_about(caplog, "not cached")) == 1
 
 
+def test_only_the_most_recently_used_entries_are_kept(tmp_path: Path, fresh: tuple[Expected, Path]) -> None:
+    cache = tmp_path / "cache"
+    build(cache, tmp_path / "a")
+    [used] = entries(cache)
+    built = read_entry(used)
+    assert built is not None
+    os.utime(used, ns=(10**9, 10**9))  # long unused
+    others = [used.parent / f"{i:064x}.pt" for i in range(gexpected.CACHE_KEEP)]
+    for other in others:  # entries of other keys (a code or torch change), written after it
+        gexpected.write_entry(other, built)
+    assert entries(cache) == sorted(others)  # the least recently used went
+    build(cache, tmp_path / "b")  # a miss again: written anew, and the oldest other goes
+    assert used.exists() and len(entries(cache)) == gexpected.CACHE_KEEP
+    os.utime(used, ns=(10**9, 10**9))
+    gexpected._build_expected.cache_clear()
+    build(cache, tmp_path / "c")  # a hit marks its entry used
+    assert used.stat().st_mtime_ns > 10**9
+
+
 def test_a_cache_folder_a_sandbox_could_see_is_not_used(tmp_path: Path) -> None:
     """Every sandbox binds the Python roots read-only and the grade's inputs; an entry there
     would be readable by student code (tests/adversarial/test_secrets.py runs one)."""
