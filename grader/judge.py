@@ -470,7 +470,9 @@ def model_block_problems(rubric_item: BlockItem, item_id: str, item: Item, model
     sizes no model uses, and a file can recognise them (e.g. by 40 output channels). Where the
     probe found no unit wrong but blocks of the model (with this `downsample`) have one, each
     such unit costs `wrong_unit`, as in the probe."""
-    if model is None or not model.modules or any(d.where.startswith("layer[") for d in item.deductions):
+    probe_units_wrong = any(d.place is not None and d.place.scope == "block" and d.place.index is not None
+                            for d in item.deductions)
+    if model is None or not model.modules or probe_units_wrong:
         return
     found: dict[int, str] = {}
     for block in (m for m in model.modules if m.block is not None and bool(m.block.downsample) == downsample):
