@@ -135,8 +135,12 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
     out_dir = Path(out_dir_str)
     checkpoint_sha = _sha256(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
     entry = None
-    if cache_dir_str is not None and (folder := usable_cache_dir(Path(cache_dir_str), out_dir)) is not None:
-        entry = folder / f"{cache_key(table_json, checkpoint_sha, rubric_json)}.pt"
+    # A checkpoint that is configured but missing is no cache key: computing says what is wrong.
+    if cache_dir_str is not None and (checkpoint is None or checkpoint_sha is not None) \
+            and (folder := usable_cache_dir(Path(cache_dir_str), out_dir)) is not None:
+        # The file's name too: the report's checkpoint_source names it.
+        identity = f"{checkpoint_sha} {checkpoint.name}" if checkpoint is not None else None
+        entry = folder / f"{cache_key(table_json, identity, rubric_json)}.pt"
     built = read_entry(entry) if entry is not None else None
     if built is None:
         built = _compute(table, checkpoint, checkpoint_sha)
@@ -216,13 +220,13 @@ def _source_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cache_key(table_json: str, checkpoint_sha256: str | None, rubric_json: str | None) -> str:
+def cache_key(table_json: str, checkpoint: str | None, rubric_json: str | None) -> str:
     """Everything the expectations depend on: the checkpoint's bytes, the rubric and table,
     the code that computes them (reference solution, probes, this module), the probe seed and
     torch (its kernels and init); a new format or any changed input names another entry."""
     parts = {
         "format": CACHE_FORMAT,
-        "checkpoint_sha256": checkpoint_sha256,
+        "checkpoint": checkpoint,  # its sha256 and file name; None: seeded weights
         "rubric": rubric_json,
         "table": table_json,
         "solution_sha256": _source_sha256(SOLUTION),

@@ -16,7 +16,7 @@ import torch
 from grader import expected as gexpected
 from grader.engine import GradeConfig, grade_bytes
 from grader.expected import Expected, build_expected, cache_key, read_entry, usable_cache_dir
-from grader.rubric import SOLUTION, load_rubric, load_table
+from grader.rubric import SOLUTION, CheckpointError, load_rubric, load_table
 from grader.sandbox import python_roots
 
 TABLE = load_table()
@@ -115,6 +115,17 @@ def test_the_key_follows_checkpoint_bytes_rubric_table_and_code(tmp_path: Path, 
     assert not torch.equal(first.logits, second.logits)
     assert torch.equal(first.logits, fresh[0].logits)  # the same weights as seeded: the same logits
 
+
+
+def test_a_missing_checkpoint_is_not_answered_from_the_cache(tmp_path: Path) -> None:
+    """No checkpoint file is no key: the grade must fail as without a cache, not get the
+    seeded reference's entry."""
+    cache = tmp_path / "cache"
+    build(cache, tmp_path / "a")
+    assert len(entries(cache)) == 1
+    with pytest.raises(CheckpointError, match="not found"):
+        build(cache, tmp_path / "b", tmp_path / "missing.ckpt")
+    assert (tmp_path / "b" / "FAILED").exists()
 
 def _truncated(entry: Path) -> None:
     entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
