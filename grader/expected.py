@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any, Callable
 
 import torch
 
@@ -311,14 +311,21 @@ def write_entry(path: Path, built: _Built) -> bool:
                **{f"probe.{k}": v for k, v in built.probe_tensors.items()},
                **{f"seeded.{k}": v for k, v in (built.seeded or {}).items()}}
     blob = {"format": CACHE_FORMAT, "key": path.stem, "meta": json.dumps(meta), "tensors": tensors}
+    return write_atomically(path, lambda f: torch.save(blob, f), "*.pt")
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], None], family: str) -> bool:
+    """Write a cache file whole or not at all (temp file + os.replace), then prune its `family`
+    (a glob) to the CACHE_KEEP most recently used; False, logged, when it cannot be written:
+    a cache that cannot be written never fails a grade."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".expected-", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".cache-", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
+            write(f)
         os.replace(tmp, path)
-        _prune(path.parent)
+        _prune(path.parent, family)
         return True
     except Exception as exc:  # read-only or full disk, a file where the folder should be, ...
         log.warning("expectations not cached at %s (%s: %s)", path.parent, type(exc).__name__, str(exc)[:200])
@@ -327,10 +334,10 @@ def write_entry(path: Path, built: _Built) -> bool:
         return False
 
 
-def _prune(folder: Path) -> None:
+def _prune(folder: Path, family: str) -> None:
     """Keep the CACHE_KEEP most recently used entries: older keys are never asked for again."""
     entries = []
-    for entry in folder.glob("*.pt"):
+    for entry in folder.glob(family):
         try:
             entries.append((entry.stat().st_mtime_ns, entry))
         except OSError:

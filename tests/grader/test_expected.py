@@ -5,6 +5,7 @@ written never fails a grade."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from grader import expected as gexpected
+from grader import verify
 from grader.engine import GradeConfig, grade_bytes
 from grader.expected import Expected, build_expected, cache_key, read_entry, usable_cache_dir
 from grader.rubric import SOLUTION, CheckpointError, load_rubric, load_table
@@ -38,6 +40,27 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Expected, Path]:
     gexpected._build_expected.cache_clear()
     out = tmp_path_factory.mktemp("fresh")
     return build_expected(TABLE, None, out), out
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
+    """A good entry (its file name and bytes), for tests that start from a filled cache."""
+    gexpected._build_expected.cache_clear()
+    cache = tmp_path_factory.mktemp("stored")
+    out = cache / "out"
+    out.mkdir()
+    build_expected(TABLE, None, out, cache_dir=cache, rubric=RUBRIC)
+    [entry] = entries(cache)
+    return entry.name, entry.read_bytes()
+
+
+def filled(tmp_path: Path, stored: tuple[str, bytes]) -> tuple[Path, Path]:
+    """A cache folder holding the good entry: (the folder, the entry)."""
+    cache = tmp_path / "cache"
+    entry = cache / gexpected.CACHE_SUBDIR / stored[0]
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(stored[1])
+    return cache, entry
 
 
 def build(cache: Path | None, where: Path, checkpoint: Path | None = None) -> tuple[Expected, Path]:
@@ -75,15 +98,14 @@ def assert_same_child_files(a: Path, b: Path) -> None:
     assert (b / "READY").exists()
 
 
-def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+def warnings_about(caplog: pytest.LogCaptureFixture, text: str, logger: str = "grader.expected") -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "grader.expected" and r.levelno == logging.WARNING and text in r.getMessage()]
+            if r.name == logger and r.levelno == logging.WARNING and text in r.getMessage()]
 
 
-def test_a_cache_hit_equals_a_fresh_computation_and_is_the_entry(tmp_path: Path, fresh: tuple[Expected, Path]) -> None:
-    cache = tmp_path / "cache"
-    build(cache, tmp_path / "a")  # a miss: computed, then written
-    [entry] = entries(cache)
+def test_a_cache_hit_equals_a_fresh_computation_and_is_the_entry(tmp_path: Path, fresh: tuple[Expected, Path],
+                                                                 stored: tuple[str, bytes]) -> None:
+    cache, entry = filled(tmp_path, stored)  # written by a miss
     hit, out = build(cache, tmp_path / "b")
     assert_same(fresh[0], hit)
     assert_same_child_files(fresh[1], out)
@@ -117,12 +139,10 @@ def test_the_key_follows_checkpoint_bytes_rubric_table_and_code(tmp_path: Path, 
 
 
 
-def test_a_missing_checkpoint_is_not_answered_from_the_cache(tmp_path: Path) -> None:
+def test_a_missing_checkpoint_is_not_answered_from_the_cache(tmp_path: Path, stored: tuple[str, bytes]) -> None:
     """No checkpoint file is no key: the grade must fail as without a cache, not get the
     seeded reference's entry."""
-    cache = tmp_path / "cache"
-    build(cache, tmp_path / "a")
-    assert len(entries(cache)) == 1
+    cache, _ = filled(tmp_path, stored)
     with pytest.raises(CheckpointError, match="not found"):
         build(cache, tmp_path / "b", tmp_path / "missing.ckpt")
     assert (tmp_path / "b" / "FAILED").exists()
@@ -143,10 +163,9 @@ def _garbage(entry: Path) -> None:
 
 @pytest.mark.parametrize("damage", [_truncated, _another_key, _garbage])
 def test_a_damaged_entry_is_recomputed_and_overwritten(tmp_path: Path, fresh: tuple[Expected, Path],
-                                                       caplog: pytest.LogCaptureFixture, damage) -> None:
-    cache = tmp_path / "cache"
-    build(cache, tmp_path / "a")
-    [entry] = entries(cache)
+                                                       stored: tuple[str, bytes], caplog: pytest.LogCaptureFixture,
+                                                       damage) -> None:
+    cache, entry = filled(tmp_path, stored)
     damage(entry)
     assert read_entry(entry) is None
     caplog.clear()
@@ -168,10 +187,8 @@ class _Bomb:
 
 
 def test_a_pickle_in_the_cache_is_never_run(tmp_path: Path, fresh: tuple[Expected, Path],
-                                            caplog: pytest.LogCaptureFixture) -> None:
-    cache = tmp_path / "cache"
-    build(cache, tmp_path / "a")
-    [entry] = entries(cache)
+                                            stored: tuple[str, bytes], caplog: pytest.LogCaptureFixture) -> None:
+    cache, entry = filled(tmp_path, stored)
     marker = tmp_path / "the-pickle-ran"
     blob = torch.load(entry, weights_only=True)
     blob["tensors"]["logits"] = _Bomb(marker)  # everything else as a real entry has it
@@ -195,10 +212,8 @@ def test_a_cache_that_cannot_be_written_still_builds(tmp_path: Path, fresh: tupl
     assert len(warnings_about(caplog, "not cached")) == 1
 
 
-def test_only_the_most_recently_used_entries_are_kept(tmp_path: Path, fresh: tuple[Expected, Path]) -> None:
-    cache = tmp_path / "cache"
-    build(cache, tmp_path / "a")
-    [used] = entries(cache)
+def test_only_the_most_recently_used_entries_are_kept(tmp_path: Path, stored: tuple[str, bytes]) -> None:
+    cache, used = filled(tmp_path, stored)
     built = read_entry(used)
     assert built is not None
     os.utime(used, ns=(10**9, 10**9))  # long unused
@@ -229,3 +244,43 @@ def test_a_grade_with_a_cache_that_cannot_be_written_is_graded(tmp_path: Path, c
                          config=dataclasses.replace(config, cache_dir=blocker / "cache"))
     assert report.status == "graded" and report.error is None
     assert report.score == report.max_score
+
+
+
+# ---------------------------------------------------------------- the reference as programs (grader/verify.py)
+
+
+@pytest.fixture
+def no_programs_memo() -> Iterator[None]:
+    """This process's exported reference set aside (other tests get it back, not a new export)."""
+    kept = dict(verify._REFERENCES)
+    verify._REFERENCES.clear()
+    yield
+    verify._REFERENCES.clear()
+    verify._REFERENCES.update(kept)
+
+
+def _same_reference(a: verify.Reference, b: verify.Reference) -> None:
+    assert a.model.digest() == b.model.digest() and a.model_facts == b.model_facts
+    assert a.blocks.keys() == b.blocks.keys()
+    for name in a.blocks:
+        assert a.blocks[name].digest() == b.blocks[name].digest() and a.block_facts[name] == b.block_facts[name]
+
+
+def test_the_reference_programs_on_disk_are_the_exported_ones(tmp_path: Path, no_programs_memo: None,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The export (~2 s of a cold grade) is kept as program data, read back by the untrusted-data
+    parser; a damaged entry is exported again and overwritten."""
+    cache = tmp_path / "cache"
+    exported = verify.reference(TABLE, cache)
+    [entry] = (cache / gexpected.CACHE_SUBDIR).glob("programs-*.json")
+    os.utime(entry, ns=(10**9, 10**9))
+    verify._REFERENCES.clear()
+    caplog.clear()
+    _same_reference(exported, verify.reference(TABLE, cache))
+    assert entry.stat().st_mtime_ns > 10**9 and not warnings_about(caplog, "", "grader.verify")  # read, accepted
+    _truncated(entry)
+    verify._REFERENCES.clear()
+    _same_reference(exported, verify.reference(TABLE, cache))
+    assert len(warnings_about(caplog, "ignored", "grader.verify")) == 1
+    assert json.loads(entry.read_text())["key"] == entry.stem  # whole again
