@@ -5,21 +5,27 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+import pytest
 
 from grader.rubric import SOLUTION
 from tests.grader.mutations import MUTATIONS
 
 CLI = [sys.executable, "-m", "grader.cli"]
+_CACHE: list[Path] = []
 
 
-# The CLI's caches (expectations, data) in one folder for this run, not the user's ~/.cache.
-CACHE = Path(tempfile.mkdtemp(prefix="autograder-cli-cache-"))
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI's caches (expectations, data) in one folder for these tests, not the user's ~/.cache
+    (pytest's own temporary folders, which it removes after a few runs)."""
+    _CACHE[:] = [tmp_path_factory.mktemp("cli-cache")]
 
 
-def run(*args: str, cwd: Path | None = None, cache: Path = CACHE) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "AUTOGRADER_CACHE_DIR": str(cache)}
+def run(*args: str, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "AUTOGRADER_CACHE_DIR": str(cache or _CACHE[0])}
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
