@@ -1,8 +1,10 @@
 """The student's code as the TA's submission page shows it: highlighted, each deduction at its line.
 
-The grader's deductions name places in the model (`layer1.conv.stride`, `layer[1]` of a
-block, `layer3.count`), not lines: the model was described from the running program, and
-the sandbox does not say which line built what. This module reads the student's file with
+The grader's deductions name places in the model (`Deduction.place`: unit 1 of the block's
+`layer`, layer1's conv's stride, `layer3`), not lines: the model was described from the
+running program, and the sandbox does not say which line built what. Reports stored before
+deductions had a place are read from their `where` text (`layer[1]`, `layer1.conv.stride`,
+`layer3.count`: `place_of`). This module reads the student's file with
 `ast` (never executing it) and finds the line a TA would point at. Students vary the
 skeleton (keywords or positions, `nn.Conv2d` or `Conv2d`, a Sequential built from a list,
 multi-line calls), so every lookup falls back to the nearest container it can find, and a
@@ -25,7 +27,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from grader.report import Report
+from grader.report import Place, Report
 
 MAX_BYTES = 256 << 10  # what grader.engine accepts: a larger file was never graded
 MAX_LINES = 5000
@@ -219,27 +221,25 @@ class _Source:
 
     # -------------------------------------------------------- where → line
 
-    def locate(self, item_id: str, where: str) -> int | None:
-        if item_id == "accuracy" or where == "accuracy":
-            return None
-        if item_id.startswith("q1_") or _BLOCK_WHERE.fullmatch(where) or where == "forward":
-            return self._block(item_id, where)
-        line = self._model(where)
+    def locate(self, item_id: str, place: Place) -> int | None:
+        if place.scope == "block":
+            return self._block(item_id, place)
+        line = self._model(place)
         if line is not None:
             return line
-        if item_id.startswith("q2_"):  # not graded, or a where this reader does not know
+        if item_id.startswith("q2_"):  # not graded, or a place this reader does not find
             layer = item_id[3:]
             return self._attr_line(layer) if _LAYER_NAME.fullmatch(layer) else self._init_line(MODEL_CLASS)
         return None
 
-    def _block(self, item_id: str, where: str) -> int | None:
+    def _block(self, item_id: str, place: Place) -> int | None:
         cls = self.classes.get(BLOCK_CLASS)
         if cls is None:
             return None
         want = "no_downsample" not in item_id  # q1_downsample: the downsample branch
         params = self._params(BLOCK_CLASS) or []
         flags = frozenset({"downsample", *params[3:4]})
-        if where == "forward":
+        if place.forward:
             forward = self._method(cls, "forward")
             if forward is None:
                 return cls.lineno
@@ -256,42 +256,43 @@ class _Source:
         if found is None:
             return init.lineno
         stmt, value = found
-        match = _BLOCK_WHERE.fullmatch(where)
-        if match and value is not None:
-            element = self._unit_element(self._elements(value, init), int(match.group(1)))
+        if place.index is not None and value is not None:
+            element = self._unit_element(self._elements(value, init), place.index)
             if element is not None:
                 return element.lineno
         return stmt.lineno
 
-    def _model(self, where: str) -> int | None:
+    def _model(self, place: Place) -> int | None:
         cls = self.classes.get(MODEL_CLASS)
         init = self._method(cls, "__init__") if cls is not None else None
         if init is None:
             return cls.lineno if cls is not None else None
-        if where == "num_classes":
-            return self._default_line(init, "num_classes")
-        head, *rest = where.split(".")
-        found = self._self_assign(init, head, None)
+        if place.forward:
+            forward = self._method(cls, "forward")  # type: ignore[arg-type]
+            return forward.lineno if forward is not None else cls.lineno  # type: ignore[union-attr]
+        if place.attr is None:  # an argument of the model's own __init__, or the whole model
+            return self._default_line(init, place.path[0]) if place.path[:1] == ["num_classes"] else None
+        found = self._self_assign(init, place.attr, None)
         if found is None:
             return None
         stmt, value = found
-        if not rest or value is None:
+        path = place.path
+        if (place.index is None and not path) or value is None:
             return stmt.lineno
-        if head == "layer1" and rest[0] in _LAYER1_KINDS:
-            call = self._first_call(self._elements(value, init), _LAYER1_KINDS[rest[0]], init, 0)
+        if place.attr == "layer1" and place.index is None and path[0] in _LAYER1_KINDS:
+            call = self._first_call(self._elements(value, init), _LAYER1_KINDS[path[0]], init, 0)
             if call is None:
                 return stmt.lineno
-            return self._arg_line(call, rest[1] if len(rest) > 1 else None)
-        if rest[0].isdigit():
+            return self._arg_line(call, path[1] if len(path) > 1 else None)
+        if place.index is not None:
             elements = self._elements(value, init)
-            index = int(rest[0])
-            if elements is None or index >= len(elements):
+            if elements is None or place.index >= len(elements):
                 return stmt.lineno
-            element = elements[index]
-            return self._arg_line(element, rest[1]) if len(rest) > 1 else element.lineno
-        kind = _EXPECTED_KIND.get(head)
+            element = elements[place.index]
+            return self._arg_line(element, path[0]) if path else element.lineno
+        kind = _EXPECTED_KIND.get(place.attr)
         if kind is not None and _call_name(value) == kind:
-            return self._arg_line(value, rest[0])
+            return self._arg_line(value, path[0])
         return stmt.lineno  # layer3.count/.channels/.order, or fc is not a Linear
 
     # -------------------------------------------------------- lookups
@@ -500,22 +501,37 @@ def _parse(source: str) -> _Source | None:
         return None
 
 
-def locate(source: str, item_id: str, where: str) -> int | None:
-    """The 1-based line of the student's `source` a deduction (`item_id`, `where`) belongs to.
+def locate(source: str, item_id: str, where: str, place: Place | None = None) -> int | None:
+    """The 1-based line of the student's `source` a deduction (`item_id`, `where`, its `place`
+    when the report has one) belongs to.
 
     None when the deduction is about no line (accuracy), the file does not parse, or nothing
     in it matches. Never raises: the file is whatever a student uploaded.
     """
     parsed = _parse(_normalise(source))
-    return _safe_locate(parsed, item_id, where)
+    return _safe_locate(parsed, item_id, where, place)
 
 
-def _safe_locate(parsed: _Source | None, item_id: str, where: str) -> int | None:
+def place_of(item_id: str, where: str) -> Place | None:
+    """The place of a deduction from a report stored before deductions had one, read from its
+    `where` text: `layer[1]` and `forward` of a block, a blank's id, `layer3.count`."""
+    if item_id == "accuracy" or where == "accuracy":
+        return None
+    unit = _BLOCK_WHERE.fullmatch(where)
+    if where == "forward":
+        return Place(scope="block", forward=True)
+    if item_id.startswith("q1_") or unit:
+        return Place(scope="block", attr="layer", index=int(unit.group(1)) if unit else None)
+    return Place.of_blank(where)
+
+
+def _safe_locate(parsed: _Source | None, item_id: str, where: str, place: Place | None = None) -> int | None:
     if parsed is None:
         return None
     try:
-        return parsed.locate(item_id, where)
-    except Exception:  # an AST shape no lookup foresaw: no line rather than no page
+        place = place or place_of(item_id, where)
+        return parsed.locate(item_id, place) if place is not None else None
+    except Exception:  # an AST shape no lookup foresaw, or a `where` no reader knows: no line rather than no page
         return None
 
 
@@ -569,7 +585,7 @@ def render(source: str, report: Report) -> CodeView:
     view.lines = [CodeLine(number=i + 1, html=frag) for i, frag in enumerate(_highlight(safe_lines))]
     for item in report.items:
         for d in item.deductions:
-            line = _safe_locate(parsed, item.id, d.where)
+            line = _safe_locate(parsed, item.id, d.where, d.place)
             located = Located(item_id=item.id, where=d.where, points=d.points, message=d.message, line=line)
             if line is not None and 1 <= line <= len(view.lines):
                 view.lines[line - 1].deductions.append(located)

@@ -163,9 +163,10 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
 
             # The reference as programs (exported once per process), awaited only by a grade
             # that gets as far as judging programs: a file that fails early does not wait for it.
-            programs_of_reference = _Background(lambda: verify.reference(config.table))
+            programs_of_reference = _Background(lambda: verify.reference(config.table, config.cache_dir))
             ref_started = time.perf_counter()
-            expected = build_expected(config.table, config.checkpoint, out_dir)
+            expected = build_expected(config.table, config.checkpoint, out_dir,
+                                      cache_dir=config.cache_dir, rubric=config.rubric)
             timings = {"reference": time.perf_counter() - ref_started}
         finally:
             result = runner.join()
@@ -231,7 +232,7 @@ def _train(report: Report, source: Path, config: GradeConfig, emit: Callable[[Ev
                                                  share=config.share_fine_tunes)
         timings["training"] = time.perf_counter() - started  # this grade's: ~0 when shared
         started = time.perf_counter()
-        ref_program = verify.reference(config.table).model
+        ref_program = verify.reference(config.table, config.cache_dir).model
         reference, _ = _trusted_fine_tune(ref_program.digest(), ref_program.to_data(), data, config, None)
         timings["reference_fine_tune"] = time.perf_counter() - started
         report.reference_accuracy = reference.accuracy

@@ -13,7 +13,7 @@ import torch
 from grader import tree
 from grader.expected import Expected, ExpectedBlock
 from grader.findings import BlockFacts, Findings, ModelFacts, ReportedLogits, Row, ShapeFacts
-from grader.report import (CheckpointCheck, Checks, Deduction, Effect, EquivalenceCheck, Error, Item,
+from grader.report import (CheckpointCheck, Checks, Deduction, Effect, EquivalenceCheck, Error, Item, Place,
                            ShapeRow, ShapesCheck)
 from grader.rubric import BlanksItem, BlockItem, EquivalenceRule, LayerItem, Rubric, Table
 
@@ -37,7 +37,24 @@ def _item(rubric_item: Any, item_id: str, max_points: float, deductions: list[De
 
 def not_graded(rubric_item: Any, item_id: str, max_points: float, why: str) -> Item:
     return _item(rubric_item, item_id, max_points,
-                 [Deduction(where=item_id, points=max_points, effect="unknown", message=why)])
+                 [Deduction(where=item_id, place=_item_place(rubric_item), points=max_points, effect="unknown",
+                            message=why)])
+
+
+def _item_place(rubric_item: Any) -> Place | None:
+    """Where a whole item lives in the file: the block's units, the layer, the model."""
+    if isinstance(rubric_item, BlockItem):
+        return Place(scope="block", attr="layer")
+    if isinstance(rubric_item, LayerItem):
+        return Place(scope="model", attr=rubric_item.layer)
+    if isinstance(rubric_item, BlanksItem):
+        return Place(scope="model")
+    return None  # accuracy: no line
+
+
+def _unit(i: int) -> Place:
+    """Unit i of the block's `self.layer` (a conv and what follows it)."""
+    return Place(scope="block", attr="layer", index=i)
 
 
 # ---------------------------------------------------------------- Q1: the bottleneck block
@@ -106,25 +123,28 @@ def judge_block(rubric_item: BlockItem, item_id: str, msg: BlockFacts | None, ex
     for i, exp in enumerate(expected_units):
         if i >= len(found_units):
             deductions.append(Deduction(
-                where=f"layer[{i}]", found=None, expected=exp[0]["args"], points=rubric_item.missing_unit,
+                where=f"layer[{i}]", place=_unit(i), found=None, expected=exp[0]["args"],
+                points=rubric_item.missing_unit,
                 effect=effect, message=f"{call}.layer lacks {_unit_label(i, exp)}; {effect_text}."))
             continue
         problems = _compare_unit(found_units[i], exp)
         if problems:
             deductions.append(Deduction(
-                where=f"layer[{i}]", found=found_units[i][0]["args"], expected=exp[0]["args"],
+                where=f"layer[{i}]", place=_unit(i), found=found_units[i][0]["args"], expected=exp[0]["args"],
                 points=rubric_item.wrong_unit, effect=effect,
                 message=f"{call}: {_unit_label(i, exp)} " + "; ".join(problems) + f". Effect: {effect_text}."))
     for i in range(len(expected_units), len(found_units)):
         kinds = ", ".join(m["type"] for m in found_units[i])
         deductions.append(Deduction(
-            where=f"layer[{i}]", found=kinds, expected=None, points=rubric_item.extra_module, effect=effect,
+            where=f"layer[{i}]", place=_unit(i), found=kinds, expected=None, points=rubric_item.extra_module,
+            effect=effect,
             message=f"{call}.layer has extra modules ({kinds}) the table does not list. Effect: {effect_text}."))
     if not deductions:
         found = _forward_problem(msg, expected)
         if found:
             problem, same_function = found
-            deductions.append(Deduction(where="forward", points=rubric_item.forward_differs,
+            deductions.append(Deduction(where="forward", place=Place(scope="block", forward=True),
+                                        points=rubric_item.forward_differs,
                                         effect="none" if same_function else effect,
                                         message=f"{call}: {problem}"))
     _cap(deductions, points)
@@ -272,7 +292,8 @@ def judge_blanks(rubric_item: BlanksItem, model: ModelFacts | None, shapes: Shap
             effect, effect_text = "function_change", "the shapes still fit, but it is not the function the checkpoint was trained with"
         where = f" ({note})" if note else ""
         deductions.append(Deduction(
-            where=blank.id, found=found, expected=blank.answer, points=rubric_item.points_per_blank,
+            where=blank.id, place=Place.of_blank(blank.id), found=found, expected=blank.answer,
+            points=rubric_item.points_per_blank,
             effect=effect, message=f"Blank {blank.id}: you wrote {found!r}{where}, the table says "
                                    f"{blank.answer!r}. Effect: {effect_text}."))
     _cap(deductions, points)
@@ -327,7 +348,8 @@ def judge_layer(rubric_item: LayerItem, item_id: str, model: ModelFacts | None, 
     deductions: list[Deduction] = []
 
     def deduct(where: str, fv: Any, ev: Any, pts: float, text: str) -> None:
-        deductions.append(Deduction(where=f"{layer}.{where}", found=fv, expected=ev, points=pts,
+        deductions.append(Deduction(where=f"{layer}.{where}", place=Place(scope="model", attr=layer),
+                                    found=fv, expected=ev, points=pts,
                                     effect=effect, message=f"{layer}: {text} Effect: {effect_text}."))
 
     fmt = lambda bs: ", ".join(f"({a}, {b}, {c}, {d})" for a, b, c, d in bs) or "none"  # noqa: E731
@@ -448,7 +470,9 @@ def model_block_problems(rubric_item: BlockItem, item_id: str, item: Item, model
     sizes no model uses, and a file can recognise them (e.g. by 40 output channels). Where the
     probe found no unit wrong but blocks of the model (with this `downsample`) have one, each
     such unit costs `wrong_unit`, as in the probe."""
-    if model is None or not model.modules or any(d.where.startswith("layer[") for d in item.deductions):
+    probe_units_wrong = any(d.place is not None and d.place.scope == "block" and d.place.index is not None
+                            for d in item.deductions)
+    if model is None or not model.modules or probe_units_wrong:
         return
     found: dict[int, str] = {}
     for block in (m for m in model.modules if m.block is not None and bool(m.block.downsample) == downsample):
@@ -466,7 +490,7 @@ def model_block_problems(rubric_item: BlockItem, item_id: str, item: Item, model
         return
     for i, text in sorted(found.items()):
         item.deductions.append(Deduction(
-            where=f"model.layer[{i}]", points=rubric_item.wrong_unit, effect="function_change",
+            where=f"model.layer[{i}]", place=_unit(i), points=rubric_item.wrong_unit, effect="function_change",
             message=f"ResidualBlock in your model: {text}, though the block graded above (of other sizes) "
                     "is right. Effect: not the function the checkpoint was trained with."))
     _cap(item.deductions, item.max_points)
@@ -503,7 +527,8 @@ def guard_equivalence(items: list[Item], equivalence: EquivalenceCheck, rule: Eq
     blanks = next((i for i in structure if i.id == "q2_blanks"), None)
     if blanks is None:
         return
-    deduction = Deduction(where="forward", points=min(rule.points, blanks.points), effect="function_change",
+    deduction = Deduction(where="forward", place=Place(scope="model", forward=True),
+                          points=min(rule.points, blanks.points), effect="function_change",
                           message=text)
     blanks.deductions.append(deduction)
     blanks.points = max(0.0, blanks.points - deduction.points)

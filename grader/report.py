@@ -20,10 +20,33 @@ class Submission(BaseModel):
     size_bytes: int
 
 
+class Place(BaseModel):
+    """Where in the student's file a deduction belongs, as the grader knows it from what it
+    judged; the TA's code view (api/code_view.py) puts it on a line. Reports stored before it
+    have none: their `where` text is read instead."""
+
+    scope: Literal["block", "model"]  # in the ResidualBlock class (Q1) or the ResNet50_layer4 model
+    attr: str | None = None  # what __init__ assigns to self ("layer", "layer1", "fc"); None: the class
+    index: int | None = None  # that attribute's element (a block's unit, a layer's block)
+    path: list[str] = Field(default_factory=list)  # below it: a module's role, then a constructor argument
+    forward: bool = False  # in the class's forward (what it computes, not what it builds)
+
+    @classmethod
+    def of_blank(cls, blank_id: str) -> "Place":
+        """A table blank's place: `layer1.conv.stride`, `layer2.0.downsample`, `num_classes`
+        (a default of the model's __init__)."""
+        head, *rest = blank_id.split(".")
+        if not rest:
+            return cls(scope="model", path=[head])
+        index = int(rest[0]) if rest[0].isdigit() else None
+        return cls(scope="model", attr=head, index=index, path=rest[1:] if index is not None else rest)
+
+
 class Deduction(BaseModel):
     """One thing that differs from the table: what was written, what is expected, and so what."""
 
-    where: str
+    where: str  # as the student reads it ("layer[1]", "layer1.conv.stride")
+    place: Place | None = None  # the same, for placing it on a line
     found: Any = None
     expected: Any = None
     points: float

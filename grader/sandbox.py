@@ -391,6 +391,13 @@ def _host_entry(entry: str) -> Path:
     return CHILD_DIR / "main.py" if entry == "child" else Path(__file__).resolve().parent / "verify_main.py"
 
 
+def sandbox_host_paths() -> list[str]:
+    """The host folders a sandbox sees, read-only, besides its grade's own inputs: the Python
+    roots, our child code and packages (with a GPU also driver files, never a cache). Whatever
+    must stay hidden from student code (the expectations cache) must lie outside all of them."""
+    return [*python_roots(), str(CHILD_DIR), *(package for package, _ in _trusted_packages())]
+
+
 def _trusted_packages() -> list[tuple[str, str]]:
     """Our own packages the trusted sandbox imports (the grader, the reference solution's table,
     the report parser)."""

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grader.sandbox import PROJECT_ROOT
@@ -40,7 +41,11 @@ class Settings(BaseSettings):
     # CPU, GPU), off on an AVX2-only CPU; channels-last on everywhere (bench/RESULTS.md).
     bf16: bool | None = None
     channels_last: bool = True
-    cache_dir: Path = Path.home() / ".cache" / "autograder"
+    # The parsed data set, shared fine-tunes and the reference's expectations (grader/expected.py):
+    # AUTOGRADER_CACHE_DIR, else $XDG_CACHE_HOME/autograder, else ~/.cache/autograder. It is
+    # never bound into a sandbox (expected.usable_cache_dir refuses one that would be).
+    xdg_cache_home: Path | None = Field(default=None, validation_alias="XDG_CACHE_HOME")
+    cache_dir: Path = Field(default=None, validate_default=True)  # type: ignore[assignment]
 
     skip_training: bool = False  # structure only (e.g. no data on this host)
     # Keep the next grade's sandboxes started (grader/prestart.py): ~2.5 s less per structure
@@ -48,6 +53,15 @@ class Settings(BaseSettings):
     prestart: bool = True
     verify_timeout_s: float = 30.0  # the trusted checks of one grade's programs (grader/trusted.py)
     # The service's settings (database, broker, sign-in, limits) are service/settings.py's.
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _default_cache_dir(cls, value: object, info: ValidationInfo) -> object:
+        """The XDG base-directory rule: a relative XDG_CACHE_HOME is invalid and ignored."""
+        if value is not None and value != "":
+            return value
+        xdg = info.data.get("xdg_cache_home")
+        return (xdg if xdg is not None and xdg.is_absolute() else Path.home() / ".cache") / "autograder"
 
     def default_checkpoint(self) -> Path | None:
         if self.checkpoint is not None:

@@ -7,12 +7,15 @@ drawn fresh for each grade, so no table of expected numbers can be prepared in a
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import os
 import secrets
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +23,8 @@ import torch
 from grader.child import probe
 from grader.child.program import (Program, ProgramError, ProgramModule, ProgramShapeError, canonicalize,
                                   meta_shapes, parse, random_state, to_data)
+from grader import expected as _expected
+from grader.child import program as _program
 from grader.expected import ExpectedBlock, load_reference
 from grader.facts import Facts, describe, describe_parts
 from grader.findings import BlockFacts, Failure, ModelFacts, ShapeFacts, StageRow, rows
@@ -29,6 +34,9 @@ from grader.rubric import Table
 
 MODEL = "model"
 MAX_PROGRAM_BYTES = 2 << 20
+PROGRAMS_FORMAT = 1  # of the reference programs kept on disk (see `reference`)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,7 @@ class Reference:
     block_facts: dict[str, Facts]
 
 
-@lru_cache(maxsize=2)
-def _reference(table_json: str) -> Reference:
-    table = Table.model_validate_json(table_json)
+def _export_reference(table: Table) -> Reference:
     ref = load_reference()
     blocks, block_facts = {}, {}
     for name, spec in table.probe_blocks.items():
@@ -82,13 +88,62 @@ def _reference(table_json: str) -> Reference:
 
 
 _REFERENCE_LOCK = threading.Lock()
+_REFERENCES: dict[str, Reference] = {}  # per table, this process's
 
 
-def reference(table: Table) -> Reference:
+def reference(table: Table, cache_dir: Path | None = None) -> Reference:
     """The reference solution as programs, exported by our code: built once per process
-    (the lock makes a second grader thread wait for the first export instead of repeating it)."""
+    (the lock makes a second grader thread wait for the first export instead of repeating it).
+
+    The export is ~2 s of a cold CLI grade, so its data is also kept under `cache_dir` (next to
+    the expectations, grader/expected.py) and read back as the verifier reads it: every program
+    through `check`, the parser for untrusted program data, never unpickled."""
+    table_json = table.model_dump_json(by_alias=True)
     with _REFERENCE_LOCK:
-        return _reference(table.model_dump_json(by_alias=True))
+        ref = _REFERENCES.get(table_json)
+        if ref is None:
+            ref = _stored_or_exported(table, table_json, cache_dir)
+            if len(_REFERENCES) >= 2:
+                _REFERENCES.pop(next(iter(_REFERENCES)))
+            _REFERENCES[table_json] = ref
+        return ref
+
+
+def programs_key(table_json: str) -> str:
+    """What the exported programs depend on: the table, the reference solution, the export and
+    canonical form (grader/child/program.py), the inputs and seeds here, and torch."""
+    parts = {"format": PROGRAMS_FORMAT, "table": table_json,
+             **{name: hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                for name, path in (("solution", _expected.SOLUTION), ("program", _program.__file__),
+                                   ("verify", __file__))},
+             "torch": torch.__version__}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _stored_or_exported(table: Table, table_json: str, cache_dir: Path | None) -> Reference:
+    folder = _expected.usable_cache_dir(cache_dir) if cache_dir is not None else None
+    path = folder / f"programs-{programs_key(table_json)}.json" if folder is not None else None
+    if path is not None and path.is_file():
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict) or data.get("format") != PROGRAMS_FORMAT or data.get("key") != path.stem:
+                raise ValueError("made for another key or format")
+            ref, stored = reference_from_data(data)
+            if stored != table:
+                raise ValueError("made for another table")
+            try:
+                os.utime(path)  # used now: the pruning keeps the entries in use
+            except OSError:
+                pass
+            return ref
+        except Exception as exc:  # corrupt, truncated, an old layout: export again and overwrite
+            log.warning("reference programs cache entry %s ignored (%s: %s); exporting",
+                        path, type(exc).__name__, str(exc)[:200])
+    ref = _export_reference(table)
+    if path is not None:
+        text = json.dumps({**reference_data(ref, table), "format": PROGRAMS_FORMAT, "key": path.stem})
+        _expected.write_atomically(path, lambda f: f.write(text.encode()), "programs-*.json")
+    return ref
 
 
 def fresh_seed() -> int:

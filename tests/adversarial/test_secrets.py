@@ -3,11 +3,16 @@ no training or test data beyond the inputs, and only a short allow-list of env v
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from grader.engine import GradeConfig
+from grader.expected import build_expected
 from grader.sandbox import PROJECT_ROOT
 from tests.adversarial.conftest import SECRET_ENV, attack, grade, printed, upload
 from tests.api.conftest import Service
@@ -36,6 +41,29 @@ def test_host_files_and_secrets_are_not_visible(config: GradeConfig, tmp_path: P
     assert set(env) <= ALLOWED_ENV and env["HOME"] == "/scratch"
     assert not any(secret in report.log for secret in SECRET_ENV.values())
 
+
+
+def test_the_expectations_cache_is_out_of_every_sandboxs_sight(config: GradeConfig, tmp_path: Path) -> None:
+    """The reference's expectations on disk (grader/expected.py) at the default place (under
+    ~/.cache) are never bound into a sandbox; a cache folder configured inside what every sandbox
+    sees (here the venv, bound read-only for Python) is not used, so nothing lands there."""
+    name = f"autograder-test-{uuid.uuid4().hex[:8]}"
+    home_cache, venv_cache = Path.home() / ".cache" / name, Path(sys.prefix) / name
+    try:
+        for cache in (home_cache, venv_cache):
+            out = tmp_path / cache.parent.name
+            out.mkdir()
+            build_expected(config.table, config.checkpoint, out, cache_dir=cache, rubric=config.rubric)
+        [entry] = (home_cache / "expected").glob("*.pt")
+        before = entry.read_bytes()
+        report = grade(attack("read_secrets", WANTED=[str(home_cache), str(entry), str(venv_cache)]),
+                       replace(config, cache_dir=home_cache))
+        assert report.status == "graded" and report.score == 105
+        assert printed(report.log, "VISIBLE") == []
+        assert entry.read_bytes() == before
+    finally:
+        shutil.rmtree(home_cache, ignore_errors=True)
+        shutil.rmtree(venv_cache, ignore_errors=True)
 
 def test_service_worker_secrets_and_other_submissions_stay_outside(service: Service, client) -> None:
     first = upload(client, "first", attack("read_secrets") + b"\n# first\n").json()["id"]

@@ -116,6 +116,7 @@ def make_service(tmp_path: Path, test_checkpoint: Path, *, broker: str) -> Servi
     var = tmp_path / "var"
     var.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": str(var),
+           "AUTOGRADER_CACHE_DIR": str(tmp_path / "cache"),  # not the user's ~/.cache
            "AUTOGRADER_SKIP_TRAINING": "true", "AUTOGRADER_CHECKPOINT": str(test_checkpoint),
            "AUTOGRADER_THREADS": "1", "AUTOGRADER_HEARTBEAT_TIMEOUT_S": "6",
            "AUTOGRADER_RECOVERY_INTERVAL_S": "1", "AUTOGRADER_STUDENT_RATE_PER_HOUR": "5",

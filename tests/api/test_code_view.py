@@ -15,7 +15,7 @@ from grader import judge
 from grader.child import probe
 from grader.expected import ExpectedBlock
 from grader.findings import BlockFacts, Failure, ModelFacts, rows
-from grader.report import Deduction, EquivalenceCheck, Item, Report, ShapesCheck, Submission
+from grader.report import Deduction, EquivalenceCheck, Item, Place, Report, ShapesCheck, Submission
 from grader.rubric import SOLUTION, load_rubric, load_table
 from tests.grader.mutations import MUTATIONS
 
@@ -192,6 +192,39 @@ MUTATION_LINES: dict[str, dict[tuple[str, str], str]] = {
                             ("q1_no_downsample", "forward"): "return torch.relu(out + x)"},
 }
 
+
+
+@pytest.mark.parametrize("name", sorted(MUTATION_LINES))
+def test_a_stored_report_without_places_still_loads_and_places_the_same(name: str) -> None:
+    """Reports in the database are JSON of the shape before `Deduction.place`: they load, and
+    their `where` text puts each deduction on the line the place does."""
+    source = MUTATIONS[name].apply()
+    report = judged(source)
+    assert all(d.place is not None for i in report.items for d in i.deductions)
+    stored = report.model_dump(mode="json")
+    for item in stored["items"]:
+        for d in item["deductions"]:
+            del d["place"]
+    old = Report.model_validate(stored)
+    assert all(d.place is None for i in old.items for d in i.deductions)
+
+    def lines(r: Report) -> dict[tuple[str, str], int]:
+        return {(d.item_id, d.where): n.number for n in render(source, r).lines for d in n.deductions}
+
+    assert lines(old) == lines(report) and len(lines(report)) == len(MUTATION_LINES[name])
+
+
+def test_a_place_says_what_the_where_text_could_not() -> None:
+    """Q1 read off the model's own blocks (`model.layer[1]`) is unit 1 of the student's block,
+    and the equivalence guard's `forward` on Q2 is the model's forward, not a block's."""
+    unit = Place(scope="block", attr="layer", index=1)
+    assert locate(REFERENCE, "q1_downsample", "model.layer[1]", unit) == locate(REFERENCE, "q1_downsample", "layer[1]")
+    assert "self.layer = nn.Sequential(" in line_of(REFERENCE, locate(REFERENCE, "q1_downsample", "model.layer[1]"))
+    model_forward = locate(REFERENCE, "q2_blanks", "forward", Place(scope="model", forward=True))
+    block_forward = locate(REFERENCE, "q2_blanks", "forward")
+    assert model_forward != block_forward
+    model_class = first_line(REFERENCE, "class ResNet50_layer4")
+    assert "def forward" in line_of(REFERENCE, model_forward) and model_forward > model_class > block_forward
 
 @pytest.mark.parametrize("name", sorted(MUTATION_LINES))
 def test_mutation_deductions_are_at_the_changed_line(name: str) -> None:

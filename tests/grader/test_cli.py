@@ -7,14 +7,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grader.rubric import SOLUTION
 from tests.grader.mutations import MUTATIONS
 
 CLI = [sys.executable, "-m", "grader.cli"]
+_CACHE: list[Path] = []
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI's caches (expectations, data) in one folder for these tests, not the user's ~/.cache
+    (pytest's own temporary folders, which it removes after a few runs)."""
+    _CACHE[:] = [tmp_path_factory.mktemp("cli-cache")]
+
+
+def run(*args: str, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "AUTOGRADER_CACHE_DIR": str(cache or _CACHE[0])}
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
@@ -54,3 +65,22 @@ def test_relative_paths_work_from_any_folder(test_checkpoint: Path) -> None:
     proc = run("grade", str(SOLUTION), "--skip-training", "--checkpoint", test_checkpoint.name,
                cwd=test_checkpoint.parent)
     assert proc.returncode == 0 and "graded: 105 / 105" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_second_cold_grade_reads_the_expectations_from_disk(tmp_path: Path, test_checkpoint: Path) -> None:
+    """The CLI keeps the reference's expectations in AUTOGRADER_CACHE_DIR: the second process
+    reads the entry the first wrote (it is not rewritten) and grades the same."""
+    cache = tmp_path / "cache"
+    args = ("grade", str(SOLUTION), "--skip-training", "--checkpoint", str(test_checkpoint), "--draw-seed", "5",
+            "--json", "-")
+    first = run(*args, cache=cache)
+    assert first.returncode == 0, first.stderr
+    [entry] = (cache / "expected").glob("*.pt")
+    inode = entry.stat().st_ino  # a rewrite (temp file + os.replace) is another inode
+    second = run(*args, cache=cache)
+    assert second.returncode == 0, second.stderr
+    assert entry.stat().st_ino == inode
+    a, b = json.loads(first.stdout)[0], json.loads(second.stdout)[0]
+    assert a["score"] == b["score"] == 105
+    for key in ("items", "checks", "trust"):  # every verdict, deduction and check (not timings or logs)
+        assert a[key] == b[key], key
