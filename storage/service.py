@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import FINAL, SCORED, Batch, Status, Submission, now
@@ -125,14 +125,18 @@ def record_submission(session: Session, *, student_id: str, filename: str, data:
     return sub
 
 
+def recent_uploads_query(*, since: dt.datetime, student_pk: int | None = None, student_id: str | None = None) -> Select:
+    """The count of a student's own uploads (not a TA's batch for them) since a time: by roster entry, or by typed ID."""
+    q = select(func.count()).select_from(Submission).where(Submission.created_at >= since,
+                                                           Submission.batch_id.is_(None))
+    return q.where(Submission.student_pk == student_pk) if student_pk is not None else \
+        q.where(Submission.student_id == student_id, Submission.student_pk.is_(None))
+
+
 def recent_uploads(session: Session, *, since: dt.datetime, student_pk: int | None = None,
                    student_id: str | None = None) -> int:
     """A student's own uploads (not a TA's batch for them) since a time: by roster entry, or by typed ID."""
-    q = select(func.count()).select_from(Submission).where(Submission.created_at >= since,
-                                                           Submission.batch_id.is_(None))
-    q = q.where(Submission.student_pk == student_pk) if student_pk is not None else \
-        q.where(Submission.student_id == student_id, Submission.student_pk.is_(None))
-    return session.scalar(q) or 0
+    return session.scalar(recent_uploads_query(since=since, student_pk=student_pk, student_id=student_id)) or 0
 
 
 def get_submission(session: Session, *, submission_id: str) -> Submission | None:
