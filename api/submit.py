@@ -1,7 +1,7 @@
 """Accepting a submission: who may upload, is it on time, store it, record it, send the job.
 
-Identity, the deadline and the rate limit are decided before the file is read; the server's
-clock decides lateness. Shared by the page and the REST route.
+Identity, the deadline and the rate limit are decided before the file is checked or stored;
+the server's clock decides lateness. Shared by the page and the REST route.
 """
 from __future__ import annotations
 
