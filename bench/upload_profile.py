@@ -52,7 +52,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("source check", "api.submit", "check_source"),
     ("write lock wait", "api.submit", "write_lock"),
     ("record: store + row (thread)", "api.submit", "accept"),
-    ("  file store put (fsync)", "storage.files:FileStore", "put"),
+    ("  file store put", "storage.files:FileStore", "put"),
     ("  row insert + supersede + commit", "storage.service", "record_submission"),
     ("enqueue to the broker (background)", "api.submit", "enqueue"),
 ]
