@@ -15,7 +15,10 @@ from storage.db import session_scope
 from storage.files import FileStore
 
 
-def get_settings(request: Request) -> ServiceSettings:
+# The small dependencies are `async def`: FastAPI runs a plain `def` dependency in the threadpool,
+# one hop (a thread handoff and a wake-up of the event loop) each, for an attribute read; an
+# upload paid three of them before its route ran (bench/upload_profile.py).
+async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
@@ -30,7 +33,7 @@ def get_session(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> 
 _session = Depends(get_session, scope="function")
 
 
-def get_store(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> FileStore:
+async def get_store(settings: Annotated[ServiceSettings, Depends(get_settings)]) -> FileStore:
     return FileStore(settings.var_dir / "files")
 
 

@@ -1,7 +1,7 @@
 """Accepting a submission: who may upload, is it on time, store it, record it, send the job.
 
-Identity, the deadline and the rate limit are decided before the file is read; the server's
-clock decides lateness. Shared by the page and the REST route.
+Identity, the deadline and the rate limit are decided before the file is checked or stored;
+the server's clock decides lateness. Shared by the page and the REST route.
 """
 from __future__ import annotations
 
@@ -40,8 +40,10 @@ def admit(session: Session, request: Request, settings: ServiceSettings, *, type
           access_code: str) -> Admission:
     """With a roster: the signed-in student, on time or late per policy. Without: the typed ID."""
     assignment = course.default_assignment(session, name=settings.assignment)
-    if course.has_roster(session):
-        student = signed_in_student(request, session)
+    # A signed-in student found means there is a roster: the roster count is asked only otherwise.
+    student = signed_in_student(request, session, forget_stale=False)
+    if student is not None or course.has_roster(session):
+        student = student or signed_in_student(request, session)  # a stale sign-in is forgotten, as on any page
         if student is None:
             raise UploadError("Sign in first with the personal link your TA sent you; "
                               "uploads count only for signed-in students.", 401)
@@ -63,20 +65,25 @@ async def submit_upload(settings: ServiceSettings, store: FileStore, request: Re
                         typed_student_id: str = "", access_code: str = "",
                         report: UploadFile | None = None) -> Submission:
     """Check, store and record a student's upload (and the report PDF sent with it), or raise
-    UploadError saying why not; when either file is refused, neither is stored."""
+    UploadError saying why not; when either file is refused, neither is stored.
+
+    The checks keep their order (who and when, the rate, the code, the report, the rate again
+    under the write lock), all in one threadpool call: each hop is a thread handoff and a wake
+    of the event loop, and an upload made two. The bytes are read first, from memory (a
+    student's form never touches disk: api.limits.keep_in_memory), and only looked at after
+    the admission.
+    """
     url = settings.resolved_database_url()
-
-    def decide() -> Admission:
-        with session_scope(url) as session:
-            return admit(session, request, settings, typed_student_id=typed_student_id, access_code=access_code)
-
-    admission = await run_in_threadpool(decide)
-    data = await file.read(settings.max_upload_kb * 1024 + 1)
-    check_source(data, file.filename or "upload", settings.max_upload_kb * 1024, size=file.size)
+    max_bytes = settings.max_upload_kb * 1024
+    data = await file.read(max_bytes + 1)
     filename = file.filename or "resnet50_skeleton.py"
-    pdf = await read_report(settings, report) if present(report) else None
+    pdf_data = await report.read((settings.max_report_mb << 20) + 1) if report is not None and present(report) else None
 
-    def record() -> Submission:
+    def admit_and_record() -> Submission:
+        with session_scope(url) as session:
+            admission = admit(session, request, settings, typed_student_id=typed_student_id, access_code=access_code)
+        check_source(data, file.filename or "upload", max_bytes, size=file.size)
+        pdf = check_read_report(settings, report, pdf_data) if report is not None and pdf_data is not None else None
         with write_lock(url), session_scope(url) as session:
             check_rate(session, settings, admission)  # again under the lock: a burst cannot slip past
             sub = accept(session, store, settings, student_id=admission.student_id, filename=filename, data=data,
@@ -88,7 +95,7 @@ async def submit_upload(settings: ServiceSettings, store: FileStore, request: Re
                                     submission_id=sub.id, late_s=admission.late.late_s)
             return sub
 
-    return await run_in_threadpool(record)
+    return await run_in_threadpool(admit_and_record)
 
 
 def present(upload: UploadFile | None) -> bool:
@@ -97,10 +104,14 @@ def present(upload: UploadFile | None) -> bool:
 
 
 async def read_report(settings: ServiceSettings, upload: UploadFile) -> tuple[str, bytes]:
-    limit = settings.max_report_mb << 20
-    data = await upload.read(limit + 1)
+    data = await upload.read((settings.max_report_mb << 20) + 1)
+    return check_read_report(settings, upload, data)
+
+
+def check_read_report(settings: ServiceSettings, upload: UploadFile, data: bytes) -> tuple[str, bytes]:
+    """The report's name and bytes (read up to one byte past the limit), or UploadError."""
     name = upload.filename or "report.pdf"
-    check_report(data, name, limit, size=upload.size)
+    check_report(data, name, settings.max_report_mb << 20, size=upload.size)
     return name, data
 
 
@@ -131,11 +142,8 @@ async def submit_report(settings: ServiceSettings, request: Request, *, report: 
 
 
 def check_rate(session: Session, settings: ServiceSettings, admission: Admission) -> None:
-    since = now() - dt.timedelta(hours=1)
-    count = (service.recent_uploads(session, since=since, student_pk=admission.student_pk,
-                                    student_id=admission.student_id)
-             + papers.recent_reports(session, since=since, student_pk=admission.student_pk,
-                                     student_id=admission.student_id))
+    count = papers.recent_uploads_and_reports(session, since=now() - dt.timedelta(hours=1),
+                                              student_pk=admission.student_pk, student_id=admission.student_id)
     if count >= settings.student_rate_per_hour:
         raise UploadError(f"{count} uploads in the last hour for {admission.student_id}; the limit is "
                           f"{settings.student_rate_per_hour}. Try again later.", 429)

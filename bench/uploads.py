@@ -18,8 +18,9 @@ RawClient: httpx cost more CPU per upload than the server does).
     .venv/bin/python -m bench.uploads --rates 100 --seconds 30
     .venv/bin/python -m bench.uploads --smoke                  # 5/s for 2 s
 
-Prints, per rate, p50/p95/p99 of the upload's latency, the errors and the load average; then
-checks that every accepted upload was stored (a row and its file), and one JSON line.
+Prints, per rate, p50/p95/p99 of the upload's latency, the errors, the API process's CPU time
+per upload (a figure the machine's other load moves much less than the latency) and the load
+average; then checks that every accepted upload was stored (a row and its file), and one JSON line.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
+import psutil
 
 from bench._common import REPO, emit
 from bench._service import free_port, percentile, start_serve, stop_serve
@@ -63,6 +65,7 @@ class RateResult:
     errors: dict[str, int] = field(default_factory=dict)  # status (or exception name) -> count
     ok: int = 0
     late_start_ms: float = 0.0  # worst lag of the client's own schedule (its figures are doubtful when large)
+    api_cpu_ms: float = 0.0  # the API process's CPU time (user + system) per upload sent: the load does not move it much
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def figures(self) -> dict[str, float]:
@@ -70,14 +73,16 @@ class RateResult:
         return {"rate": self.rate, "seconds": self.seconds, "sent": self.sent, "ok": self.ok,
                 "errors": sum(self.errors.values()), "p50_ms": percentile(lat, 50) * 1000,
                 "p95_ms": percentile(lat, 95) * 1000, "p99_ms": percentile(lat, 99) * 1000,
-                "max_ms": max(lat) * 1000, "client_lag_ms": self.late_start_ms, "load1": self.load[0]}
+                "max_ms": max(lat) * 1000, "client_lag_ms": self.late_start_ms, "load1": self.load[0],
+                "api_cpu_ms_per_upload": self.api_cpu_ms}
 
     def line(self) -> str:
         f = self.figures()
         errors = ", ".join(f"{k}×{v}" for k, v in sorted(self.errors.items())) or "none"
         return (f"{self.rate:g}/s for {self.seconds:g} s: sent {self.sent}, ok {self.ok}, errors "
                 f"{int(f['errors'])} ({errors}); p50 {f['p50_ms']:.1f} ms, p95 {f['p95_ms']:.1f} ms, "
-                f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms; client lag {self.late_start_ms:.1f} ms; "
+                f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms; API CPU {self.api_cpu_ms:.2f} ms per upload; "
+                f"client lag {self.late_start_ms:.1f} ms; "
                 f"load average {self.load[0]:.2f} {self.load[1]:.2f} {self.load[2]:.2f}")
 
 
@@ -172,14 +177,27 @@ def requests_for(url: str, students: list[Student], n: int, tag: str) -> list[by
     return out
 
 
+# uvicorn closes a keep-alive connection idle for 5 s (its default); a connection idle longer
+# than this is not reused, or the upload would meet a closed socket (IncompleteReadError) and
+# count as the service's error: the idle connections are taken last-in first, so the ones a
+# burst opened sit at the bottom for seconds (2-11 such errors a rate before this).
+IDLE_REUSE_S = 4.0
+
+
 async def open_loop(url: str, requests: list[bytes], rate: float) -> RateResult:
-    """Send request k at t0 + k/rate on an idle keep-alive connection (a new one if none is idle)."""
+    """Send request k at t0 + k/rate on an idle keep-alive connection (a new one if none is idle,
+    or if the idle ones have waited longer than the server keeps them)."""
     result = RateResult(rate, len(requests) / rate)
-    idle: list[RawClient] = []
+    idle: list[tuple[RawClient, float]] = []  # (connection, when it went idle)
     everyone: list[RawClient] = []
 
     async def one(request: bytes, scheduled: float) -> None:
-        client = idle.pop() if idle else None
+        client = None
+        while idle and client is None:
+            client, since = idle.pop()
+            if time.perf_counter() - since > IDLE_REUSE_S:
+                await client.close()
+                client = None
         if client is None:
             client = RawClient(url)
             everyone.append(client)
@@ -190,7 +208,7 @@ async def open_loop(url: str, requests: list[bytes], rate: float) -> RateResult:
             await client.close()
             return
         elapsed = time.perf_counter() - scheduled
-        idle.append(client)
+        idle.append((client, time.perf_counter()))
         if status == 303:
             result.latencies.append(elapsed)
             result.ok += 1
@@ -252,7 +270,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between two rates")
     parser.add_argument("--smoke", action="store_true", help="5/s for 2 s, 10 students")
-    parser.add_argument("--profile", help="py-spy record the API process into this SVG file during the rates")
+    parser.add_argument("--profile", help="py-spy record the API process into this file during the rates "
+                                          "(SVG flame graph; .txt: collapsed stacks, CPU only)")
     args = parser.parse_args()
     rates = [5.0] if args.smoke else [float(r) for r in args.rates.split(",")]
     seconds, n_students = (2.0, 10) if args.smoke else (args.seconds, args.students)
@@ -268,12 +287,18 @@ def main() -> None:
         warm_up(url, students)
         profiler = None
         if args.profile:  # one API process: uvicorn runs inside serve's own process
+            # A .txt file: py-spy's collapsed stacks of the thread holding the GIL (CPU, not waits),
+            # for bench.upload_profile.top_of; any other name: py-spy's flame graph (SVG).
+            raw = ["--format", "raw", "--gil", "--threads"] if args.profile.endswith(".txt") else []
             profiler = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile,
-                                         "--pid", str(serve_pid), "--rate", "200", "--nonblocking"])
+                                         "--pid", str(serve_pid), "--rate", "200", "--nonblocking", *raw])
         results = []
         for rate in rates:
             requests = requests_for(url, students, max(1, int(rate * seconds)), f"rate {rate:g}")
+            api = psutil.Process(serve_pid)  # uvicorn serves inside serve's own process (one API process)
+            before = sum(api.cpu_times()[:2])
             result = asyncio.run(open_loop(url, requests, rate))
+            result.api_cpu_ms = (sum(api.cpu_times()[:2]) - before) * 1000 / max(1, result.sent)
             print(result.line(), flush=True)
             results.append(result)
             time.sleep(0 if args.smoke else args.pause)

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import (Assignment, AuditEntry, Extension, FinalRule, LatePolicy, Release, Student,
@@ -45,14 +45,22 @@ def token_sha256(token: str) -> str:
 
 # ---------------------------------------------------------------- assignments
 
+# Built once: every upload asks these, and building a statement (its expressions, its cache
+# key) cost more CPU than running it (bench/upload_profile.py).
+_ASSIGNMENT_NAMED = select(Assignment).where(Assignment.name == bindparam("name")).limit(1)
+_DEFAULT_ASSIGNMENT = select(Assignment).order_by(Assignment.is_default.desc(), Assignment.id).limit(1)
+_EXTENSION_UNTIL = select(Extension.until).where(Extension.assignment_id == bindparam("assignment_id"),
+                                                 Extension.student_pk == bindparam("student_pk"))
+
+
 def default_assignment(session: Session, *, name: str | None = None) -> Assignment:
     """The assignment the page takes uploads for: by name, else the one marked default."""
     if name:
-        found = session.scalars(select(Assignment).where(Assignment.name == name)).first()
+        found = session.scalars(_ASSIGNMENT_NAMED, {"name": name}).first()
         if found is None:
             raise CourseError(f"There is no assignment named {name!r}.")
         return found
-    found = session.scalars(select(Assignment).order_by(Assignment.is_default.desc(), Assignment.id)).first()
+    found = session.scalars(_DEFAULT_ASSIGNMENT).first()
     if found is None:  # the migration makes one; a TA may have deleted it by hand
         found = Assignment(name="resnet50", title="ResNet-50 / CIFAR-10", is_default=True)
         session.add(found)
@@ -224,8 +232,7 @@ def set_extension(session: Session, *, assignment: Assignment, student: Student,
 def extension_until(session: Session, *, assignment: Assignment, student_pk: int | None) -> dt.datetime | None:
     if student_pk is None:
         return None
-    return session.scalar(select(Extension.until).where(Extension.assignment_id == assignment.id,
-                                                        Extension.student_pk == student_pk))
+    return session.scalar(_EXTENSION_UNTIL, {"assignment_id": assignment.id, "student_pk": student_pk})
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from storage.models import AuditEntry, Paper, PaperMark, PaperStatus, Submission, now
+from storage.service import recent_uploads_query
 
 MARK_PREFIX = "report:"  # how a report item is named in the audit log, apart from the code's items
 # Percentage points between the stated and the measured accuracy from which the TA is told to look.
@@ -332,14 +333,39 @@ def mark_log(session: Session, *, paper: Paper, limit: int = 200) -> list[AuditE
     return list(session.scalars(q))
 
 
+def recent_reports_query(*, since: dt.datetime, student_pk: int | None = None, student_id: str | None = None) -> Select:
+    """The count of a student's own reports sent on their own (one sent with the code counts as that upload)."""
+    q = select(func.count()).select_from(Paper).where(Paper.created_at >= since, Paper.batch_id.is_(None),
+                                                      Paper.submission_id.is_(None))
+    return q.where(Paper.student_pk == student_pk) if student_pk is not None else \
+        q.where(Paper.student_id == student_id, Paper.student_pk.is_(None))
+
+
 def recent_reports(session: Session, *, since: dt.datetime, student_pk: int | None = None,
                    student_id: str | None = None) -> int:
     """A student's own reports sent on their own (one sent with the code counts as that upload)."""
-    q = select(func.count()).select_from(Paper).where(Paper.created_at >= since, Paper.batch_id.is_(None),
-                                                      Paper.submission_id.is_(None))
-    q = q.where(Paper.student_pk == student_pk) if student_pk is not None else \
-        q.where(Paper.student_id == student_id, Paper.student_pk.is_(None))
-    return session.scalar(q) or 0
+    return session.scalar(recent_reports_query(since=since, student_pk=student_pk, student_id=student_id)) or 0
+
+
+def _uploads_and_reports(by_pk: bool) -> Select:
+    who = ({"student_pk": bindparam("student_pk")} if by_pk else
+           {"student_pk": None, "student_id": bindparam("student_id")})
+    since = bindparam("since")
+    return select(recent_uploads_query(since=since, **who).scalar_subquery()
+                  + recent_reports_query(since=since, **who).scalar_subquery())  # type: ignore[arg-type]
+
+
+# Built once (by roster entry, by typed ID): building the statement cost more CPU than running it.
+_UPLOADS_AND_REPORTS = {True: _uploads_and_reports(True), False: _uploads_and_reports(False)}
+
+
+def recent_uploads_and_reports(session: Session, *, since: dt.datetime, student_pk: int | None = None,
+                               student_id: str | None = None) -> int:
+    """What the per-student upload limit counts (own uploads and reports sent alone), in one statement:
+    it runs twice per upload (before the body is used and again under the write lock)."""
+    by_pk = student_pk is not None
+    params = {"since": since, **({"student_pk": student_pk} if by_pk else {"student_id": student_id})}
+    return session.scalar(_UPLOADS_AND_REPORTS[by_pk], params) or 0
 
 
 def self_check_papers(session: Session, *, ids: list[str], submission_ids: list[str]) -> list[Paper]:

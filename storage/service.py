@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import FINAL, SCORED, Batch, Status, Submission, now
@@ -98,6 +98,23 @@ def mark_unsent(session: Session, ids: list[str]) -> None:
 
 # ---------------------------------------------------------------- the upload side (keyword-only)
 
+def _supersede(by_pk: bool) -> Update:
+    """The student's earlier upload still queued for this assignment becomes superseded: the student
+    is the roster entry (by_pk), or, in self-check mode, the typed ID outside any batch. A Core
+    statement on the table (no identity map to keep in step: the caller's session holds no rows)."""
+    t = Submission.__table__.c
+    same = (t.student_pk == bindparam("b_student_pk") if by_pk else
+            t.student_pk.is_(None) & (t.student_id == bindparam("b_student_id")) & t.batch_id.is_(None))
+    return (update(Submission.__table__)
+            .where(same, t.assignment_id.is_not_distinct_from(bindparam("b_assignment_id")), t.status == Status.queued)
+            .values(status=Status.superseded, finished_at=bindparam("b_at"),
+                    progress_json=json.dumps({"event": "done", "status": Status.superseded})))
+
+
+# Built once (by roster entry, by typed ID): building it cost an upload more CPU than running it.
+_SUPERSEDE = {True: _supersede(True), False: _supersede(False)}
+
+
 def record_submission(session: Session, *, student_id: str, filename: str, data: bytes, sha256: str,
                       skip_training: bool, assignment_id: int | None, student_pk: int | None = None,
                       batch_id: str | None = None, submitted_by: str | None = None, late_s: float | None = None,
@@ -108,14 +125,9 @@ def record_submission(session: Session, *, student_id: str, filename: str, data:
     student waits in the queue, so one student's burst cannot hold up the others. The student
     is the roster entry; in self-check mode, the typed ID (a TA batch supersedes nothing there).
     """
-    same = (Submission.student_pk == student_pk if student_pk is not None else
-            (Submission.student_pk.is_(None) & (Submission.student_id == student_id) & Submission.batch_id.is_(None)))
     if student_pk is not None or batch_id is None:
-        session.execute(update(Submission)
-                        .where(same, Submission.assignment_id == assignment_id, Submission.status == Status.queued)
-                        .values(status=Status.superseded, finished_at=now(),
-                                progress_json=json.dumps({"event": "done", "status": Status.superseded}))
-                        .execution_options(synchronize_session=False))
+        who = {"b_student_pk": student_pk} if student_pk is not None else {"b_student_id": student_id}
+        session.execute(_SUPERSEDE[student_pk is not None], {**who, "b_assignment_id": assignment_id, "b_at": now()})
     sub = Submission(student_id=student_id, filename=filename, sha256=sha256, size_bytes=len(data), content=data,
                      batch_id=batch_id, skip_training=skip_training, sent_at=now(), assignment_id=assignment_id,
                      student_pk=student_pk, submitted_by=submitted_by, late_s=late_s, late_penalty=late_penalty,
@@ -125,14 +137,18 @@ def record_submission(session: Session, *, student_id: str, filename: str, data:
     return sub
 
 
+def recent_uploads_query(*, since: dt.datetime, student_pk: int | None = None, student_id: str | None = None) -> Select:
+    """The count of a student's own uploads (not a TA's batch for them) since a time: by roster entry, or by typed ID."""
+    q = select(func.count()).select_from(Submission).where(Submission.created_at >= since,
+                                                           Submission.batch_id.is_(None))
+    return q.where(Submission.student_pk == student_pk) if student_pk is not None else \
+        q.where(Submission.student_id == student_id, Submission.student_pk.is_(None))
+
+
 def recent_uploads(session: Session, *, since: dt.datetime, student_pk: int | None = None,
                    student_id: str | None = None) -> int:
     """A student's own uploads (not a TA's batch for them) since a time: by roster entry, or by typed ID."""
-    q = select(func.count()).select_from(Submission).where(Submission.created_at >= since,
-                                                           Submission.batch_id.is_(None))
-    q = q.where(Submission.student_pk == student_pk) if student_pk is not None else \
-        q.where(Submission.student_id == student_id, Submission.student_pk.is_(None))
-    return session.scalar(q) or 0
+    return session.scalar(recent_uploads_query(since=since, student_pk=student_pk, student_id=student_id)) or 0
 
 
 def get_submission(session: Session, *, submission_id: str) -> Submission | None:
