@@ -461,16 +461,32 @@ class Started:
             self.close()
 
     def _renice(self, value: int) -> None:
-        try:
-            root = psutil.Process(self.proc.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return
-        for proc in procs:
+        """Set every thread of the sandbox's processes to `value`, until a pass changes nothing.
+
+        Niceness is per thread on Linux, and a process forked while we list the tree is missed
+        by one pass (it inherits its parent's old value): so each thread is set by its id, and
+        the tree is walked again until it holds no thread at another value."""
+        for _ in range(10):
             try:
-                proc.nice(value)
+                root = psutil.Process(self.proc.pid)
+                procs = [root, *root.children(recursive=True)]
             except psutil.Error:
-                pass  # gone, or not ours to change: it then runs niced, which only slows it
+                return
+            changed = False
+            for proc in procs:
+                try:
+                    threads = [thread.id for thread in proc.threads()]
+                except psutil.Error:
+                    continue  # gone
+                for tid in threads:
+                    try:
+                        if os.getpriority(os.PRIO_PROCESS, tid) != value:
+                            os.setpriority(os.PRIO_PROCESS, tid, value)
+                            changed = True
+                    except OSError:
+                        pass  # gone, or not ours to change: it then runs niced, which only slows it
+            if not changed:
+                return
 
     def close(self) -> None:
         """Kill it (if still there) and remove its cgroup and folders."""
