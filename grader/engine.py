@@ -25,7 +25,7 @@ from grader.sandbox import Limits, Outcome, SandboxUnavailable
 
 if TYPE_CHECKING:
     from grader.findings import BlockFacts, Failure, Findings
-    from grader.training import TrainSettings
+    from grader.train_settings import TrainSettings
 
 MAX_SOURCE_BYTES = 256 << 10
 
@@ -60,7 +60,7 @@ Event = dict[str, Any]
 
 
 def _train_settings() -> Any:
-    from grader.training import TrainSettings  # torch: only when training is configured
+    from grader.train_settings import TrainSettings
 
     return TrainSettings()
 
@@ -152,47 +152,55 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
            "part_inputs": rubric_part_inputs(config.table)}
     collector = Collector(names=frozenset({"model", *config.table.probe_blocks}))
     with tempfile.TemporaryDirectory(prefix="autograder-src-") as tmp:
-        source = Path(tmp) / "resnet50_skeleton.py"
-        source.write_bytes(data)
-        # The sandbox starts (bwrap, import torch) while this process builds the reference side.
-        runner = _Background(lambda: _run_checks(config, inputs, source, job, collector))
+        ahead: list[_Background] = []  # a one-off grade's verifier, started during the checks
         try:
-            from grader.expected import build_expected  # torch: imported while the child starts
+            source = Path(tmp) / "resnet50_skeleton.py"
+            source.write_bytes(data)
+            # The sandbox starts (bwrap, import torch) while this process builds the reference side.
+            runner = _Background(lambda: _run_checks(config, inputs, source, job, collector))
+            try:
+                from grader.expected import build_expected  # torch: imported while the child starts
 
-            from grader import verify
+                from grader import verify
 
-            # The reference as programs (exported once per process), awaited only by a grade
-            # that gets as far as judging programs: a file that fails early does not wait for it.
-            programs_of_reference = _Background(lambda: verify.reference(config.table, config.cache_dir))
-            ref_started = time.perf_counter()
-            expected = build_expected(config.table, config.checkpoint, out_dir,
-                                      cache_dir=config.cache_dir, rubric=config.rubric)
-            timings = {"reference": time.perf_counter() - ref_started}
+                # The reference as programs (exported once per process), awaited only by a grade
+                # that gets as far as judging programs: a file that fails early does not wait for it.
+                programs_of_reference = _Background(lambda: verify.reference(config.table, config.cache_dir))
+                if not config.prestart:  # its verifier starts now, on the CPU the checks leave idle
+                    ahead.append(_Background(lambda: _verifier_ahead(config, programs_of_reference.join)))
+                ref_started = time.perf_counter()
+                expected = build_expected(config.table, config.checkpoint, out_dir,
+                                          cache_dir=config.cache_dir, rubric=config.rubric)
+                timings = {"reference": time.perf_counter() - ref_started}
+            finally:
+                result = runner.join()
+            if isinstance(result, SandboxUnavailable):
+                return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(result)), started)
+            if isinstance(result, BaseException):
+                raise result
+            outcome, export = result
+            timings["checks"] = outcome.wall_seconds
+            if export is not None:
+                timings["export"] = export.wall_seconds
+            seed = verify.fresh_seed() if config.draw_seed is None else config.draw_seed
+            verify_started = time.perf_counter()
+            programs, verifier = _check_programs(config, collector, seed, programs_of_reference.join, export,
+                                                 ahead=ahead[0].join if ahead else None)
+            timings["verify"] = time.perf_counter() - verify_started
+            _close_ahead(ahead)  # unused where nothing was checked: not kept through the training
+            report = _judge(submission, config, expected, collector, outcome, programs, seed)
+            report.sandbox["verify"] = verifier
+            if export is not None:
+                report.sandbox["export"] = export.summary()
+            tally(report)
+            emit({"event": "structure", "score": report.score, "max_score": report.max_score,
+                  "report": report.model_dump(mode="json")})
+            if config.prestart:  # the next grade's sandboxes start now, not while this one's checks ran
+                _refill(config, inputs)
+            if not config.skip_training:
+                _train(report, source, config, emit, timings, programs["model"])
         finally:
-            result = runner.join()
-        if isinstance(result, SandboxUnavailable):
-            return _rejected(submission, config, Error(kind="sandbox_unavailable", message=str(result)), started)
-        if isinstance(result, BaseException):
-            raise result
-        outcome, export = result
-        timings["checks"] = outcome.wall_seconds
-        if export is not None:
-            timings["export"] = export.wall_seconds
-        seed = verify.fresh_seed() if config.draw_seed is None else config.draw_seed
-        verify_started = time.perf_counter()
-        programs, verifier = _check_programs(config, collector, seed, programs_of_reference.join, export)
-        timings["verify"] = time.perf_counter() - verify_started
-        report = _judge(submission, config, expected, collector, outcome, programs, seed)
-        report.sandbox["verify"] = verifier
-        if export is not None:
-            report.sandbox["export"] = export.summary()
-        tally(report)
-        emit({"event": "structure", "score": report.score, "max_score": report.max_score,
-              "report": report.model_dump(mode="json")})
-        if config.prestart:  # the next grade's sandboxes start now, not while this one's checks ran
-            _refill(config, inputs)
-        if not config.skip_training:
-            _train(report, source, config, emit, timings, programs["model"])
+            _close_ahead(ahead)
     tally(report)
     report.timings = {**timings, "total": time.perf_counter() - started}
     return report
@@ -413,6 +421,30 @@ def _checks_in_forks(config: GradeConfig, inputs: dict[str, Path], source: Path,
             group.remove()
 
 
+def _verifier_ahead(config: GradeConfig, reference: Callable[[], Any]) -> Any:
+    """A one-off grade's verifier sandbox, started while the structure checks run.
+
+    It starts niced and in an idle CPU group (start_sandbox), so its imports take only the CPU the
+    checks leave idle; run() sets it back. A worker's grades get theirs from fork servers instead.
+    """
+    ref = reference()
+    if isinstance(ref, BaseException):
+        return ref
+    from grader import trusted
+
+    ref_file = trusted.reference_file(config.table, work_root())
+    return _starter(config, "verify", {"reference": ref_file}, config.verify_limits)[1](nice=19)
+
+
+def _close_ahead(ahead: list["_Background"]) -> None:
+    """Close a started verifier that no check took (closing a used one is a no-op)."""
+    for each in ahead:
+        sandbox = each.join()
+        if hasattr(sandbox, "close"):
+            sandbox.close()
+    ahead.clear()
+
+
 def _forks(config: GradeConfig) -> bool:
     """Structure and verifier sandboxes come from fork servers (grader/forkserver.py): a worker or
     a batch (config.prestart), where bubblewrap and cgroups are there."""
@@ -438,9 +470,11 @@ def _refill(config: GradeConfig, inputs: dict[str, Path]) -> None:
 
 
 def _check_programs(config: GradeConfig, found: Collector, seed: int, reference: Callable[[], Any],
-                    export: Outcome | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                    export: Outcome | None = None, ahead: Callable[[], Any] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each program the child sent, checked by our code in a sandbox of its own (grader/trusted.py);
-    a missing or refused one says why (`export`: the model's export, where it ran apart)."""
+    a missing or refused one says why (`export`: the model's export, where it ran apart; `ahead`:
+    a verifier started during the checks, or the error that stopped its start)."""
     from grader import trusted
 
     names = ["model", *config.table.probe_blocks]
@@ -455,10 +489,15 @@ def _check_programs(config: GradeConfig, found: Collector, seed: int, reference:
         raise ref
     ref_file = trusted.reference_file(config.table, work_root())
 
+    def take() -> Any:
+        started = ahead() if ahead is not None else None
+        if started is not None and not isinstance(started, BaseException) and started.alive():
+            return started
+        return _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits)
+
     def check() -> tuple[dict[str, Any], dict[str, Any]]:
         return trusted.check_programs(sent, seed=seed, reference=ref_file, limits=config.verify_limits,
-                                      threads=config.threads, allow_unsafe=config.allow_unsafe,
-                                      take=lambda: _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits))
+                                      threads=config.threads, allow_unsafe=config.allow_unsafe, take=take)
 
     from grader.forkserver import ForkFailed
 

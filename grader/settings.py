@@ -17,7 +17,7 @@ from grader.sandbox import PROJECT_ROOT
 if TYPE_CHECKING:
     from grader.engine import GradeConfig
     from grader.sandbox import Limits
-    from grader.training import TrainSettings
+    from grader.train_settings import TrainSettings
 
 
 class Settings(BaseSettings):
@@ -79,13 +79,12 @@ class Settings(BaseSettings):
         from grader.sandbox import Limits
 
         limits = dict(memory_bytes=self.memory_limit_mb << 20, max_processes=self.max_processes)
+        skip = (self.skip_training or (data_dir or self.data_dir) is None) if skip_training is None else skip_training
         return GradeConfig(
             rubric=load_rubric(rubric or self.rubric),
             checkpoint=checkpoint or self.default_checkpoint(),
             data_dir=data_dir or self.data_dir,
-            # Without a data set there is nothing to fine-tune on: structure only.
-            skip_training=(self.skip_training or (data_dir or self.data_dir) is None)
-            if skip_training is None else skip_training,
+            skip_training=skip,  # without a data set there is nothing to fine-tune on: structure only
             check_limits=Limits(wall_seconds=check_timeout_s or self.check_timeout_s,
                                 import_seconds=self.import_timeout_s, **limits),
             allow_unsafe=unsafe or self.unsafe_no_sandbox,
@@ -94,13 +93,15 @@ class Settings(BaseSettings):
                                  max_processes=self.max_processes),
             prestart=self.prestart if prestart is None else prestart,
             train=self._train_settings(Limits(wall_seconds=self.train_timeout_s,
-                                              gpu_memory_bytes=self.gpu_memory_mb << 20, **limits)),
+                                              gpu_memory_bytes=self.gpu_memory_mb << 20, **limits),
+                                       resolve=not skip),
         )
 
-    def _train_settings(self, limits: "Limits") -> "TrainSettings":
-        """Precision decided here, on this host, so that the config key names what was run."""
-        from grader.training import TrainSettings, resolve_device, with_precision
+    def _train_settings(self, limits: "Limits", resolve: bool) -> "TrainSettings":
+        """Precision decided here, on this host, so that the config key names what was run; not
+        for a structure-only grade, which trains nothing (and so needs no torch to start)."""
+        from grader.train_settings import TrainSettings, resolve_device, with_precision
 
-        return with_precision(TrainSettings(seed=self.seed, device=self.device, bf16=self.bf16,
-                                            channels_last=self.channels_last, limits=limits),
-                              resolve_device(self.device))
+        settings = TrainSettings(seed=self.seed, device=self.device, bf16=self.bf16,
+                                 channels_last=self.channels_last, limits=limits)
+        return with_precision(settings, resolve_device(self.device)) if resolve else settings

@@ -6,7 +6,7 @@ in this process, which alone turns predictions into accuracy.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -19,40 +19,8 @@ from grader.protocol import PROGRESS, Collector, TrainMsg
 from grader.report import Error, Item, Training
 from grader.rubric import AccuracyItem
 from grader.sandbox import Limits, Outcome, Started, start_sandbox
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """How every submission of a course is fine-tuned: equal files get equal accuracy."""
-
-    seed: int = 0
-    device: str = "auto"  # "auto": CUDA when available, else CPU
-    # bf16 None: decided by the device (native_bf16). Where the hardware has bf16 (AMX on a
-    # Xeon, any recent GPU) bf16 autocast + channels-last was 1.31× faster per CPU step, with
-    # mean accuracy within 0.24 points of fp32 over 5 seeds; where it does not (an AVX2-only
-    # CPU) autocast emulates bf16, 7-25× slower than fp32. Channels-last alone is a layout:
-    # 1.39× faster in fp32 on AVX2 (bench/RESULTS.md: bench.step_time, bench.precision).
-    bf16: bool | None = None
-    channels_last: bool = True
-    batch_size: int = 100
-    lr: float = 1e-3
-    progress_every: int = 10
-    limits: Limits = Limits(wall_seconds=3600)
-
-
-# Named choices for the benchmarks' --precision; None leaves it to native_bf16.
-PRECISIONS: dict[str, dict[str, bool | None]] = {
-    "auto": {"bf16": None, "channels_last": True},
-    "fp32": {"bf16": False, "channels_last": False},
-    "fp32+channels_last": {"bf16": False, "channels_last": True},
-    "bf16": {"bf16": True, "channels_last": False},
-    "bf16+channels_last": {"bf16": True, "channels_last": True},
-}
-
-
-def precision_name(settings: TrainSettings) -> str:
-    """The PRECISIONS key of resolved settings: how benchmarks and their saved checks name them."""
-    return ("bf16" if settings.bf16 else "fp32") + ("+channels_last" if settings.channels_last else "")
+from grader.train_settings import (PRECISIONS, TrainSettings, native_bf16, precision_name,  # noqa: F401
+                                   resolve_device, with_precision)
 
 
 @dataclass(frozen=True)
@@ -78,24 +46,6 @@ def train_config(settings: TrainSettings, device: str) -> dict[str, Any]:
     return {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr, "epochs": 1,
             "device": device, "bf16": settings.bf16, "channels_last": settings.channels_last,
             "progress_every": settings.progress_every}
-
-
-def with_precision(settings: TrainSettings, device: str) -> TrainSettings:
-    """Unset bf16 decided by the device, so that a config names what will run."""
-    return settings if settings.bf16 is not None else replace(settings, bf16=native_bf16(device))
-
-
-def native_bf16(device: str) -> bool:
-    """Whether this device computes bf16 in hardware, so that autocast to it is a speed-up."""
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def prepare_data(data_dir: Path, work_root: Path, cache_dir: Path | None = None) -> PreparedData:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,9 @@ from grader import verify
 from grader.protocol import Collector
 from grader.rubric import Table
 from grader.sandbox import Limits, ProtocolError, Started, start_sandbox
+
+
+_WRITING = threading.Lock()  # a one-off grade asks from two threads (the verifier started ahead, the check)
 
 
 @lru_cache(maxsize=4)
@@ -35,7 +39,8 @@ def _reference_file(table_json: str, folder: str) -> Path:
 def reference_file(table: Table, folder: Path) -> Path:
     """The reference programs as data, for the verifier: written once per table and folder in
     this process (every grade hands its path to a verifier)."""
-    return _reference_file(table.model_dump_json(by_alias=True), str(folder))
+    with _WRITING:
+        return _reference_file(table.model_dump_json(by_alias=True), str(folder))
 
 
 def sent_programs(found: Collector, names: list[str]) -> dict[str, Any]:

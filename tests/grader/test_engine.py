@@ -1,6 +1,7 @@
 """The engine end to end: real sandbox, real subprocess, reference and mutations."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -48,7 +49,8 @@ def test_mutation_loses_exactly_its_points(name: str, structure_report) -> None:
     assert n_alts == mutation.alternatives
     # Every real mistake lands on the trusted path: facts from the checked program, or, for a
     # forward that crashes, from the module tree rebuilt by the grader (which crashes too).
-    assert all(i.verified for i in report.items) and report.provisional_score == 0
+    assert all(i.verified for i in report.items) and report.provisional_score == 0, (
+        report.sandbox, [(i.id, i.verified) for i in report.items])  # which, and the verifier's outcome
 
 
 def test_stride_on_3x3_message_names_the_convs(structure_report) -> None:
@@ -158,3 +160,33 @@ def test_without_a_course_checkpoint_the_fit_is_not_the_students_fault(test_chec
     ck = report.checks.checkpoint_load
     assert ck.source == "seeded reference weights: no course checkpoint is configured"
     assert not ck.ok and "course checkpoint does not load" not in ck.message and "skeleton" in ck.message
+
+
+def _sandbox_pids() -> set[int]:
+    """This process's sandboxes (bwrap and what it runs: our entries under /opt/autograder)."""
+    import psutil
+
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if any(part.startswith("/opt/autograder/") for part in proc.cmdline()):
+                pids.add(proc.pid)
+        except psutil.Error:
+            pass  # gone meanwhile
+    return pids
+
+
+@pytest.mark.parametrize("source", ["import a_module_nobody_has\n", "SOLUTION"])
+def test_a_one_off_grade_leaves_no_sandbox_running(source: str, config: GradeConfig) -> None:
+    """A one-off grade (no prestart) starts its verifier while its checks run; that sandbox ends
+    with the grade, used or not (a file that fails at import leaves nothing to verify)."""
+    from grader import verify
+
+    assert not config.prestart
+    verify.reference(config.table, config.cache_dir)  # made already: the verifier starts at once
+    before = _sandbox_pids()
+    report = grade_source(SOLUTION.read_text() if source == "SOLUTION" else source, config)
+    assert report.status == ("graded" if source == "SOLUTION" else "rejected")
+    for _ in range(15):  # one started late, e.g. by a thread still running, shows within 3 s
+        assert _sandbox_pids() - before == set()
+        time.sleep(0.2)
