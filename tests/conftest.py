@@ -249,6 +249,20 @@ def _order_for_workers(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(groups[item], len(rank)))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """With --dist loadgroup every test must carry its group (xdist writes it into the node id
+    after the hook below): without it each test is scheduled alone, so the modules' services and
+    the run's shared grades are set up once per worker (pytest 9.2 with xdist 3.8 did this
+    silently and cost ~25 % of the run). Stop the run instead."""
+    if node.config.getvalue("dist") == "loadgroup":
+        lost = [nodeid for nodeid in ids if "@" not in nodeid.rpartition("]")[2].rpartition("::")[2]]
+        if lost:
+            raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} tests (e.g. {lost[0]}): a pytest "
+                                    "or pytest-xdist version that breaks --dist loadgroup (see pyproject.toml)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the xdist_group marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         _order_for_workers(config, items)

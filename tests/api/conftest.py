@@ -133,12 +133,14 @@ def make_service(tmp_path: Path, test_checkpoint: Path, *, broker: str) -> Servi
     return Service(var_dir=var, env=env, port=free_port())
 
 
-@pytest.fixture
-def service(tmp_path: Path, test_checkpoint: Path) -> Iterator[Service]:
-    """API + one worker on the local Redis."""
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> Iterator[Service]:
+    """API + one worker on the local Redis, one per module (a start is an API, a worker and its
+    warm fork servers: seconds of CPU). Its tests upload as students of their own and count
+    what they add, so they do not depend on one another's order."""
     if not listening(6379):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
-    with make_service(tmp_path, test_checkpoint, broker="redis").running() as svc:
+    with make_service(tmp_path_factory.mktemp("service"), test_checkpoint, broker="redis").running() as svc:
         yield svc
 
 

@@ -116,11 +116,11 @@ def test_bad_uploads_get_4xx_and_leave_no_trace(service: Service) -> None:
     with service.client() as c:
         before_rows, before_files = count_rows(service), stored_files(service)
         cases = [
-            (upload(c, "s1", b""), 422, "empty"),
-            (upload(c, "s1", b"\x00\x01binary\xff"), 422, "binary"),
-            (upload(c, "s1", b"#" * (10 << 20)), 413, "KiB"),
-            (upload(c, "s1", "x = 'é'".encode("latin-1")), 422, "UTF-8"),
-            (upload(c, "s1", REFERENCE, name="model.zip"), 415, ".py"),
+            (upload(c, "bad-uploads", b""), 422, "empty"),
+            (upload(c, "bad-uploads", b"\x00\x01binary\xff"), 422, "binary"),
+            (upload(c, "bad-uploads", b"#" * (10 << 20)), 413, "KiB"),
+            (upload(c, "bad-uploads", "x = 'é'".encode("latin-1")), 422, "UTF-8"),
+            (upload(c, "bad-uploads", REFERENCE, name="model.zip"), 415, ".py"),
             (upload(c, "../../etc", REFERENCE), 400, "student ID"),
             (c.post("/api/batches", files={"files": ("a.zip", _zip({"../../evil/resnet50_skeleton.py": REFERENCE}), "application/zip")}, headers=auth), 422, "outside"),
             (c.post("/api/batches", files={"files": ("a.zip", _zip({}, symlink="s1/resnet50_skeleton.py"), "application/zip")}, headers=auth), 422, "link"),
