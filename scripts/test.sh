@@ -10,5 +10,5 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
 fi
 # --quick: the tier for every edit (pure logic, storage, pages, protocol; tests/conftest.py says which).
 # Two worker processes, each module whole on one (tests/conftest.py: xdist groups, longest first):
-# 1 427 s against 1 790 s serial on the 2-core machine (tests/README.md). `-n 0` runs it in one.
+# 1 292 s against 1 790 s serial on the 2-core machines (tests/README.md). `-n 0` runs it in one.
 exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@"

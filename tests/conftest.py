@@ -227,7 +227,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # is made once. The longest groups go first, so that neither worker is left with a long tail.
 XDIST_GROUPS = {
     "honest": ("tests/adversarial/test_cheating.py", "tests/adversarial/test_trust.py",
-               "tests/adversarial/test_time_limits.py", "tests/grader/test_training.py"),
+               "tests/adversarial/test_time_limits.py", "tests/grader/test_training.py",
+               "tests/adversarial/test_disk.py"),  # its fine-tune reads train_config's trained checkpoint
 }
 LONGEST_FIRST = ("honest", "tests/bench/test_bench_smoke.py", "tests/bench/test_deadline_day.py",
                  "tests/adversarial/test_forks.py", "tests/api/test_service.py",
