@@ -21,7 +21,7 @@ from grader.protocol import Collector
 from grader.report import REUSED_FINE_TUNE, Checks, Error, Item, Report, Submission
 from grader.rubric import Rubric, Table, load_rubric, load_table
 from grader.rubric import part_inputs as rubric_part_inputs
-from grader.sandbox import Limits, Outcome, SandboxUnavailable
+from grader.sandbox import Limits, Outcome, SandboxUnavailable, Started
 
 if TYPE_CHECKING:
     from grader.findings import BlockFacts, Failure, Findings
@@ -152,7 +152,7 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
            "part_inputs": rubric_part_inputs(config.table)}
     collector = Collector(names=frozenset({"model", *config.table.probe_blocks}))
     with tempfile.TemporaryDirectory(prefix="autograder-src-") as tmp:
-        ahead: list[_Background] = []  # a one-off grade's verifier, started during the checks
+        ahead: _Background | None = None  # a one-off grade's verifier, started during the checks
         try:
             source = Path(tmp) / "resnet50_skeleton.py"
             source.write_bytes(data)
@@ -167,7 +167,7 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
                 # that gets as far as judging programs: a file that fails early does not wait for it.
                 programs_of_reference = _Background(lambda: verify.reference(config.table, config.cache_dir))
                 if not config.prestart:  # its verifier starts now, on the CPU the checks leave idle
-                    ahead.append(_Background(lambda: _verifier_ahead(config, programs_of_reference.join)))
+                    ahead = _Background(lambda: _verifier_ahead(config, programs_of_reference.join))
                 ref_started = time.perf_counter()
                 expected = build_expected(config.table, config.checkpoint, out_dir,
                                           cache_dir=config.cache_dir, rubric=config.rubric)
@@ -185,7 +185,7 @@ def grade_bytes(data: bytes, *, filename: str, config: GradeConfig, student_id: 
             seed = verify.fresh_seed() if config.draw_seed is None else config.draw_seed
             verify_started = time.perf_counter()
             programs, verifier = _check_programs(config, collector, seed, programs_of_reference.join, export,
-                                                 ahead=ahead[0].join if ahead else None)
+                                                 ahead=ahead.join if ahead else None)
             timings["verify"] = time.perf_counter() - verify_started
             _close_ahead(ahead)  # unused where nothing was checked: not kept through the training
             report = _judge(submission, config, expected, collector, outcome, programs, seed)
@@ -436,13 +436,11 @@ def _verifier_ahead(config: GradeConfig, reference: Callable[[], Any]) -> Any:
     return _starter(config, "verify", {"reference": ref_file}, config.verify_limits)[1](nice=19)
 
 
-def _close_ahead(ahead: list["_Background"]) -> None:
-    """Close a started verifier that no check took (closing a used one is a no-op)."""
-    for each in ahead:
-        sandbox = each.join()
-        if hasattr(sandbox, "close"):
-            sandbox.close()
-    ahead.clear()
+def _close_ahead(ahead: "_Background | None") -> None:
+    """Close a started verifier that no check took (closing a used or closed one is a no-op)."""
+    sandbox = ahead.join() if ahead is not None else None
+    if isinstance(sandbox, Started):
+        sandbox.close()
 
 
 def _forks(config: GradeConfig) -> bool:
@@ -491,7 +489,7 @@ def _check_programs(config: GradeConfig, found: Collector, seed: int, reference:
 
     def take() -> Any:
         started = ahead() if ahead is not None else None
-        if started is not None and not isinstance(started, BaseException) and started.alive():
+        if isinstance(started, Started) and started.alive():
             return started
         return _sandbox(config, "verify", {"reference": ref_file}, config.verify_limits)
 
