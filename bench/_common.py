@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -21,6 +22,13 @@ def child_train_module() -> Any:
     import train
 
     return train
+
+
+def grade_threads() -> int:
+    """Threads a grade uses: AUTOGRADER_THREADS, as the service reads it, else every core. A test
+    run sets it to its share of the cores (tests/conftest.py), so a bench's smoke run beside the
+    other test worker does not spin twice the threads the machine has."""
+    return int(os.environ.get("AUTOGRADER_THREADS") or 0) or os.cpu_count() or 1
 
 
 def machine() -> dict[str, Any]:

@@ -27,7 +27,9 @@ def start_serve(var: Path, *, port: int, workers: int = 1, api_processes: int = 
                 extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """`autograder serve` in its own session (so a test can signal it alone or its whole group),
     logging to var/serve.log; returns once /healthz answers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_")}
+    # The caller's AUTOGRADER_ settings do not leak in, but for the grading threads: a test run gives
+    # each of its workers its share of the cores (tests/conftest.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_") or k == "AUTOGRADER_THREADS"}
     env.update({"PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": str(var), "AUTOGRADER_STUDENT_RATE_PER_HOUR": "100000",
                 **({"AUTOGRADER_BROKER_URL": broker} if broker else {}), **(extra_env or {})})
     log = open(var / "serve.log", "wb")

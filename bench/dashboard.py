@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 import torch
 
-from bench._common import emit, machine_label
+from bench._common import emit, grade_threads, machine_label
 from grader.report import Report
 
 PAGE_GOAL_MS = 300.0
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="students, each with a final submission")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=grade_threads())
     parser.add_argument("--smoke", action="store_true", help="30 students, 3 programs: a quick check that it runs")
     args = parser.parse_args(argv)
     n, repeat = (30, 2) if args.smoke else (args.n, args.repeat)

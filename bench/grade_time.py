@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from bench import per_image
-from bench._common import REPO, child_train_module, emit, machine_label
+from bench._common import REPO, child_train_module, emit, grade_threads, machine_label
 from grader.data import Cifar10, load_cifar10, make_synthetic, save_cifar10_format
 from grader.engine import GradeConfig, grade_file
 from grader.expected import load_reference
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the per-image baseline")
     args = parser.parse_args()
     n_train, n_test = (500, 200) if args.smoke else (args.train, args.test)
-    threads = os.cpu_count() or 1
+    threads = grade_threads()
     settings = with_precision(TrainSettings(device=args.device, **PRECISIONS[args.precision],
                                             limits=Limits(wall_seconds=7200, memory_bytes=16 << 30)),
                               resolve_device(args.device))

@@ -30,6 +30,16 @@ if BENCH_REDIS_DB > 15:
     raise RuntimeError(f"AUTOGRADER_TEST_REDIS_DB with {_WORKERS} worker(s) needs Redis databases up to "
                        f"{BENCH_REDIS_DB}; Redis has 0-15: set a lower base")
 os.environ["AUTOGRADER_BENCH_REDIS_DB"] = str(BENCH_REDIS_DB)  # read by bench/_service.py in the benches run
+
+# Grading threads: the cores shared out among this run's workers. torch's OpenMP threads wait by
+# spinning, so two workers each running 2 threads on 2 cores (and their sandboxes, and the
+# services' workers) took 3-5 times the CPU for the same work: a fine-tune grade 12 s alone,
+# 41 s beside a second one at 2 threads, 23 s at 1 (tests/README.md). Every grade the run makes
+# (GradeConfig here, the services and benches it starts through AUTOGRADER_THREADS, torch in this
+# process) uses THREADS.
+THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+os.environ["AUTOGRADER_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(THREADS)
+torch.set_num_threads(THREADS)
 SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10-subset"
 
 
@@ -129,7 +139,7 @@ def train_config(synthetic: Path, trained_checkpoint: Path, tmp_path_factory: py
     from grader.sandbox import Limits
     from grader.training import TrainSettings
 
-    return GradeConfig(checkpoint=trained_checkpoint, data_dir=synthetic, skip_training=False, threads=2,
+    return GradeConfig(checkpoint=trained_checkpoint, data_dir=synthetic, skip_training=False, threads=THREADS,
                        cache_dir=tmp_path_factory.mktemp("cache"),
                        train=TrainSettings(progress_every=1, limits=Limits(wall_seconds=300)))
 
@@ -138,7 +148,7 @@ def train_config(synthetic: Path, trained_checkpoint: Path, tmp_path_factory: py
 def config(test_checkpoint: Path):
     from grader.engine import GradeConfig
 
-    return GradeConfig(checkpoint=test_checkpoint, threads=2)
+    return GradeConfig(checkpoint=test_checkpoint, threads=THREADS)
 
 
 @pytest.fixture(scope="session")

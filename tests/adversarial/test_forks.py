@@ -21,6 +21,7 @@ from grader.engine import GradeConfig, _starter
 from grader.rubric import SOLUTION
 from grader.sandbox import PROJECT_ROOT, Limits, python_roots
 from tests.adversarial.conftest import attack, grade, leftovers, printed
+from tests.conftest import THREADS
 
 pytestmark = pytest.mark.skipif(not forkserver.usable(), reason="fork servers need bubblewrap and cgroups")
 
@@ -188,7 +189,7 @@ from grader import forkserver
 from grader.engine import GradeConfig, grade_bytes
 from grader.rubric import SOLUTION
 from grader.sandbox import python_roots
-config = GradeConfig(checkpoint=Path(sys.argv[1]), threads=2, prestart=True)
+config = GradeConfig(checkpoint=Path(sys.argv[1]), threads=int(sys.argv[2]), prestart=True)
 try:
     report = grade_bytes(SOLUTION.read_bytes(), filename="resnet50_skeleton.py", config=config)
 finally:
@@ -219,7 +220,7 @@ def test_installed_under_tmp_every_grade_through_the_fork_servers_is_right(pytho
     """Each fork mounts a fresh tmpfs on /tmp; with the project's Python under /tmp that hid it,
     and every grade ended "crashed: ... exited with code 71", the reference's too (issue 25).
     What the server had bound there is bound again in each fork."""
-    proc = subprocess.run([str(python_under_tmp), "-c", GRADE_THROUGH_FORKS, str(test_checkpoint)], cwd=PROJECT_ROOT,
+    proc = subprocess.run([str(python_under_tmp), "-c", GRADE_THROUGH_FORKS, str(test_checkpoint), str(THREADS)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))[7:])

@@ -8,6 +8,7 @@ import pytest
 
 from grader.engine import GradeConfig, grade_bytes, grade_file
 from grader.rubric import SOLUTION
+from tests.conftest import THREADS
 from tests.grader.mutations import MUTATIONS
 
 FULL = {"q1_downsample": 20, "q1_no_downsample": 20, "q2_blanks": 25, "q2_layer3": 20, "q2_layer4": 20}
@@ -156,7 +157,7 @@ def test_without_a_course_checkpoint_the_fit_is_not_the_students_fault(test_chec
     from grader.engine import GradeConfig as Config
 
     source = SOLUTION.read_text().replace("num_classes=10", "num_classes=12")
-    report = grade_source(source, Config(checkpoint=None, threads=2))
+    report = grade_source(source, Config(checkpoint=None, threads=THREADS))
     ck = report.checks.checkpoint_load
     assert ck.source == "seeded reference weights: no course checkpoint is configured"
     assert not ck.ok and "course checkpoint does not load" not in ck.message and "skeleton" in ck.message

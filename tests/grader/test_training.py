@@ -14,7 +14,7 @@ from grader.rubric import SOLUTION
 from grader.sandbox import Limits
 from grader.training import TrainSettings
 from grader.training import train_config as child_config
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, THREADS
 
 CHILD_DIR = Path(__file__).resolve().parents[2] / "grader" / "child"
 
@@ -147,7 +147,7 @@ def test_model_that_does_not_build_is_not_trained(train_config: GradeConfig) -> 
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the real CIFAR-10 subset (../shared) is absent")
 def test_real_subset_one_epoch(test_checkpoint: Path, tmp_path: Path) -> None:
-    config = GradeConfig(checkpoint=test_checkpoint, data_dir=SHARED_DATA, skip_training=False, threads=2,
+    config = GradeConfig(checkpoint=test_checkpoint, data_dir=SHARED_DATA, skip_training=False, threads=THREADS,
                          cache_dir=tmp_path, train=TrainSettings(limits=Limits(wall_seconds=900)))
     report = grade(SOLUTION.read_text(), config)
     assert report.error is None and report.training.steps == 52  # 5 170 images, batch 100

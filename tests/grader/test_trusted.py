@@ -10,6 +10,7 @@ import pytest
 from grader import judge, trusted, verify
 from grader.rubric import load_rubric, load_table
 from grader.sandbox import Limits, parse_line
+from tests.conftest import THREADS
 
 TABLE = load_table()
 
@@ -67,7 +68,7 @@ def test_non_finite_outputs_cross_as_a_difference(ref: verify.Reference) -> None
 
 def test_checks_run_in_their_own_sandbox(ref: verify.Reference, reference_file: Path) -> None:
     out, outcome = trusted.check_programs(_own(ref), seed=5, reference=reference_file, limits=Limits(wall_seconds=120),
-                                          threads=2, allow_unsafe=False)
+                                          threads=THREADS, allow_unsafe=False)
     assert outcome["status"] == "ok" and outcome["peak_memory_bytes"]
     assert {n: v.problem for n, v in out.items()} == {"model": None, "downsample": None, "no_downsample": None}
     assert out["model"].equivalence.ok and out["model"].digest == ref.model.digest()
@@ -75,7 +76,7 @@ def test_checks_run_in_their_own_sandbox(ref: verify.Reference, reference_file: 
 
 def test_a_check_that_does_not_finish_refuses_every_program(ref: verify.Reference, reference_file: Path) -> None:
     out, outcome = trusted.check_programs(_own(ref), seed=5, reference=reference_file, limits=Limits(wall_seconds=0.2),
-                                          threads=2, allow_unsafe=False)
+                                          threads=THREADS, allow_unsafe=False)
     assert outcome["status"] == "timeout"
     assert all(v.problem and "did not finish" in v.problem and v.model is None and v.block is None
                for v in out.values())
