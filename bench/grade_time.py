@@ -8,7 +8,7 @@ training + evaluation run directly in one process, the course's per-image fp32 p
 accuracy check of the settings used (the latest bench.precision run, bench/precision.json).
 
     .venv/bin/python -m bench.grade_time            # 50 000 / 10 000 (minutes on a CPU)
-    .venv/bin/python -m bench.grade_time --smoke    # 500 / 200, seconds
+    .venv/bin/python -m bench.grade_time --smoke    # 200 / 100, seconds
 """
 from __future__ import annotations
 
@@ -77,14 +77,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=50_000)
     parser.add_argument("--test", type=int, default=10_000)
-    parser.add_argument("--smoke", action="store_true", help="500 / 200 images")
+    parser.add_argument("--smoke", action="store_true", help="200 / 100 images (2 steps)")
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="auto",
                         help="auto: bf16 + channels-last where the hardware has bf16, else fp32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-baseline", action="store_true", help="skip the per-image fp32 pipeline")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the per-image baseline")
     args = parser.parse_args()
-    n_train, n_test = (500, 200) if args.smoke else (args.train, args.test)
+    n_train, n_test = (200, 100) if args.smoke else (args.train, args.test)
     threads = grade_threads()
     settings = with_precision(TrainSettings(device=args.device, **PRECISIONS[args.precision],
                                             limits=Limits(wall_seconds=7200, memory_bytes=16 << 30)),

@@ -8,7 +8,7 @@ included) has a stored report.
     .venv/bin/python -m bench.rush                     # 200 uploads, 50 clients, 1 worker
     .venv/bin/python -m bench.rush --workers 0 --wait-s 1   # the API alone
     .venv/bin/python -m bench.rush --api-processes 2   # two uvicorn processes
-    .venv/bin/python -m bench.rush --smoke             # 20 uploads, 10 clients
+    .venv/bin/python -m bench.rush --smoke             # 10 uploads, 5 clients
 """
 from __future__ import annotations
 
@@ -121,9 +121,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--wait-s", type=float, default=1800)
     args = parser.parse_args()
-    n, clients = (20, 10) if args.smoke else (args.n, args.clients)
+    n, clients = (10, 5) if args.smoke else (args.n, args.clients)
     with running_service(workers=args.workers, api_processes=args.api_processes) as (url, _):
-        warmup = 5 if args.smoke else args.warmup
+        warmup = 2 if args.smoke else args.warmup
         _, warm_ids, _, _ = asyncio.run(upload_all(url, warmup, clients)) if warmup else ([], [], 0, 0.0)
         latencies, ids, refused, upload_s = asyncio.run(upload_all(url, n, clients, first=warmup))
         print(f"{len(ids)} accepted, {refused} refused in {upload_s:.1f} s: {len(ids) / upload_s:.1f} accepted/s; "
