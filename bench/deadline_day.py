@@ -452,7 +452,7 @@ def run(n: int, window: float, late_window: float, seed: int, drain_timeout: flo
                                                                   for s in plan.students))
             out = cli(svc, "roster", "import", str(roster), "--base-url", svc.url)
             links = {r["student_id"]: r["link"] for r in csv.DictReader(io.StringIO(out[out.index("student_id"):]))}
-            lead = max(30.0, 0.15 * n)  # sign-in of every student before the first upload
+            lead = max(10.0, 0.15 * n)  # sign-in of every student before the first upload
             deadline = time.time() + lead + window + GUARD_S
             cli(svc, "assignment", "set", "resnet50", "--deadline", iso(deadline), "--timezone", "Asia/Seoul",
                 "--late-policy", "per-hour", "--late-penalty", str(LATE_PENALTY_PER_HOUR),

@@ -18,7 +18,7 @@ from tests.api.conftest import Service, free_port, make_service
 from tests.conftest import listening, spawn_for_run
 
 REFERENCE = SOLUTION.read_bytes()
-SLOW = REFERENCE + b"\nimport time as _t\n_t.sleep(12)\n"
+SLOW = REFERENCE + b"\nimport time as _t\n_t.sleep(6)\n"  # long enough to be caught running
 
 
 def attempts(svc: Service, sid: str) -> tuple[int, str]:

@@ -65,7 +65,9 @@ def test_compare_names_each_difference() -> None:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server (the bench starts its own)")
 def test_a_scaled_down_deadline_day_has_no_mismatch() -> None:
-    result = run(20, window=90.0, late_window=40.0, seed=1, drain_timeout=900.0)
+    # 60 s of uploads and 24 s to the cutoff: the day's ~28 uploads, the worker kill (at -21 s) and
+    # the Redis restart (at -12 s) all fit; longer windows only wait (the worker idles between uploads).
+    result = run(20, window=60.0, late_window=24.0, seed=1, drain_timeout=900.0)
     print({k: v for k, v in result.items() if k != "mismatches"})  # the figures, with -s
     assert result["mismatches"] == []
     assert result["uploads"] > 25 and result["refused"] == 1  # the upload after the cutoff
