@@ -183,12 +183,15 @@ def honest(train_config: "GradeConfig"):
 
 
 @pytest.fixture(scope="session")
-def structure_report(config: "GradeConfig"):
-    """A file's structure-only report graded with `config`, once per run: the reference and the
-    mutations are read by many tests (the engine's, the fork servers', the trust attacks', the
-    dashboards'), and each grade is seconds of sandbox. `structure_report(source)` gives a deep
-    copy, so a test may change what it got; a test that proves something of the act of grading
-    (a fresh draw, the next grade unharmed, timing) grades itself."""
+def structure_report(warm: "GradeConfig"):
+    """A file's structure-only report graded as a worker grades it (`warm`: forks of the warm
+    servers), once per run: the reference and the mutations are read by many tests (the engine's,
+    the trust attacks', the dashboards'), which ask what a file scores, not how a sandbox starts.
+    A grade in sandboxes started whole costs ~4.5 cpu-s against ~1 for the forks (tests/README.md,
+    session 21); the cold path keeps its own tests (`config`: test_engine's full marks, fresh
+    draws and replay, test_forks' one-sandbox twin, the attacks). `structure_report(source)` gives
+    a deep copy, so a test may change what it got; a test that proves something of the act of
+    grading (a fresh draw, the next grade unharmed, timing) grades itself."""
     from grader.engine import grade_bytes
 
     done: dict[bytes, Any] = {}
@@ -196,7 +199,7 @@ def structure_report(config: "GradeConfig"):
     def report(source: str | bytes) -> Any:
         data = source.encode() if isinstance(source, str) else source
         if data not in done:
-            done[data] = grade_bytes(data, filename="resnet50_skeleton.py", config=config)
+            done[data] = grade_bytes(data, filename="resnet50_skeleton.py", config=warm)
         return done[data].model_copy(deep=True)
 
     return report

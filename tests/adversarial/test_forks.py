@@ -146,14 +146,14 @@ def test_a_server_that_died_is_started_again(forks: GradeConfig) -> None:
 
 
 @pytest.mark.parametrize("name", ["reference", "stride_on_3x3", "relu_after_addition", "missing_block_layer3"])
-def test_a_grade_from_two_forks_is_the_grade_from_one_sandbox(forks: GradeConfig, structure_report,
+def test_a_grade_from_two_forks_is_the_grade_from_one_sandbox(forks: GradeConfig, config: GradeConfig,
                                                                name: str) -> None:
     """A worker runs the probes and the model's export as two forks at once; a sandbox of its
     own runs both in one process. The verdicts are the same."""
     from tests.grader.mutations import MUTATIONS
 
     source = SOLUTION.read_bytes() if name == "reference" else MUTATIONS[name].apply().encode()
-    split, whole = grade(source, forks), structure_report(source)  # whole: the run's grade in a sandbox of its own
+    split, whole = grade(source, forks), grade(source, config)  # whole: a sandbox of its own, started whole
     assert split.sandbox["export"]["status"] == "ok" and "export" not in whole.sandbox
     assert [(i.id, i.points, i.verified) for i in split.items] == [(i.id, i.points, i.verified) for i in whole.items]
     assert (split.score, split.trust.programs) == (whole.score, whole.trust.programs)

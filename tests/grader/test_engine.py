@@ -77,9 +77,9 @@ def test_relu_after_addition_caught_by_the_graph(structure_report) -> None:
     assert "effect on the score" not in q1.feedback[0] and "still computes the checkpoint's function" in q1.feedback[0]
 
 
-def test_sigmoid_after_addition_changes_the_function(config: GradeConfig) -> None:
+def test_sigmoid_after_addition_changes_the_function(warm: GradeConfig) -> None:
     source = MUTATIONS["relu_after_addition"].apply().replace("torch.relu(out + x)", "torch.sigmoid(out + x)")
-    report = grade_source(source, config)
+    report = grade_source(source, warm)  # what it scores, as a worker grades it
     eq = report.checks.equivalence
     assert eq.checked and not eq.ok and eq.max_abs_diff > eq.tolerance
     q1 = next(i for i in report.items if i.id == "q1_downsample")
@@ -125,8 +125,8 @@ def test_avgpool_alternative_same_function(structure_report) -> None:
 def test_structure_only_is_deterministic(config: GradeConfig, structure_report) -> None:
     """A report's draw replayed (what a TA does with trust.draw_seed) gives the same report."""
     source = MUTATIONS["stride_on_3x3"].apply()
-    a = structure_report(source)  # the run's one grade of this file ...
-    b = grade_source(source, replace(config, draw_seed=a.trust.draw_seed))  # ... and its draw replayed
+    a = structure_report(source)  # the run's one grade of this file, as a worker grades it ...
+    b = grade_source(source, replace(config, draw_seed=a.trust.draw_seed))  # ... its draw replayed in fresh sandboxes
     assert a.model_dump(exclude={"timings", "sandbox", "log"}) == b.model_dump(exclude={"timings", "sandbox", "log"})
 
 
@@ -135,7 +135,7 @@ def test_each_grade_draws_fresh_weights_and_inputs_for_the_same_score(name: str,
                                                                       structure_report) -> None:
     """One file graded twice in one process: a new draw each time (recorded), the same grade."""
     source = SOLUTION.read_text() if name == "reference" else MUTATIONS[name].apply()
-    a, b = structure_report(source), grade_source(source, config)  # the run's first grade of it, and another
+    a, b = structure_report(source), grade_source(source, config)  # a worker's grade of it, and a cold one
     assert a.trust.draw_seed is not None and b.trust.draw_seed is not None
     assert a.trust.draw_seed != b.trust.draw_seed
     assert a.score == b.score and points(a) == points(b)
