@@ -121,7 +121,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, test_checkpoint: Path) -> 
     # jobs this worker would otherwise take.
     redis.Redis(db=REDIS_DB + 1).flushdb()
     svc.env["AUTOGRADER_BROKER_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB + 1}"
-    svc.env.update(SECRET_ENV, AUTOGRADER_CHECK_TIMEOUT_S="60", AUTOGRADER_IMPORT_TIMEOUT_S="10", AUTOGRADER_MEMORY_LIMIT_MB="2048",
+    svc.env.update(SECRET_ENV, AUTOGRADER_CHECK_TIMEOUT_S="60", AUTOGRADER_IMPORT_TIMEOUT_S="5", AUTOGRADER_MEMORY_LIMIT_MB="2048",
                    AUTOGRADER_MAX_PROCESSES="128", AUTOGRADER_STUDENT_RATE_PER_HOUR="100")
     with svc.running():
         yield svc
