@@ -151,6 +151,9 @@ def test_real_subset_one_epoch(test_checkpoint: Path, tmp_path: Path) -> None:
                          cache_dir=tmp_path, train=TrainSettings(limits=Limits(wall_seconds=900)))
     report = grade(SOLUTION.read_text(), config)
     assert report.error is None and report.training.steps == 52  # 5 170 images, batch 100
+    # Verified (the checked program fine-tuned); if not, why the model was not checked.
+    assert report.accuracy is not None, (report.trust, [i.review for i in report.items if i.id == "accuracy"],
+                                         report.sandbox.get("verify"))
     # About 50 curve points at most: every 2nd of 52 steps.
     assert 0.0 <= report.accuracy <= 1.0 and len(report.training.loss_curve) == 26
     assert "Epoch [1/1], Step [" not in report.log or "Loss:" in report.log
