@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -279,6 +280,39 @@ def run_sandboxed(
     return started.run(submission=submission, job=job, on_message=on_message)
 
 
+# bubblewrap's --die-with-parent is PR_SET_PDEATHSIG, which follows the *thread* that started
+# bwrap, not the process: a sandbox started from a thread that then ended (a one-off grade's
+# verifier, started ahead in a helper thread) was SIGKILLed with that thread, and its grade lost
+# every verification (a reference file scored 0 in CI). So every sandbox is started from a thread
+# that lives as long as the process: the main thread, or one spawner thread per process.
+_SPAWNER: list[ThreadPoolExecutor] = []
+_SPAWNER_LOCK = [threading.Lock()]
+
+
+def _forget_spawner() -> None:
+    """In a forked child (a Celery pool process) the parent's spawner thread does not exist."""
+    _SPAWNER.clear()
+    _SPAWNER_LOCK[0] = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_spawner)
+
+
+def _popen(cmd: list[str], **kw: Any) -> subprocess.Popen:
+    """subprocess.Popen from a thread that ends only with the process (see _SPAWNER)."""
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(cmd, **kw)
+    with _SPAWNER_LOCK[0]:
+        if not _SPAWNER:
+            _SPAWNER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-popen"))
+        spawner = _SPAWNER[0]
+    try:
+        future = spawner.submit(subprocess.Popen, cmd, **kw)
+    except RuntimeError:  # the interpreter is shutting down: no thread outlives this one anyway
+        return subprocess.Popen(cmd, **kw)
+    return future.result()
+
+
 def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, allow_unsafe: bool = False,
                   gpu: bool = False, entry: str = "child", warm_up: bool | str = False,
                   nice: int = 0, serve_fd: int | None = None) -> "Started":
@@ -369,7 +403,7 @@ def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, 
         # A sandbox started ahead (nice > 0) also waits in an idle CPU group: nice alone does not
         # rank it below other sessions' work (grader/cgroups.py says why).
         cgroup = Cgroup.create(memory_bytes=limits.memory_bytes, max_pids=limits.max_processes, idle=nice > 0)
-        proc = subprocess.Popen(
+        proc = _popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(write_fd,) if serve_fd is None else (serve_fd,), cwd=str(scratch), env=env, start_new_session=True,
             preexec_fn=_preexec(limits, rlimit_cpu, cgroup, nice),

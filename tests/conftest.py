@@ -71,6 +71,8 @@ _SPAWNED: list[subprocess.Popen] = []
 
 def _kill_spawned(*_: Any) -> None:
     for proc in _SPAWNED:
+        if proc.returncode is not None:  # reaped: its number may be another process's group by now
+            continue
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -73,11 +73,13 @@ class Service:
         return proc
 
     def kill(self, proc: subprocess.Popen) -> None:
-        """SIGKILL the process and everything it started (pool children, sandboxes)."""
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL the process and everything it started (pool children, sandboxes); not once it
+        has been reaped, when its number may be a new process group's (another test's sandbox)."""
+        if proc.returncode is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.wait(timeout=30)
 
     @contextmanager

@@ -61,28 +61,43 @@ def _hogs(n: int, cpu: int) -> list:
 
 
 def test_time_waiting_for_a_busy_cpu_does_not_count(tmp_path: Path) -> None:
-    """1.5 CPU-seconds of work under a 3 s limit, sharing one core with two busy loops (~5 s of
+    """2 CPU-seconds of work under a 5 s limit, sharing one core with two busy loops (~6 s of
     wall time): the run-queue wait is not the job's, so it finishes; a job that sleeps on the
-    same busy core waits for no CPU while asleep and is still cut near its limit. (Its start,
-    Python importing on the busy core, does wait: CI saw 2 s of that credited, 5.5 s in all;
-    were sleep counted as waiting, it would run to the 3 x 3 s cap.)"""
+    same busy core waits for no CPU while asleep and is still cut near its limit (were sleep
+    counted as waiting, it would run to the 3 x 5 s cap). The busy loops start when the child
+    says torch is loaded ("ready"): the work they slow down is the file's alone, whatever this
+    machine's speed at importing torch (an AMD host once spent over 1.5 of 3 s there)."""
     import os
 
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5:\n    pass\n"
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 2.0:\n    pass\n"
     before = os.sched_getaffinity(0)
-    hogs = _hogs(2, 0)
+    hogs: list = []
+
+    def hogs_at_ready(msg: dict) -> None:
+        if msg.get("type") == "ready" and not hogs:
+            hogs.extend(_hogs(2, 0))
+
+    def run_among_hogs(source: str) -> sandbox.Outcome:
+        path = tmp_path / "resnet50_skeleton.py"
+        path.write_text(source)
+        try:
+            return run_sandboxed(submission=path, job={"blocks": []}, inputs={}, limits=Limits(wall_seconds=5),
+                                 on_message=hogs_at_ready)
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+            hogs.clear()
+
     try:
         os.sched_setaffinity(0, {0})  # the sandbox started from here runs on the hogs' core
-        busy = run(tmp_path, burn, wall_seconds=3)
-        asleep = run(tmp_path, "import time\ntime.sleep(20)\n", wall_seconds=3)
+        busy = run_among_hogs(burn)
+        asleep = run_among_hogs("import time\ntime.sleep(20)\n")
     finally:
         os.sched_setaffinity(0, before)
-        for h in hogs:
-            h.kill()
-            h.wait()
     assert busy.status == "ok", (busy.reason, busy.wall_seconds)
-    assert busy.wall_seconds > 3.5  # it did wait: the test made the host busy
-    assert asleep.status == "timeout" and asleep.wall_seconds < 7.5, (asleep.reason, asleep.wall_seconds)
+    assert busy.wall_seconds > 5.5  # it did wait: the test made the host busy
+    assert asleep.status == "timeout" and asleep.wall_seconds < 10, (asleep.reason, asleep.wall_seconds)
 
 
 def test_our_own_process_dying_is_not_put_on_the_student() -> None:
@@ -92,3 +107,38 @@ def test_our_own_process_dying_is_not_put_on_the_student() -> None:
                          entry="verify")
     assert ours.status == "crashed" and "grader's own checking process" in ours.reason
     assert "your file call" not in ours.reason
+
+
+def test_a_sandbox_outlives_the_thread_that_started_it(tmp_path: Path) -> None:
+    """bubblewrap's --die-with-parent follows the thread that started it: a verifier started
+    ahead in a helper thread was killed when that thread ended, and its grade lost every
+    verification (a reference file scored 0 in CI). A sandbox lives until its job is done or
+    the grader process ends, whichever thread started it."""
+    import threading
+    import time
+
+    import psutil
+
+    started: list[sandbox.Started] = []
+
+    def start_then_end() -> None:
+        box = sandbox.start_sandbox(inputs={}, limits=Limits(wall_seconds=30))
+        started.append(box)
+        deadline = time.monotonic() + 30  # until bwrap has set itself up (and its death signal) and runs Python
+        while time.monotonic() < deadline and not any(
+                "python" in " ".join(p.cmdline()) for p in psutil.Process(box.proc.pid).children(recursive=True)):
+            time.sleep(0.05)
+
+    helper = threading.Thread(target=start_then_end)
+    helper.start()
+    helper.join()
+    time.sleep(0.5)
+    box = started[0]
+    try:
+        assert box.alive(), f"the sandbox died with the thread that started it (exit {box.proc.poll()})"
+        path = tmp_path / "resnet50_skeleton.py"
+        path.write_text("x = 1\n")
+        out = box.run(submission=path, job={"blocks": []})
+        assert out.status == "ok" and out.exit_code == 0, (out.status, out.reason)
+    finally:
+        box.close()
