@@ -37,7 +37,7 @@ from typing import Any, Callable, Hashable
 import psutil
 
 from grader.cgroups import Cgroup
-from grader.prestart import PerProcess
+from grader.per_process import PerProcess
 from grader.sandbox import Limits, Outcome, Started, _supervise, bubblewrap, tmpfs_sizes
 
 log = logging.getLogger(__name__)

@@ -14,15 +14,12 @@ that asked for it.
 """
 from __future__ import annotations
 
-import atexit
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Hashable
 
+from grader.per_process import PerProcess
 from grader.sandbox import Started
-
-T = TypeVar("T")
 
 # A sandbox started ahead runs at this niceness until its job: it uses idle CPU only, so a
 # grade (or a fine-tune) in progress is not slowed by the next one's start.
@@ -85,33 +82,6 @@ def _close_quietly(future: Future[Started]) -> None:
         future.result().close()
     except Exception:
         pass
-
-
-class PerProcess(Generic[T]):
-    """One object per process, made on first use: closed at exit, and forgotten without being
-    touched in a forked child (a Celery pool process), where its parent's waiting processes and
-    spawner thread do not exist; the child makes its own. Also grader/forkserver.py's pool."""
-
-    def __init__(self, make: Callable[[], T]) -> None:
-        self._make = make
-        self._made: T | None = None
-        self._lock = threading.Lock()
-        atexit.register(self._shutdown)
-        os.register_at_fork(after_in_child=self._forget)
-
-    def get(self) -> T:
-        with self._lock:
-            if self._made is None:
-                self._made = self._make()
-            return self._made
-
-    def _shutdown(self) -> None:
-        if self._made is not None:
-            self._made.close()  # type: ignore[attr-defined]
-
-    def _forget(self) -> None:
-        self._made = None
-        self._lock = threading.Lock()
 
 
 _POOL = PerProcess(Prestarter)

@@ -31,6 +31,7 @@ import psutil
 
 from grader.cgroups import Cgroup
 from grader.gpu import GPU_MEMORY_EXIT, sandbox_binds
+from grader.per_process import PerProcess
 
 CHILD_DIR = Path(__file__).resolve().parent / "child"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -285,32 +286,30 @@ def run_sandboxed(
 # verifier, started ahead in a helper thread) was SIGKILLed with that thread, and its grade lost
 # every verification (a reference file scored 0 in CI). So every sandbox is started from a thread
 # that lives as long as the process: the main thread, or one spawner thread per process.
-_SPAWNER: list[ThreadPoolExecutor] = []
-_SPAWNER_LOCK = [threading.Lock()]
+class _Spawner:
+    """The thread that starts this process's sandboxes (made on first use, closed at exit)."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-popen")
+
+    def popen(self, cmd: list[str], **kw: Any) -> subprocess.Popen:
+        return self._thread.submit(subprocess.Popen, cmd, **kw).result()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False)
 
 
-def _forget_spawner() -> None:
-    """In a forked child (a Celery pool process) the parent's spawner thread does not exist."""
-    _SPAWNER.clear()
-    _SPAWNER_LOCK[0] = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_spawner)
+_SPAWNER = PerProcess(_Spawner)
 
 
 def _popen(cmd: list[str], **kw: Any) -> subprocess.Popen:
     """subprocess.Popen from a thread that ends only with the process (see _SPAWNER)."""
     if threading.current_thread() is threading.main_thread():
         return subprocess.Popen(cmd, **kw)
-    with _SPAWNER_LOCK[0]:
-        if not _SPAWNER:
-            _SPAWNER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-popen"))
-        spawner = _SPAWNER[0]
     try:
-        future = spawner.submit(subprocess.Popen, cmd, **kw)
+        return _SPAWNER.get().popen(cmd, **kw)
     except RuntimeError:  # the interpreter is shutting down: no thread outlives this one anyway
         return subprocess.Popen(cmd, **kw)
-    return future.result()
 
 
 def start_sandbox(*, inputs: dict[str, Path], limits: Limits, threads: int = 1, allow_unsafe: bool = False,
