@@ -28,6 +28,7 @@ import torch
 
 from grader.child import probe
 from grader.rubric import SOLUTION, CheckpointError, Rubric, Table
+from grader.whole_files import save_whole
 
 PROBE_SEED = 1234  # fixed: the probe inputs are part of the grading contract
 # Bump when the entry's layout or the meaning of a field changes: older entries are then ignored.
@@ -147,9 +148,10 @@ def _build_expected(table_json: str, checkpoint_str: str | None, _mtime: int | N
         fresh = True
     else:
         fresh = False
-    torch.save(built.probe_tensors, out_dir / "probe.pt")  # probe inputs and block weights for the child
+    # Written whole (grader/whole_files.py): the last grade's fork may still be reading them.
+    save_whole(built.probe_tensors, out_dir / "probe.pt")  # probe inputs and block weights for the child
     if built.seeded is not None:
-        torch.save(built.seeded, out_dir / "reference-seeded.pt")  # the child loads it from there
+        save_whole(built.seeded, out_dir / "reference-seeded.pt")  # the child loads it from there
     (out_dir / "READY").touch()
     if fresh and entry is not None:  # after READY: the child does not wait for the cache write
         write_entry(entry, built)

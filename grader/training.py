@@ -21,6 +21,7 @@ from grader.rubric import AccuracyItem
 from grader.sandbox import Limits, Outcome, Started, start_sandbox
 from grader.train_settings import (PRECISIONS, TrainSettings, native_bf16, precision_name,  # noqa: F401
                                    resolve_device, with_precision)
+from grader.whole_files import save_whole
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ def _prepare(batches: str, stamp: tuple, work_root: str, cache_dir: str | None) 
     folder = Path(work_root) / f"data-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     train, test = folder / "train.pt", folder / "test_images.pt"
-    torch.save({"images": data.train_images.contiguous(), "labels": data.train_labels.contiguous()}, train)
-    torch.save({"images": data.test_images.contiguous()}, test)
+    # Written whole (grader/whole_files.py): a pre-started training sandbox may have them open.
+    save_whole({"images": data.train_images.contiguous(), "labels": data.train_labels.contiguous()}, train)
+    save_whole({"images": data.test_images.contiguous()}, test)
     return PreparedData(train=train, test_images=test, test_labels=data.test_labels.clone(),
                         n_train=int(data.train_images.shape[0]))
 

@@ -252,7 +252,8 @@ def test_the_rubric_may_deduct_instead(warm: GradeConfig) -> None:
     rubric = warm.rubric.model_copy(update={"equivalence": EquivalenceRule(on_differs="deduct", points=5)})
     report = grade(_dead_block().encode(), replace(warm, rubric=rubric))
     blanks = next(i for i in report.items if i.id == "q2_blanks")
-    assert blanks.points == 20 and blanks.deductions[-1].where == "forward" and report.score == 100
+    assert blanks.points == 20 and blanks.deductions[-1].where == "forward" and report.score == 100, (
+        blanks.review, report.sandbox.get("export"), report.sandbox.get("verify"))
     assert all(i.verified for i in report.items)
 
 

@@ -18,7 +18,7 @@ from grader import expected as gexpected
 from grader import verify
 from grader.engine import GradeConfig, grade_bytes
 from grader.expected import Expected, build_expected, cache_key, read_entry, usable_cache_dir
-from grader.rubric import SOLUTION, CheckpointError, load_rubric, load_table
+from grader.rubric import SOLUTION, CheckpointError, EquivalenceRule, load_rubric, load_table
 from grader.sandbox import python_roots
 
 TABLE = load_table()
@@ -227,6 +227,30 @@ def test_only_the_most_recently_used_entries_are_kept(tmp_path: Path, stored: tu
     gexpected._build_expected.cache_clear()
     build(cache, tmp_path / "c")  # a hit marks its entry used
     assert used.stat().st_mtime_ns > 10**9
+
+
+def test_a_rebuild_leaves_the_files_a_child_has_open_whole(tmp_path: Path) -> None:
+    """A worker's next grade under another rubric writes the child's files again into the same
+    folder while the last grade's fork may still be reading them: each is replaced, never
+    rewritten in place. (In place, a fork read a half-written probe.pt, exited with code 1, and
+    its student was told the file had crashed: CI, `test_the_rubric_may_deduct_instead`.)"""
+    out = tmp_path / "out"
+    out.mkdir()
+    build_expected(TABLE, None, out, rubric=RUBRIC)
+    opened = {name: open(out / name, "rb") for name in CHILD_FILES}
+    try:
+        before = {name: (os.fstat(f.fileno()).st_mtime_ns, f.read()) for name, f in opened.items()}
+        other = RUBRIC.model_copy(update={"equivalence": EquivalenceRule(on_differs="deduct", points=5)})
+        assert other.model_dump_json() != RUBRIC.model_dump_json()  # a build of its own, not the memo's
+        build_expected(TABLE, None, out, rubric=other)
+        for name, f in opened.items():
+            f.seek(0)
+            assert (os.fstat(f.fileno()).st_mtime_ns, f.read()) == before[name], f"{name} was written in place"
+    finally:
+        for f in opened.values():
+            f.close()
+    assert_same_child_files(out, out)  # and the new files are whole
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_a_cache_folder_a_sandbox_could_see_is_not_used(tmp_path: Path) -> None:

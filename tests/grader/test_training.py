@@ -1,6 +1,7 @@
 """Fine-tuning through the real sandbox on small data; accuracy computed outside it."""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -164,6 +165,28 @@ def _cpu_flags() -> set[str]:
         if line.startswith("flags"):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+def test_data_prepared_again_leaves_the_files_a_sandbox_has_open_whole(synthetic: Path, tmp_path: Path) -> None:
+    """A worker prepares a data set's files again when its memo dropped them (a third data set):
+    a pre-started training sandbox may have the old ones open; they are replaced, not rewritten."""
+    from grader import training
+
+    first = training.prepare_data(synthetic, tmp_path)
+    opened = {p: open(p, "rb") for p in (first.train, first.test_images)}
+    try:
+        before = {p: (os.fstat(f.fileno()).st_mtime_ns, f.read()) for p, f in opened.items()}
+        training._prepare.cache_clear()  # as an eviction from the memo does
+        again = training.prepare_data(synthetic, tmp_path)
+        assert (again.train, again.test_images) == (first.train, first.test_images)
+        for p, f in opened.items():
+            f.seek(0)
+            assert (os.fstat(f.fileno()).st_mtime_ns, f.read()) == before[p], f"{p.name} was written in place"
+    finally:
+        for f in opened.values():
+            f.close()
+    assert torch.equal(torch.load(again.train, weights_only=True)["labels"],  # and the new file is whole
+                       load_cifar10(synthetic, cache=False).train_labels)
 
 
 def test_precision_follows_the_hardware_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
