@@ -7,8 +7,9 @@ import signal
 import socket
 import subprocess
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 import torch
@@ -90,6 +91,25 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 atexit.register(_kill_spawned)
 if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@contextmanager
+def held_open(paths: list[Path]) -> Iterator[Callable[[], list[str]]]:
+    """Each file opened as a sandbox's child holds it; yields a check naming every file whose
+    opened bytes or mtime changed since (it was written in place, under its reader)."""
+    opened = {p: open(p, "rb") for p in paths}
+    try:
+        before = {p: (os.fstat(f.fileno()).st_mtime_ns, f.read()) for p, f in opened.items()}
+
+        def changed() -> list[str]:
+            for f in opened.values():
+                f.seek(0)
+            return [p.name for p, f in opened.items() if (os.fstat(f.fileno()).st_mtime_ns, f.read()) != before[p]]
+
+        yield changed
+    finally:
+        for f in opened.values():
+            f.close()
 
 
 def listening(port: int, timeout: float = 1.0) -> bool:

@@ -20,6 +20,7 @@ from grader.engine import GradeConfig, grade_bytes
 from grader.expected import Expected, build_expected, cache_key, read_entry, usable_cache_dir
 from grader.rubric import SOLUTION, CheckpointError, EquivalenceRule, load_rubric, load_table
 from grader.sandbox import python_roots
+from tests.conftest import held_open
 
 TABLE = load_table()
 RUBRIC = load_rubric()
@@ -237,18 +238,11 @@ def test_a_rebuild_leaves_the_files_a_child_has_open_whole(tmp_path: Path) -> No
     out = tmp_path / "out"
     out.mkdir()
     build_expected(TABLE, None, out, rubric=RUBRIC)
-    opened = {name: open(out / name, "rb") for name in CHILD_FILES}
-    try:
-        before = {name: (os.fstat(f.fileno()).st_mtime_ns, f.read()) for name, f in opened.items()}
+    with held_open([out / name for name in CHILD_FILES]) as changed:
         other = RUBRIC.model_copy(update={"equivalence": EquivalenceRule(on_differs="deduct", points=5)})
         assert other.model_dump_json() != RUBRIC.model_dump_json()  # a build of its own, not the memo's
         build_expected(TABLE, None, out, rubric=other)
-        for name, f in opened.items():
-            f.seek(0)
-            assert (os.fstat(f.fileno()).st_mtime_ns, f.read()) == before[name], f"{name} was written in place"
-    finally:
-        for f in opened.values():
-            f.close()
+        assert changed() == [], "written in place"
     assert_same_child_files(out, out)  # and the new files are whole
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 

@@ -1,7 +1,6 @@
 """Fine-tuning through the real sandbox on small data; accuracy computed outside it."""
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from grader.rubric import SOLUTION
 from grader.sandbox import Limits
 from grader.training import TrainSettings
 from grader.training import train_config as child_config
-from tests.conftest import SHARED_DATA, THREADS
+from tests.conftest import SHARED_DATA, THREADS, held_open
 
 CHILD_DIR = Path(__file__).resolve().parents[2] / "grader" / "child"
 
@@ -173,18 +172,11 @@ def test_data_prepared_again_leaves_the_files_a_sandbox_has_open_whole(synthetic
     from grader import training
 
     first = training.prepare_data(synthetic, tmp_path)
-    opened = {p: open(p, "rb") for p in (first.train, first.test_images)}
-    try:
-        before = {p: (os.fstat(f.fileno()).st_mtime_ns, f.read()) for p, f in opened.items()}
+    with held_open([first.train, first.test_images]) as changed:
         training._prepare.cache_clear()  # as an eviction from the memo does
         again = training.prepare_data(synthetic, tmp_path)
         assert (again.train, again.test_images) == (first.train, first.test_images)
-        for p, f in opened.items():
-            f.seek(0)
-            assert (os.fstat(f.fileno()).st_mtime_ns, f.read()) == before[p], f"{p.name} was written in place"
-    finally:
-        for f in opened.values():
-            f.close()
+        assert changed() == [], "written in place"
     assert torch.equal(torch.load(again.train, weights_only=True)["labels"],  # and the new file is whole
                        load_cifar10(synthetic, cache=False).train_labels)
 
