@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from grader.child.batches import CIFAR_MEAN, CIFAR_STD  # noqa: E402  (one definition, both sides)
+from grader.whole_files import save_whole
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -262,16 +263,9 @@ def _write_cache(path: Path, ds: Cifar10) -> bool:
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cache-", suffix=".tmp", dir=path.parent)
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
+        save_whole(blob, path)
         return True
     except OSError:
-        Path(tmp).unlink(missing_ok=True)
         return False
 
 

@@ -17,7 +17,6 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 
 from grader.child import probe
 from grader.rubric import SOLUTION, CheckpointError, Rubric, Table
-from grader.whole_files import save_whole
+from grader.whole_files import save_whole, write_whole
 
 PROBE_SEED = 1234  # fixed: the probe inputs are part of the grading contract
 # Bump when the entry's layout or the meaning of a field changes: older entries are then ignored.
@@ -320,19 +319,13 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], None], family: str
     """Write a cache file whole or not at all (temp file + os.replace), then prune its `family`
     (a glob) to the CACHE_KEEP most recently used; False, logged, when it cannot be written:
     a cache that cannot be written never fails a grade."""
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cache-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
+        write_whole(path, write)
         _prune(path.parent, family)
         return True
     except Exception as exc:  # read-only or full disk, a file where the folder should be, ...
         log.warning("expectations not cached at %s (%s: %s)", path.parent, type(exc).__name__, str(exc)[:200])
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         return False
 
 

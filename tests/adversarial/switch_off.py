@@ -444,8 +444,7 @@ SWITCHES = [
     # A grade under another rubric wrote probe.pt again in place while the last grade's fork read
     # it: the fork exited with code 1 and its student's points waited for review (CI, session 23).
     ("a child's input files written again in place", "grader/whole_files.py",
-     '    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)',
-     '    torch.save(obj, path)\n    return\n    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)',
+     "    write_whole(path, lambda f: torch.save(obj, f))", "    torch.save(obj, path)",
      ["tests/grader/test_expected.py::test_a_rebuild_leaves_the_files_a_child_has_open_whole",
       "tests/grader/test_training.py::test_data_prepared_again_leaves_the_files_a_sandbox_has_open_whole"]),
 ]
