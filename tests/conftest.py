@@ -121,6 +121,28 @@ def listening(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+_SERVICE_CACHE: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _service_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One AUTOGRADER_CACHE_DIR for every structure-only service this run starts, shared by the
+    xdist workers (their temporary folders' common parent), as one host's workers share theirs.
+    Each Celery worker's first grade otherwise computed the reference's expectations and exported
+    its programs again (~6.5 cpu-s, 21 worker starts a run: ~8 % of the suite's CPU); now the
+    first writes the entries and the others read them (grader/expected.py, grader/verify.py).
+    A service that fine-tunes keeps a folder of its own: its shared fine-tunes are per test."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "service-cache"
+    folder.mkdir(exist_ok=True)
+    _SERVICE_CACHE[:] = [folder]
+
+
+def service_cache_dir() -> Path:
+    """The run's cache folder for test services (see _service_cache)."""
+    return _SERVICE_CACHE[0]
+
+
 @pytest.fixture(scope="session")
 def test_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-init reference weights saved like the course file (a plain state_dict)."""

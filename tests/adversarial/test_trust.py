@@ -6,6 +6,7 @@ Each test fails with its defence switched off (tests/adversarial/switch_off.py).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from grader.report import Report
 from grader.sandbox import Limits
 from grader.rubric import SOLUTION
 from tests.adversarial.conftest import attack, grade
+from tests.conftest import service_cache_dir
 from tests.grader.mutations import MUTATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -338,7 +340,8 @@ def test_cli_goes_on_to_the_next_file(tmp_path: Path, test_checkpoint: Path) -> 
     out = tmp_path / "reports.json"
     proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade", str(odd), str(SOLUTION), "--skip-training",
                            "--checkpoint", str(test_checkpoint), "--json", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "AUTOGRADER_CACHE_DIR": str(service_cache_dir())})
     assert proc.returncode == 0, proc.stderr[-2000:]
     reports = json.loads(out.read_text())
     assert [r["status"] for r in reports] == ["graded", "graded"]

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.conftest import TEST_REDIS_DB, listening, spawn_for_run
+from tests.conftest import TEST_REDIS_DB, listening, service_cache_dir, spawn_for_run
 
 REPO = Path(__file__).resolve().parents[2]
 # Databases of the local Redis that only these tests use (this one, +1 for the course tests,
@@ -118,7 +118,8 @@ def make_service(tmp_path: Path, test_checkpoint: Path, *, broker: str) -> Servi
     var = tmp_path / "var"
     var.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "AUTOGRADER_VAR_DIR": str(var),
-           "AUTOGRADER_CACHE_DIR": str(tmp_path / "cache"),  # not the user's ~/.cache
+           # The run's, not the user's ~/.cache: the reference's expectations computed once a run.
+           "AUTOGRADER_CACHE_DIR": str(service_cache_dir()),
            "AUTOGRADER_SKIP_TRAINING": "true", "AUTOGRADER_CHECKPOINT": str(test_checkpoint),
            "AUTOGRADER_THREADS": "1", "AUTOGRADER_HEARTBEAT_TIMEOUT_S": "6",
            "AUTOGRADER_RECOVERY_INTERVAL_S": "1", "AUTOGRADER_STUDENT_RATE_PER_HOUR": "5",

@@ -10,22 +10,17 @@ from pathlib import Path
 import pytest
 
 from grader.rubric import SOLUTION
+from tests.conftest import service_cache_dir
 from tests.grader.mutations import MUTATIONS
 
 CLI = [sys.executable, "-m", "grader.cli"]
-_CACHE: list[Path] = []
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The CLI's caches (expectations, data) in one folder for these tests, not the user's ~/.cache
-    (pytest's own temporary folders, which it removes after a few runs)."""
-    _CACHE[:] = [tmp_path_factory.mktemp("cli-cache")]
 
 
 def run(*args: str, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI with its caches (expectations, data) in `cache`, else the run's folder, never the
+    user's ~/.cache (pytest's own temporary folders, which it removes after a few runs)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-           "AUTOGRADER_CACHE_DIR": str(cache or _CACHE[0])}
+           "AUTOGRADER_CACHE_DIR": str(cache or service_cache_dir())}
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 

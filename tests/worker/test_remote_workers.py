@@ -30,7 +30,8 @@ def test_two_workers_without_a_shared_folder_grade_one_batch(tmp_path: Path, tes
         for host in ("api", "w1", "w2"):
             (tmp_path / host).mkdir()
             svc = make_service(tmp_path / host, test_checkpoint, broker="redis")
-            svc.env.update({"AUTOGRADER_DATABASE_URL": PG + name, "AUTOGRADER_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}"})
+            svc.env.update({"AUTOGRADER_DATABASE_URL": PG + name, "AUTOGRADER_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+                            "AUTOGRADER_CACHE_DIR": str(tmp_path / host / "cache")})  # nothing shared, caches neither
             hosts.append(svc)
         api, w1, w2 = hosts
         api.port = free_port()
