@@ -1,0 +1,219 @@
+"""Where the test suite's CPU goes: CPU seconds per test, per module and per kind of process.
+
+The full suite is bound by CPU work on the 2-core machines (the cores ~90 % busy, tests/README.md),
+so a test's wall time says little (a wait hands its core to the other worker); what it costs is
+the CPU of everything it starts. This runs pytest with a plugin that logs each test's start and
+end per xdist worker, samples every process's utime + stime from /proc twice a second, and gives
+each sample's CPU to the test running on the worker the process descends from (services, CLIs,
+sandboxes and their forks all descend from the worker that started them).
+
+    .venv/bin/python -m bench.suite_cpu [--top 40] [-- PYTEST ARGS]   (default: the whole suite, -n 2)
+
+Processes that live under 0.5 s between two samples are missed (forks of a fork server: the
+grader's "attributed" total is ~90 % of the busy CPU /proc/stat reports). Prints the tables, then
+one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from bench._common import REPO, emit
+
+TIMELINE_ENV = "AUTOGRADER_SUITE_CPU_TIMELINE"
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- pytest plugin (-p bench.suite_cpu)
+
+def _log(what: str, nodeid: str) -> None:
+    path = os.environ.get(TIMELINE_ENV)
+    if path:  # a plain run that loads the plugin logs nothing
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{time.time():.3f} {os.getpid()} {what} {nodeid}\n")
+
+
+def pytest_runtest_logstart(nodeid: str, location: object) -> None:
+    _log("start", nodeid)
+
+
+def pytest_runtest_logfinish(nodeid: str, location: object) -> None:
+    _log("end", nodeid)
+
+
+# --------------------------------------------------------------------------- sampling
+
+@dataclass(frozen=True)
+class Sample:
+    """One process seen at one time: its CPU so far (clock ticks)."""
+    t: float
+    pid: int
+    ppid: int
+    ticks: int
+    started: int  # start time in ticks since boot: a reused pid is another process
+    name: str
+
+
+def read_proc() -> list[Sample]:
+    now = time.time()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue  # ended between the listing and the read
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out.append(Sample(now, int(entry), int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19]), name))
+    return out
+
+
+class Sampler:
+    """A thread reading /proc every `every` seconds until stopped."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.samples: list[Sample] = []
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last: dict[tuple[int, int], int] = {}
+        while not self._stop.is_set():
+            for s in read_proc():
+                if last.get((s.pid, s.started)) != s.ticks:  # only what changed: the log stays small
+                    last[(s.pid, s.started)] = s.ticks
+                    self.samples.append(s)
+            self._stop.wait(self._every)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --------------------------------------------------------------------------- attribution
+
+def read_timeline(lines: Iterable[str]) -> dict[int, list[tuple[float, float, str]]]:
+    """Per pid that logged tests: (start, end, test id) of each test it ran, in order. Under
+    xdist the controller logs every test too; it starts no test's processes, and those under
+    a worker stop at the worker (see attribute)."""
+    open_at: dict[int, tuple[float, str]] = {}
+    runs: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
+    for line in lines:
+        t, pid, what, nodeid = line.rstrip("\n").split(" ", 3)
+        nodeid = nodeid.split("@", 1)[0]  # xdist's group suffix
+        if what == "start":
+            open_at[int(pid)] = (float(t), nodeid)
+        elif int(pid) in open_at and open_at[int(pid)][1] == nodeid:
+            begun = open_at.pop(int(pid))[0]
+            runs[int(pid)].append((begun, float(t), nodeid))
+    return {pid: sorted(r) for pid, r in runs.items()}
+
+
+def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, str]]],
+              grace: float = 1.0) -> dict[str, Counter]:
+    """CPU seconds per test, per module and per kind of process ("pytest worker", "sandbox":
+    under bubblewrap, "other": services, CLIs, benches, browsers), and "unattributed" for what
+    does not descend from a worker that logged tests (the machine's own, the bootstrap).
+
+    A process first seen after the first sample counts all its CPU; one there from the start,
+    only what it used since. A sample up to `grace` s after a test's end is that test's (the
+    sampling interval, and the teardown's last processes)."""
+    parent: dict[int, int] = {}
+    name: dict[int, str] = {}
+    for s in samples:
+        parent.setdefault(s.pid, s.ppid)
+        name.setdefault(s.pid, s.name)
+    first_t = samples[0].t if samples else 0.0
+    starts = {pid: [r[0] for r in r_] for pid, r_ in runs.items()}
+
+    def lineage(pid: int) -> tuple[int | None, bool]:
+        """(the worker it descends from, whether bubblewrap is on the way)."""
+        sandboxed, seen = False, 0
+        while pid not in runs and pid in parent and seen < 64:
+            sandboxed = sandboxed or name.get(pid) == "bwrap"
+            pid, seen = parent[pid], seen + 1
+        return (pid if pid in runs else None), sandboxed
+
+    per_test: Counter = Counter()
+    per_module: Counter = Counter()
+    per_kind: Counter = Counter()
+    last: dict[tuple[int, int], int] = {}
+    for s in samples:
+        before = last.get((s.pid, s.started))
+        if before is None:
+            before = s.ticks if s.t <= first_t else 0
+        last[(s.pid, s.started)] = s.ticks
+        used = (s.ticks - before) / HZ
+        if used <= 0:
+            continue
+        worker, sandboxed = lineage(s.pid)
+        if worker is None:
+            per_kind["unattributed"] += used
+            continue
+        per_kind["pytest worker" if s.pid == worker else "sandbox" if sandboxed else "other"] += used
+        i = bisect.bisect_right(starts[worker], s.t) - 1
+        begun, ended, test = runs[worker][i] if i >= 0 else (0.0, 0.0, "")
+        test = test if i >= 0 and s.t <= ended + grace else "(between tests)"
+        per_test[test] += used
+        per_module[test.split("::", 1)[0]] += used
+    return {"test": per_test, "module": per_module, "kind": per_kind}
+
+
+def busy_seconds(before: list[int], after: list[int]) -> float:
+    """CPU seconds the machine was busy between two reads of /proc/stat's first line."""
+    idle = (after[3] + after[4]) - (before[3] + before[4])
+    return (sum(after) - sum(before) - idle) / HZ
+
+
+def _stat() -> list[int]:
+    with open("/proc/stat", encoding="utf-8") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--top", type=int, default=40, help="tests and modules to list")
+    parser.add_argument("pytest_args", nargs="*", help="after --: pytest's arguments (default: -n 2 --dist loadgroup)")
+    args = parser.parse_args()
+    pytest_args = args.pytest_args or ["-n", "2", "--dist", "loadgroup"]
+    with tempfile.TemporaryDirectory(prefix="suite-cpu-") as tmp:
+        timeline = Path(tmp) / "timeline.log"
+        env = {**os.environ, TIMELINE_ENV: str(timeline)}
+        stat_before, started = _stat(), time.monotonic()
+        with Sampler() as sampler:
+            code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "bench.suite_cpu", *pytest_args],
+                                   cwd=REPO, env=env)
+        wall, busy = time.monotonic() - started, busy_seconds(stat_before, _stat())
+        runs = read_timeline(timeline.read_text(encoding="utf-8").splitlines() if timeline.exists() else [])
+    found = attribute(sampler.samples, runs)
+    for what in ("kind", "module", "test"):
+        print(f"\nCPU seconds by {what}:")
+        for key, cpu in found[what].most_common(args.top):
+            print(f"{cpu:8.1f}  {key}")
+    emit("suite_cpu", {"pytest_exit": code, "wall_s": round(wall, 1), "busy_cpu_s": round(busy, 1),
+          "busy_share": round(busy / wall / (os.cpu_count() or 1), 3),
+          "attributed_cpu_s": round(sum(found["test"].values()), 1),
+          "by_kind": {k: round(v, 1) for k, v in found["kind"].items()},
+          "top_modules": {k: round(v, 1) for k, v in found["module"].most_common(10)}})
+
+
+if __name__ == "__main__":
+    main()
