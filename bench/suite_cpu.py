@@ -81,11 +81,50 @@ def read_proc() -> list[Sample]:
     return out
 
 
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+# What a process is, from its command line (first match); a fork of a fork server has its
+# server's command line and a parent with the same one.
+ROLES = [
+    ("--warm-up=train", "training sandbox"),
+    ("verify_main.py", "verifier"),
+    ("child/main.py", "structure sandbox"),
+    ("papers/sandbox_main.py", "report sandbox"),
+    (" celery ", "Celery"),
+    ("uvicorn", "uvicorn"),
+    ("grader.cli", "grader CLI"),
+    ("grader/cli.py", "grader CLI"),
+    ("service.cli", "service CLI"),
+    ("bench.", "bench"),
+    ("chrom", "Chromium"),
+    ("redis-server", "Redis"),
+    ("pip", "pip"),
+]
+
+
+def role_of(command: str, parent_command: str | None) -> str:
+    if command.split(" ", 1)[0].endswith("bwrap"):  # its arguments name the sandbox's command
+        return "bubblewrap"
+    for needle, role in ROLES:
+        if needle in command:
+            if "--fork-server" in command:
+                return role + (" fork" if parent_command == command else " fork server")
+            return role
+    return "other"
+
+
 class Sampler:
     """A thread reading /proc every `every` seconds until stopped."""
 
     def __init__(self, every: float = 0.5) -> None:
         self.samples: list[Sample] = []
+        self.commands: dict[tuple[int, int], str] = {}  # (pid, started) -> its command line
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -95,6 +134,8 @@ class Sampler:
         while not self._stop.is_set():
             for s in read_proc():
                 if last.get((s.pid, s.started)) != s.ticks:  # only what changed: the log stays small
+                    if (s.pid, s.started) not in last:
+                        self.commands[(s.pid, s.started)] = _command(s.pid)
                     last[(s.pid, s.started)] = s.ticks
                     self.samples.append(s)
             self._stop.wait(self._every)
@@ -128,10 +169,12 @@ def read_timeline(lines: Iterable[str]) -> dict[int, list[tuple[float, float, st
 
 
 def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, str]]],
-              grace: float = 1.0) -> dict[str, Counter]:
+              grace: float = 1.0, commands: dict[tuple[int, int], str] | None = None) -> dict[str, Counter]:
     """CPU seconds per test, per module and per kind of process ("pytest worker", "sandbox":
     under bubblewrap, "other": services, CLIs, benches, browsers), and "unattributed" for what
-    does not descend from a worker that logged tests (the machine's own, the bootstrap).
+    does not descend from a worker that logged tests (the machine's own, the bootstrap); with
+    `commands` ((pid, start) -> command line), also per role (ROLES: fork servers, their forks,
+    cold sandboxes, verifiers, Celery, uvicorn, CLIs, ...).
 
     A process first seen after the first sample counts all its CPU; one there from the start,
     only what it used since. A sample up to `grace` s after a test's end is that test's (the
@@ -155,6 +198,8 @@ def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, st
     per_test: Counter = Counter()
     per_module: Counter = Counter()
     per_kind: Counter = Counter()
+    per_role: Counter = Counter()
+    command_of_pid = {pid: cmd for (pid, _), cmd in (commands or {}).items()}
     last: dict[tuple[int, int], int] = {}
     for s in samples:
         before = last.get((s.pid, s.started))
@@ -169,12 +214,16 @@ def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, st
             per_kind["unattributed"] += used
             continue
         per_kind["pytest worker" if s.pid == worker else "sandbox" if sandboxed else "other"] += used
+        if commands is not None:
+            role = "pytest worker" if s.pid == worker else role_of(
+                commands.get((s.pid, s.started), ""), command_of_pid.get(parent.get(s.pid, -1)))
+            per_role[role] += used
         i = bisect.bisect_right(starts[worker], s.t) - 1
         begun, ended, test = runs[worker][i] if i >= 0 else (0.0, 0.0, "")
         test = test if i >= 0 and s.t <= ended + grace else "(between tests)"
         per_test[test] += used
         per_module[test.split("::", 1)[0]] += used
-    return {"test": per_test, "module": per_module, "kind": per_kind}
+    return {"test": per_test, "module": per_module, "kind": per_kind, "role": per_role}
 
 
 def busy_seconds(before: list[int], after: list[int]) -> float:
@@ -203,8 +252,8 @@ def main() -> None:
                                    cwd=REPO, env=env)
         wall, busy = time.monotonic() - started, busy_seconds(stat_before, _stat())
         runs = read_timeline(timeline.read_text(encoding="utf-8").splitlines() if timeline.exists() else [])
-    found = attribute(sampler.samples, runs)
-    for what in ("kind", "module", "test"):
+    found = attribute(sampler.samples, runs, commands=sampler.commands)
+    for what in ("kind", "role", "module", "test"):
         print(f"\nCPU seconds by {what}:")
         for key, cpu in found[what].most_common(args.top):
             print(f"{cpu:8.1f}  {key}")
@@ -212,6 +261,7 @@ def main() -> None:
           "busy_share": round(busy / wall / (os.cpu_count() or 1), 3),
           "attributed_cpu_s": round(sum(found["test"].values()), 1),
           "by_kind": {k: round(v, 1) for k, v in found["kind"].items()},
+          "by_role": {k: round(v, 1) for k, v in found["role"].most_common()},
           "top_modules": {k: round(v, 1) for k, v in found["module"].most_common(10)}})
 
 

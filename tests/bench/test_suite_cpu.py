@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.suite_cpu import HZ, Sample, attribute, busy_seconds, read_timeline
+from bench.suite_cpu import HZ, Sample, attribute, busy_seconds, read_timeline, role_of
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER, CONTROLLER = 100, 50
@@ -43,7 +43,11 @@ def test_cpu_goes_to_the_test_the_ancestor_worker_ran() -> None:
         s(35.0, 202, 201, 2.0, started=9),          # a reused pid: another process, all of its 2 s
         s(36.0, 7, 1, 10.0, "kdamond"),             # +1 s, the machine's own
     ]
-    found = attribute(samples, timeline())
+    server = "python -s -B /opt/autograder/child/main.py /submission 4 --fork-server"
+    commands = {("200", 1): "python -m celery -A worker.app worker -Q grading", ("201", 1): "bwrap --unshare-all " + server,
+                ("202", 1): server, ("202", 9): server}
+    found = attribute(samples, timeline(), commands={(int(p), st): c for (p, st), c in commands.items()})
+    assert found["role"] == {"pytest worker": 1, "Celery": 4, "bubblewrap": 0.5, "structure sandbox fork server": 1.5 + 2}
     assert found["test"] == {"tests/a.py::t1": 1 + 2 + 0.5 + 1.5 + 1, "(between tests)": 1, "tests/b.py::t2": 2}
     assert found["module"]["tests/a.py"] == 6 and found["module"]["tests/b.py"] == 2
     assert found["kind"] == {"pytest worker": 1, "other": 4, "sandbox": 4, "unattributed": 1}
@@ -65,3 +69,13 @@ def test_a_run_on_two_quick_modules_prints_its_figures() -> None:
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["bench"] == "suite_cpu" and out["pytest_exit"] == 0 and out["busy_cpu_s"] > 0
     assert out["attributed_cpu_s"] > 0 and "tests/grader/test_augment.py" in out["top_modules"]
+
+
+def test_roles_tell_fork_servers_from_their_forks() -> None:
+    server = "python -s -B /opt/autograder/grader/verify_main.py /submission 5 --fork-server"
+    assert role_of(server, "bwrap --unshare-all " + server) == "verifier fork server"
+    assert role_of(server, server) == "verifier fork"
+    assert role_of("python -s -B /opt/autograder/child/main.py /submission 4 --warm-up", None) == "structure sandbox"
+    assert role_of("python -s -B /opt/autograder/child/main.py /s 4 --warm-up=train", "bwrap") == "training sandbox"
+    assert role_of("python -m uvicorn api.main:app_from_env --factory", None) == "uvicorn"
+    assert role_of("sleep 1", None) == "other"
