@@ -287,7 +287,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 XDIST_GROUPS = {
     "honest": ("tests/adversarial/test_cheating.py", "tests/adversarial/test_trust.py",
                "tests/adversarial/test_time_limits.py", "tests/grader/test_training.py",
-               "tests/adversarial/test_disk.py"),  # its fine-tune reads train_config's trained checkpoint
+               "tests/adversarial/test_disk.py",  # its fine-tune reads train_config's trained checkpoint
+               # With time_limits, every module on the adversarial package's one service: pytest
+               # tears a package fixture down whenever its worker runs a test outside the package,
+               # so spread over both workers among other modules the service was started 4 times
+               # a run (~10 cpu-s each: uvicorn, Celery and its torch, two fork servers); grouped,
+               # once (the group runs in collection order, tests/adversarial first).
+               "tests/adversarial/test_exits.py", "tests/adversarial/test_memory_limits.py",
+               "tests/adversarial/test_processes.py", "tests/adversarial/test_secrets.py",
+               "tests/adversarial/test_uploads.py", "tests/adversarial/test_writes.py"),
 }
 LONGEST_FIRST = ("honest", "tests/bench/test_bench_smoke.py", "tests/bench/test_deadline_day.py",
                  "tests/adversarial/test_forks.py", "tests/api/test_service.py",
