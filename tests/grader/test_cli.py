@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from grader.rubric import SOLUTION
 from tests.conftest import service_cache_dir
 from tests.grader.mutations import MUTATIONS
