@@ -130,8 +130,9 @@ def _service_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     xdist workers (their temporary folders' common parent), as one host's workers share theirs.
     Each Celery worker's first grade otherwise computed the reference's expectations and exported
     its programs again (~6.5 cpu-s, 21 worker starts a run: ~8 % of the suite's CPU); now the
-    first writes the entries and the others read them (grader/expected.py, grader/verify.py).
-    A service that fine-tunes keeps a folder of its own: its shared fine-tunes are per test."""
+    first writes the entries and the others read them (grader/expected.py, grader/verify.py;
+    written whole, so two first writers at once are safe). The one service that fine-tunes
+    (tests/api/test_page_chromium.py) sets a folder of its own: its shared fine-tunes are its own."""
     base = tmp_path_factory.getbasetemp()
     folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "service-cache"
     folder.mkdir(exist_ok=True)
