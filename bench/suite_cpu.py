@@ -10,7 +10,7 @@ sandboxes and their forks all descend from the worker that started them).
     .venv/bin/python -m bench.suite_cpu [--top 40] [-- PYTEST ARGS]   (default: the whole suite, -n 2)
 
 Processes that live under 0.5 s between two samples are missed (forks of a fork server: the
-grader's "attributed" total is ~90 % of the busy CPU /proc/stat reports). Prints the tables, then
+bench's "attributed" total is ~90 % of the busy CPU /proc/stat reports). Prints the tables, then
 one JSON line.
 """
 from __future__ import annotations
@@ -27,6 +27,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+import psutil
 
 from bench._common import REPO, emit
 
@@ -60,32 +62,27 @@ class Sample:
     pid: int
     ppid: int
     ticks: int
-    started: int  # start time in ticks since boot: a reused pid is another process
+    started: int  # start time in ticks: a reused pid is another process
     name: str
 
 
 def read_proc() -> list[Sample]:
+    """Every process now: its CPU so far, parent and name (psutil; one that ends meanwhile is skipped)."""
     now = time.time()
     out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
-                stat = f.read()
-        except OSError:
-            continue  # ended between the listing and the read
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        out.append(Sample(now, int(entry), int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19]), name))
+    for p in psutil.process_iter(["ppid", "cpu_times", "create_time", "name"]):
+        info = p.info
+        if info["cpu_times"] is None or info["create_time"] is None:
+            continue  # ended, or not ours to read
+        ticks = round((info["cpu_times"].user + info["cpu_times"].system) * HZ)
+        out.append(Sample(now, p.pid, info["ppid"] or 0, ticks, round(info["create_time"] * HZ), info["name"] or ""))
     return out
 
 
 def _command(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return ""
 
 
@@ -227,14 +224,14 @@ def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, st
 
 
 def busy_seconds(before: list[int], after: list[int]) -> float:
-    """CPU seconds the machine was busy between two reads of /proc/stat's first line."""
+    """CPU seconds the machine was busy between two reads of _stat (/proc/stat's first line)."""
     idle = (after[3] + after[4]) - (before[3] + before[4])
     return (sum(after) - sum(before) - idle) / HZ
 
 
 def _stat() -> list[int]:
-    with open("/proc/stat", encoding="utf-8") as f:
-        return [int(x) for x in f.readline().split()[1:9]]
+    """The machine's CPU times so far in ticks, in /proc/stat's order (user, nice, system, idle, iowait, ...)."""
+    return [round(x * HZ) for x in psutil.cpu_times()[:8]]
 
 
 def main() -> None:
