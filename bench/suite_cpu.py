@@ -122,6 +122,7 @@ class Sampler:
     def __init__(self, every: float = 0.5) -> None:
         self.samples: list[Sample] = []
         self.commands: dict[tuple[int, int], str] = {}  # (pid, started) -> its command line
+        self.machine: list[tuple[float, list[int]]] = []  # (time, _stat()) at each sample: where the cores idled
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -129,6 +130,7 @@ class Sampler:
     def _run(self) -> None:
         last: dict[tuple[int, int], int] = {}
         while not self._stop.is_set():
+            self.machine.append((time.time(), _stat()))
             for s in read_proc():
                 if last.get((s.pid, s.started)) != s.ticks:  # only what changed: the log stays small
                     if (s.pid, s.started) not in last:
@@ -196,6 +198,7 @@ def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, st
     per_module: Counter = Counter()
     per_kind: Counter = Counter()
     per_role: Counter = Counter()
+    per_module_role: Counter = Counter()
     command_of_pid = {pid: cmd for (pid, _), cmd in (commands or {}).items()}
     last: dict[tuple[int, int], int] = {}
     for s in samples:
@@ -220,7 +223,34 @@ def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, st
         test = test if i >= 0 and s.t <= ended + grace else "(between tests)"
         per_test[test] += used
         per_module[test.split("::", 1)[0]] += used
-    return {"test": per_test, "module": per_module, "kind": per_kind, "role": per_role}
+        if commands is not None:
+            per_module_role[f"{test.split('::', 1)[0]}  [{role}]"] += used
+    return {"test": per_test, "module": per_module, "kind": per_kind, "role": per_role,
+            "module and role": per_module_role}
+
+
+def idle_windows(machine: list[tuple[float, list[int]]], window: float = 60.0) -> list[tuple[float, float]]:
+    """(seconds from the first read, idle CPU seconds) per `window` of the run: where the cores
+    waited (the start, sleeps, a worker left without work at the end)."""
+    out: list[tuple[float, float]] = []
+    if not machine:
+        return out
+    t0, first = machine[0]
+    begin, before = t0, first
+    for i, (t, stat) in enumerate(machine[1:], start=1):
+        if t - begin >= window or i == len(machine) - 1:
+            idle = ((stat[3] + stat[4]) - (before[3] + before[4])) / HZ
+            out.append((round(begin - t0, 1), round(idle, 1)))
+            begin, before = t, stat
+    return out
+
+
+def worker_tails(runs: dict[int, list[tuple[float, float, str]]]) -> dict[int, float]:
+    """Per worker that ran tests: seconds from its last test's end to the last test's end of all
+    (a worker left without work while the other finishes its queue)."""
+    ends = {pid: r[-1][1] for pid, r in runs.items() if r}
+    last = max(ends.values(), default=0.0)
+    return {pid: round(last - end, 1) for pid, end in ends.items()}
 
 
 def busy_seconds(before: list[int], after: list[int]) -> float:
@@ -250,16 +280,23 @@ def main() -> None:
         wall, busy = time.monotonic() - started, busy_seconds(stat_before, _stat())
         runs = read_timeline(timeline.read_text(encoding="utf-8").splitlines() if timeline.exists() else [])
     found = attribute(sampler.samples, runs, commands=sampler.commands)
-    for what in ("kind", "role", "module", "test"):
+    for what in ("kind", "role", "module", "module and role", "test"):
         print(f"\nCPU seconds by {what}:")
         for key, cpu in found[what].most_common(args.top):
             print(f"{cpu:8.1f}  {key}")
+    windows = idle_windows(sampler.machine)
+    print("\nIdle CPU seconds per minute of the run (from its start):")
+    print("  " + "  ".join(f"{int(t) // 60}:{idle:.0f}" for t, idle in windows))
+    tails = worker_tails(runs)
+    print("Seconds each test process (xdist worker; the controller too) waited at the end: "
+          + ", ".join(f"{pid}: {tail}" for pid, tail in tails.items()))
     emit("suite_cpu", {"pytest_exit": code, "wall_s": round(wall, 1), "busy_cpu_s": round(busy, 1),
           "busy_share": round(busy / wall / (os.cpu_count() or 1), 3),
           "attributed_cpu_s": round(sum(found["test"].values()), 1),
           "by_kind": {k: round(v, 1) for k, v in found["kind"].items()},
           "by_role": {k: round(v, 1) for k, v in found["role"].most_common()},
-          "top_modules": {k: round(v, 1) for k, v in found["module"].most_common(10)}})
+          "top_modules": {k: round(v, 1) for k, v in found["module"].most_common(10)},
+          "idle_per_minute": [idle for _, idle in windows], "tails_s": sorted(tails.values())})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.suite_cpu import HZ, Sample, attribute, busy_seconds, read_timeline, role_of
+from bench.suite_cpu import HZ, Sample, attribute, busy_seconds, idle_windows, read_timeline, role_of, worker_tails
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER, CONTROLLER = 100, 50
@@ -51,6 +51,19 @@ def test_cpu_goes_to_the_test_the_ancestor_worker_ran() -> None:
     assert found["test"] == {"tests/a.py::t1": 1 + 2 + 0.5 + 1.5 + 1, "(between tests)": 1, "tests/b.py::t2": 2}
     assert found["module"]["tests/a.py"] == 6 and found["module"]["tests/b.py"] == 2
     assert found["kind"] == {"pytest worker": 1, "other": 4, "sandbox": 4, "unattributed": 1}
+    assert found["module and role"] == {"tests/a.py  [pytest worker]": 1, "tests/a.py  [Celery]": 2 + 1,
+                                        "tests/a.py  [bubblewrap]": 0.5, "tests/a.py  [structure sandbox fork server]": 1.5,
+                                        "(between tests)  [Celery]": 1, "tests/b.py  [structure sandbox fork server]": 2}
+
+
+def test_idle_is_summed_per_window_and_each_workers_wait_at_the_end() -> None:
+    def stat(idle_s: float, iowait_s: float = 0) -> list[int]:
+        return [0, 0, 0, round(idle_s * HZ), round(iowait_s * HZ), 0, 0, 0]
+
+    machine = [(0.0, stat(0)), (30.0, stat(10)), (60.0, stat(12, 1)), (90.0, stat(40, 1)), (100.0, stat(45, 1))]
+    assert idle_windows(machine, window=60) == [(0.0, 13.0), (60.0, 33.0)]
+    assert idle_windows([]) == []
+    assert worker_tails(timeline()) == {WORKER: 0.0, CONTROLLER: 20.0}
 
 
 def test_busy_seconds_leave_out_idle_and_iowait() -> None:
@@ -69,6 +82,8 @@ def test_a_run_on_two_quick_modules_prints_its_figures() -> None:
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["bench"] == "suite_cpu" and out["pytest_exit"] == 0 and out["busy_cpu_s"] > 0
     assert out["attributed_cpu_s"] > 0 and "tests/grader/test_augment.py" in out["top_modules"]
+    assert out["idle_per_minute"] and all(idle >= 0 for idle in out["idle_per_minute"]) and out["tails_s"]
+    assert "CPU seconds by module and role:" in proc.stdout and "Idle CPU seconds per minute" in proc.stdout
 
 
 def test_roles_tell_fork_servers_from_their_forks() -> None:
