@@ -214,6 +214,19 @@ def warm(config: "GradeConfig") -> Iterator["GradeConfig"]:
 
 
 @pytest.fixture(scope="session")
+def train_warm(train_config: "GradeConfig", warm: "GradeConfig") -> "GradeConfig":
+    """`train_config` as a training worker grades (prestart): structure checks and verifier
+    forked from warm servers, a fine-tune that must run in a pre-started sandbox; shared
+    fine-tunes (the honest one) as `train_config`'s. For tests about what a file's accuracy
+    scores (cheats, training verdicts): their cold structure checks were ~40 % of those modules'
+    CPU (tests/README.md, session 25). `honest`, the trusted-run match and the prestarted-vs-on-
+    demand comparison keep `train_config`. Its servers close with `warm`'s."""
+    from dataclasses import replace
+
+    return replace(train_config, prestart=True)
+
+
+@pytest.fixture(scope="session")
 def honest(train_config: "GradeConfig"):
     """The reference graded with its fine-tune (on demand, no pre-started sandbox), once per run:
     what each accuracy cheat (tests/adversarial) is held to and what a fine-tune in a pre-started
@@ -257,7 +270,7 @@ def structure_report(warm: "GradeConfig"):
 # grades or serves, or lives in a module that starts sandboxes, services or Chromium itself.
 SLOW_FIXTURES = {"config", "train_config", "trained_checkpoint", "service", "client", "forks", "course",
                  "svc", "twin", "honest", "graded", "reports",
-                 "structure_report", "warm"}
+                 "structure_report", "warm", "train_warm"}
 SLOW_MODULES = {
     "tests/adversarial", "tests/bench", "tests/worker",
     "tests/grader/test_sandbox.py", "tests/grader/test_child_train.py", "tests/grader/test_training.py",

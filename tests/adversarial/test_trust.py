@@ -270,16 +270,16 @@ def _lookup(config: GradeConfig) -> dict[tuple[float, float], int]:
             for i, y in zip(images, data.test_labels)}
 
 
-def test_label_lookup_forward_gets_no_more_than_the_honest_model(train_config: GradeConfig, honest: Report) -> None:
-    report = grade(attack("label_lookup", LOOKUP=_lookup(train_config)), train_config)
+def test_label_lookup_forward_gets_no_more_than_the_honest_model(train_warm: GradeConfig, honest: Report) -> None:
+    report = grade(attack("label_lookup", LOOKUP=_lookup(train_warm)), train_warm)  # as a training worker grades
     item = next(i for i in report.items if i.id == "accuracy")
     assert report.accuracy is None or report.accuracy <= honest.accuracy
     assert not item.verified and report.trust.programs["model"] is not None
     assert report.score <= honest.score
 
 
-def test_extra_epochs_change_nothing(train_config: GradeConfig, honest: Report) -> None:
-    report = grade(attack("extra_epochs"), train_config)
+def test_extra_epochs_change_nothing(train_warm: GradeConfig, honest: Report) -> None:
+    report = grade(attack("extra_epochs"), train_warm)  # as a training worker grades
     assert report.accuracy == honest.accuracy
     assert report.training.loss_curve == honest.training.loss_curve
     assert report.trust.fine_tune in ("ran", "shared")

@@ -1,4 +1,9 @@
-"""Fine-tuning through the real sandbox on small data; accuracy computed outside it."""
+"""Fine-tuning through the real sandbox on small data; accuracy computed outside it.
+
+What a file's fine-tune scores (a checkpoint that does not load, NaN, limits, a model that does
+not build or crashes) is graded as a training worker grades it (`train_warm`: the structure
+checks from warm fork servers); the match with a trusted run and the pre-started comparison
+keep `train_config` (everything started on demand)."""
 from __future__ import annotations
 
 import sys
@@ -94,9 +99,9 @@ def test_a_fine_tune_in_a_prestarted_sandbox_equals_one_started_on_demand(train_
         assert report.training.loss_curve == cold.training.loss_curve
 
 
-def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeConfig) -> None:
+def test_checkpoint_that_does_not_load_trains_from_own_init(train_warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace("num_classes=10", "num_classes=12")
-    report = grade(source, train_config)
+    report = grade(source, train_warm)
     assert report.accuracy is not None and not report.training.used_checkpoint
     item = next(i for i in report.items if i.id == "accuracy")
     assert any("without the course checkpoint" in f for f in item.feedback)
@@ -107,38 +112,38 @@ def test_checkpoint_that_does_not_load_trains_from_own_init(train_config: GradeC
 OFF_LIST = "        out = self.fc(out)\n        out = out * 1.0\n"
 
 
-def test_nan_loss_stops_early(train_config: GradeConfig) -> None:
+def test_nan_loss_stops_early(train_warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace(
         "        out = self.fc(out)\n", OFF_LIST + "        if self.training:\n            out = out * float('nan')\n")
-    report = grade(source, train_config)
+    report = grade(source, train_warm)
     assert report.accuracy is None and "NaN" in report.training.stopped_early
     item = next(i for i in report.items if i.id == "accuracy")
     assert item.points == 0 and any("NaN" in f for f in item.feedback) and not item.verified
 
 
-def test_forward_that_sleeps_while_training_times_out(train_config: GradeConfig) -> None:
+def test_forward_that_sleeps_while_training_times_out(train_warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace(
         "        out = self.fc(out)\n", OFF_LIST + "        if self.training:\n            import time; time.sleep(3600)\n")
-    config = replace(train_config, train=replace(train_config.train, limits=Limits(wall_seconds=15)))
+    config = replace(train_warm, train=replace(train_warm.train, limits=Limits(wall_seconds=15)))
     report = grade(source, config)
     assert report.error.kind == "timeout" and "fine-tuning" in report.error.message
     # Structure kept: the blocks are checked programs (40), the model's 65 points self-reported.
     assert report.accuracy is None and (report.score, report.provisional_score) == (40, 65)
 
 
-def test_training_mode_code_of_the_student_never_runs(train_config: GradeConfig) -> None:
+def test_training_mode_code_of_the_student_never_runs(train_warm: GradeConfig) -> None:
     """On the trusted path our code trains the checked program: a forward that misbehaves
     only in training mode changes nothing (here it would sleep past the limit)."""
     source = SOLUTION.read_text().replace(
         "        out = self.fc(out)\n", "        out = self.fc(out)\n        if self.training:\n            import time; time.sleep(3600)\n")
-    config = replace(train_config, train=replace(train_config.train, limits=Limits(wall_seconds=60)))
+    config = replace(train_warm, train=replace(train_warm.train, limits=Limits(wall_seconds=60)))
     report = grade(source, config)
     assert report.error is None and report.accuracy is not None and report.score == 115
 
 
-def test_model_that_does_not_build_is_not_trained(train_config: GradeConfig) -> None:
+def test_model_that_does_not_build_is_not_trained(train_warm: GradeConfig) -> None:
     source = SOLUTION.read_text().replace("class ResNet50_layer4(", "class Other(")
-    report = grade(source, train_config)
+    report = grade(source, train_warm)
     assert report.training is None and report.accuracy is None
     item = next(i for i in report.items if i.id == "accuracy")
     assert item.points == 0 and "Not trained" in item.feedback[0]
@@ -197,10 +202,10 @@ def test_precision_follows_the_hardware_unless_forced(monkeypatch: pytest.Monkey
     assert train.bf16 is False and train.channels_last is True
 
 
-def test_verified_crash_is_not_trained_and_not_self_reported(train_config: GradeConfig) -> None:
+def test_verified_crash_is_not_trained_and_not_self_reported(train_warm: GradeConfig) -> None:
     from tests.grader.mutations import MUTATIONS
 
-    report = grade(MUTATIONS["padding0_on_3x3"].apply(), train_config)
+    report = grade(MUTATIONS["padding0_on_3x3"].apply(), train_warm)
     item = next(i for i in report.items if i.id == "accuracy")
     assert report.trust.rebuilt == ["downsample", "no_downsample", "model"]
     assert item.verified and item.points == 0 and item.feedback[0].startswith("Not trained: the forward fails")

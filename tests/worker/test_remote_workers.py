@@ -2,6 +2,7 @@
 of their own (no shared file store), one PostgreSQL and one Redis, grade one TA batch."""
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -10,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from grader.rubric import SOLUTION
 from tests.api.conftest import REDIS_DB as BASE_REDIS_DB, Service, free_port, make_service
-from tests.conftest import listening
+from tests.conftest import listening, service_cache_dir
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 REDIS_DB = BASE_REDIS_DB + 2
@@ -30,8 +31,12 @@ def test_two_workers_without_a_shared_folder_grade_one_batch(tmp_path: Path, tes
         for host in ("api", "w1", "w2"):
             (tmp_path / host).mkdir()
             svc = make_service(tmp_path / host, test_checkpoint, broker="redis")
+            # Nothing shared, caches neither: each host has a copy of what the run's services
+            # computed (as a host that graded before; ~6 cpu-s a worker), not the folder itself.
+            cache = tmp_path / host / "cache"
+            shutil.copytree(service_cache_dir(), cache)
             svc.env.update({"AUTOGRADER_DATABASE_URL": PG + name, "AUTOGRADER_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-                            "AUTOGRADER_CACHE_DIR": str(tmp_path / host / "cache")})  # nothing shared, caches neither
+                            "AUTOGRADER_CACHE_DIR": str(cache)})
             hosts.append(svc)
         api, w1, w2 = hosts
         api.port = free_port()
