@@ -7,7 +7,7 @@ end per xdist worker, samples every process's utime + stime from /proc twice a s
 each sample's CPU to the test running on the worker the process descends from (services, CLIs,
 sandboxes and their forks all descend from the worker that started them).
 
-    .venv/bin/python -m bench.suite_cpu [--top 40] [-- PYTEST ARGS]   (default: the whole suite, -n 2)
+    .venv/bin/python -m bench.suite_cpu [--top 40] [-- PYTEST ARGS]   (default: the whole suite, -n 3)
 
 Processes that live under 0.5 s between two samples are missed (forks of a fork server: the
 bench's "attributed" total is ~90 % of the busy CPU /proc/stat reports). Prints the tables, then
@@ -267,9 +267,9 @@ def _stat() -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=40, help="tests and modules to list")
-    parser.add_argument("pytest_args", nargs="*", help="after --: pytest's arguments (default: -n 2 --dist loadgroup)")
+    parser.add_argument("pytest_args", nargs="*", help="after --: pytest's arguments (default: -n 3 --dist loadgroup)")
     args = parser.parse_args()
-    pytest_args = args.pytest_args or ["-n", "2", "--dist", "loadgroup"]
+    pytest_args = args.pytest_args or ["-n", "3", "--dist", "loadgroup"]  # as scripts/test.sh
     with tempfile.TemporaryDirectory(prefix="suite-cpu-") as tmp:
         timeline = Path(tmp) / "timeline.log"
         env = {**os.environ, TIMELINE_ENV: str(timeline)}

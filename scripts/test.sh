@@ -9,6 +9,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   sleep 1
 fi
 # --quick: the tier for every edit (pure logic, storage, pages, protocol; tests/conftest.py says which).
-# Two worker processes, each module whole on one (tests/conftest.py: xdist groups, longest first):
-# 1 292 s against 1 790 s serial on the 2-core machines (tests/README.md). `-n 0` runs it in one.
-exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@"
+# Three worker processes, each module whole on one (tests/conftest.py: xdist groups, longest first):
+# on the 2-core machines two left the cores idle 12 % of the run, three 2 % (tests/README.md,
+# session 25). `-n 0` after it runs it in one process, `-n 1` beside another checkout's run.
+exec .venv/bin/python -m pytest -q -n 3 --dist loadgroup "$@"

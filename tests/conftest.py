@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 
 # The local Redis's databases this run uses: three per pytest-xdist worker after the base
-# (gw0: base..base+2 for the API, course and remote-worker tests, gw1: base+3..base+5), then one
-# per worker for the benchmarks' services. Several checkouts testing on one machine at once each
-# set their own base; two workers or two runs sharing a database would take each other's jobs.
+# (gw0: base..base+2 for the API, course and remote-worker tests, gw1: base+3..base+5, ...), then
+# one per worker for the benchmarks' services: 4 per worker, by default the last ones of Redis's
+# 16 (three workers: 4-15; db 0, the service's own, is never one). Several checkouts testing on
+# one machine at once each set their own base (and fewer workers: `./scripts/test.sh -n 1`); two
+# workers or two runs sharing a database would take each other's jobs.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-TEST_REDIS_DB = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", "7")) + 3 * _WORKER
-BENCH_REDIS_DB = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", "7")) + 3 * _WORKERS + _WORKER
+_REDIS_BASE = int(os.environ.get("AUTOGRADER_TEST_REDIS_DB", str(max(1, 16 - 4 * _WORKERS))))
+TEST_REDIS_DB = _REDIS_BASE + 3 * _WORKER
+BENCH_REDIS_DB = _REDIS_BASE + 3 * _WORKERS + _WORKER
 if BENCH_REDIS_DB > 15:
     raise RuntimeError(f"AUTOGRADER_TEST_REDIS_DB with {_WORKERS} worker(s) needs Redis databases up to "
                        f"{BENCH_REDIS_DB}; Redis has 0-15: set a lower base")
@@ -292,12 +295,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--quick", action="store_true", help="the quick tier only: no sandbox, service or browser")
 
 
-# ---------------------------------------------------------------- two workers (pytest-xdist)
-# `./scripts/test.sh` runs the suite on two worker processes (`-n 2 --dist loadgroup`): much
-# of a grade is waiting (a sandbox starting, a service answering), so one process leaves a core
-# idle. Each module runs whole on one worker (its module-scoped service is started once); the
-# modules that read the one fine-tune of the reference (`honest`, minutes) share a worker, so it
-# is made once. The longest groups go first, so that neither worker is left with a long tail.
+# ---------------------------------------------------------------- three workers (pytest-xdist)
+# `./scripts/test.sh` runs the suite on three worker processes (`-n 3 --dist loadgroup`): much
+# of a grade is waiting (a sandbox starting, a service answering, a limit running out), so one
+# process leaves a core idle, and two left the 2 cores idle 12 % of the run (tests/README.md,
+# session 25: a third fills it). Each module runs whole on one worker (its module-scoped service
+# is started once); the modules that read the one fine-tune of the reference (`honest`, minutes)
+# share a worker, so it is made once. The longest groups go first, so that no worker is left
+# with a long tail.
 XDIST_GROUPS = {
     "honest": ("tests/adversarial/test_cheating.py", "tests/adversarial/test_trust.py",
                "tests/adversarial/test_time_limits.py", "tests/grader/test_training.py",
