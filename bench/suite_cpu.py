@@ -10,8 +10,9 @@ sandboxes and their forks all descend from the worker that started them).
     .venv/bin/python -m bench.suite_cpu [--top 40] [-- PYTEST ARGS]   (default: the whole suite, -n 3)
 
 Processes that live under 0.5 s between two samples are missed (forks of a fork server: the
-bench's "attributed" total is ~90 % of the busy CPU /proc/stat reports). Prints the tables, then
-one JSON line.
+bench's "attributed" total is ~90 % of the busy CPU /proc/stat reports). Prints the tables (by
+kind, role, module, module and role, test), the machine's idle CPU per minute (where the cores
+waited: both workers in a wait at once, a worker left without work at the end), then one JSON line.
 """
 from __future__ import annotations
 
