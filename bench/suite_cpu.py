@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import functools
 import os
 import subprocess
 import sys
@@ -187,6 +188,7 @@ def attribute(samples: list[Sample], runs: dict[int, list[tuple[float, float, st
     first_t = samples[0].t if samples else 0.0
     starts = {pid: [r[0] for r in r_] for pid, r_ in runs.items()}
 
+    @functools.cache  # the process tree is read whole above: one walk per pid, not per sample
     def lineage(pid: int) -> tuple[int | None, bool]:
         """(the worker it descends from, whether bubblewrap is on the way)."""
         sandboxed, seen = False, 0
@@ -240,8 +242,7 @@ def idle_windows(machine: list[tuple[float, list[int]]], window: float = 60.0) -
     begin, before = t0, first
     for i, (t, stat) in enumerate(machine[1:], start=1):
         if t - begin >= window or i == len(machine) - 1:
-            idle = ((stat[3] + stat[4]) - (before[3] + before[4])) / HZ
-            out.append((round(begin - t0, 1), round(idle, 1)))
+            out.append((round(begin - t0, 1), round(idle_seconds(before, stat), 1)))
             begin, before = t, stat
     return out
 
@@ -254,10 +255,14 @@ def worker_tails(runs: dict[int, list[tuple[float, float, str]]]) -> dict[int, f
     return {pid: round(last - end, 1) for pid, end in ends.items()}
 
 
+def idle_seconds(before: list[int], after: list[int]) -> float:
+    """CPU seconds the machine was idle (idle + iowait) between two reads of _stat (/proc/stat's first line)."""
+    return ((after[3] + after[4]) - (before[3] + before[4])) / HZ
+
+
 def busy_seconds(before: list[int], after: list[int]) -> float:
-    """CPU seconds the machine was busy between two reads of _stat (/proc/stat's first line)."""
-    idle = (after[3] + after[4]) - (before[3] + before[4])
-    return (sum(after) - sum(before) - idle) / HZ
+    """CPU seconds the machine was busy between two reads of _stat."""
+    return (sum(after) - sum(before)) / HZ - idle_seconds(before, after)
 
 
 def _stat() -> list[int]:

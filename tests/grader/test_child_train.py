@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -27,16 +28,25 @@ LOG_LINE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Step \[(\d+)/(\d+)\] Loss: (\d+\
 FAST_LR = 1e-2
 
 
-@pytest.fixture(autouse=True)
-def _two_threads_and_restored_globals() -> Iterator[None]:
-    """fine_tune sets process-wide determinism flags; put them back for the other tests."""
+@contextmanager
+def _two_threads_then_restored() -> Iterator[None]:
+    """Two threads while inside; fine_tune sets process-wide determinism flags: put them and the
+    thread count back for the other tests."""
     threads = torch.get_num_threads()
     det = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det, warn_only=warn_only)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(det, warn_only=warn_only)
+
+
+@pytest.fixture(autouse=True)
+def _two_threads_and_restored_globals() -> Iterator[None]:
+    with _two_threads_then_restored():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -286,15 +296,10 @@ def test_partial_last_batch_is_trained(data: tuple) -> None:
 
 @pytest.fixture(scope="module")
 def fp32_accuracy(data: tuple) -> float:
-    """The fp32 run each setting is held to: the same for every parameter, so trained once."""
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(2)  # as the tests run (the autouse fixture, function-scoped, comes after this one)
-    try:
+    """The fp32 run each setting is held to: the same for every parameter, so trained once (as
+    the tests run: the autouse fixture, function-scoped, comes after this one)."""
+    with _two_threads_then_restored():
         return _train_and_score(data)[2]
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(det, warn_only=warn_only)
 
 
 @pytest.mark.parametrize(("bf16", "channels_last"), [(True, False), (False, True), (True, True)])
